@@ -1,0 +1,215 @@
+"""`maam`: run the services, manage models, start a CPU Triton server."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.common.settings import get_settings
+
+app = typer.Typer(help="MAAM: Media Asset Annotation and Management.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run one service in the foreground.", no_args_is_help=True)
+models_app = typer.Typer(help="The model repository (triton_models/).", no_args_is_help=True)
+triton_app = typer.Typer(help="A real Triton server on this CPU machine (PyTriton).", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+app.add_typer(models_app, name="models")
+app.add_typer(triton_app, name="triton")
+
+console = Console()
+
+# Each service module exposes `run(host: str, port: int) -> None`.
+SERVICES: dict[str, tuple[str, int]] = {
+    "annotation": ("services.annotation.server", 50051),
+    "dam": ("services.dam.main", 8000),
+    "ndd": ("services.ndd.main", 8008),
+    "cmrr": ("services.cmrr.main", 8007),
+}
+
+HostOption = Annotated[str, typer.Option(help="Address to bind.")]
+PortOption = Annotated[int | None, typer.Option(help="Port to bind (default: the service's own).")]
+
+
+def available_services() -> list[str]:
+    return [name for name, (module, _) in SERVICES.items() if importlib.util.find_spec(module) is not None]
+
+
+def _run_service(name: str, host: str, port: int | None) -> None:
+    module_name, default_port = SERVICES[name]
+    if importlib.util.find_spec(module_name) is None:
+        console.print(f"[red]The {name} service is not part of this build yet.[/red]")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    importlib.import_module(module_name).run(host, port or default_port)
+
+
+def _serve_command(name: str):
+    def command(host: HostOption = "127.0.0.1", port: PortOption = None) -> None:
+        _run_service(name, host, port)
+
+    command.__doc__ = f"Run the {name} service."
+    return command
+
+
+for _name in SERVICES:
+    serve_app.command(_name)(_serve_command(_name))
+
+
+@app.command()
+def up(host: HostOption = "127.0.0.1") -> None:
+    """Run every available service on its default port until interrupted."""
+    names = available_services()
+    procs: dict[str, subprocess.Popen] = {}
+    for name in names:
+        port = SERVICES[name][1]
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)]
+        )
+        console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})")
+
+    def stop(*_: object) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    try:
+        while procs:
+            for name, proc in list(procs.items()):
+                if proc.poll() is not None:
+                    if proc.returncode not in (0, -signal.SIGTERM):
+                        console.print(f"[red]{name} exited with {proc.returncode}; stopping the others[/red]")
+                        code = 1
+                        stop()
+                    procs.pop(name)
+            time.sleep(0.2)
+    finally:
+        stop()
+    raise typer.Exit(code)
+
+
+@app.command()
+def health(
+    target: Annotated[str, typer.Option(help="host:port of a gRPC service.")] = "127.0.0.1:50051",
+    service: Annotated[str, typer.Option(help="Service name; empty = the whole server.")] = "",
+    timeout: float = 5.0,
+) -> None:
+    """grpc_health_probe: prints the serving status, exits 0 only when SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            console.print(f"[red]{target}: {exc.code().name}: {exc.details()}[/red]")
+            raise typer.Exit(1) from exc
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"status: {status}")
+    raise typer.Exit(0 if status == "SERVING" else 1)
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@models_app.command("list")
+def models_list(
+    repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every model in the repository: task, installed or not, source, precision, size on disk."""
+    from services.common.model_repository import ModelRepository
+
+    repo = ModelRepository(repository or get_settings().model_repository)
+    rows = [
+        {
+            "name": m.name,
+            "task": m.task,
+            "installed": m.installed,
+            "source": m.meta.source,
+            "precision": m.meta.precision,
+            "size_bytes": m.size_bytes,
+        }
+        for m in repo.models()
+    ]
+    if as_json:
+        print(json.dumps({"repository": str(repo.root), "models": rows, "errors": repo.errors}, indent=2))
+        return
+    table = Table(title=f"models in {repo.root}")
+    for column in ("name", "task", "installed", "source", "precision", "size"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["task"],
+            "yes" if row["installed"] else "no",
+            row["source"],
+            row["precision"],
+            _human_size(row["size_bytes"]),
+        )
+    console.print(table)
+    if not rows:
+        console.print("no models yet: `maam models install-shipped` installs the ones that ship offline")
+    for name, error in repo.errors.items():
+        console.print(f"[red]{name}: {error}[/red]")
+
+
+@triton_app.command("install")
+def triton_install() -> None:
+    """Create (or update) the PyTriton virtual environment."""
+    from services.common.triton_cpu.launcher import ensure_venv
+
+    python = ensure_venv(get_settings().triton_venv)
+    print(f"PyTriton environment ready: {python}")
+
+
+@triton_app.command("serve-cpu")
+def triton_serve_cpu(
+    repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
+    host: HostOption = "127.0.0.1",
+    grpc_port: int = 8001,
+    http_port: int = 8010,
+    metrics_port: int = 8012,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads per model (0 = auto).")] = 0,
+) -> None:
+    """Serve the repository with a real tritonserver on the CPU (models run on ONNX Runtime)."""
+    from services.common.triton_cpu.launcher import ensure_venv, server_command, server_env
+
+    settings = get_settings()
+    ensure_venv(settings.triton_venv)
+    command = server_command(
+        settings.triton_venv,
+        repository or settings.model_repository,
+        host=host,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        metrics_port=metrics_port,
+        threads=threads,
+    )
+    os.execve(command[0], command, server_env())
+
+
+if __name__ == "__main__":
+    app()

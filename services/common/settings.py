@@ -1,0 +1,42 @@
+"""Settings shared by every service: environment variables with the MAAM_ prefix, `__` nests."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AnnotationServiceSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Requests handled at once; more queue in gRPC instead of exhausting memory.
+    max_concurrent_requests: int = 16
+    max_message_mb: int = 256
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path("var")
+    model_repository: Path = Path("triton_models")
+    inference_backend: Literal["onnx", "triton"] = "onnx"
+    triton_url: str = "127.0.0.1:8001"
+    # Seconds one inference call may take before it fails with a timeout.
+    inference_timeout_s: float = 60.0
+    # Threads running ONNX Runtime sessions (each session also uses intra-op threads).
+    onnx_workers: int = 4
+    onnx_intra_op_threads: int = 0
+    annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
+
+    @property
+    def triton_venv(self) -> Path:
+        return self.data_dir / "pytriton-venv"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,195 @@
+"""A tiny model repository shaped like the real tasks, for tests only.
+
+Every graph is built with `onnx.helper` from fixed random weights (seeded), so outputs are
+deterministic and differ between inputs. The models are named `test_*`, carry `source: test` in
+their sidecar and are written only to directories the tests own, never to triton_models/.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IMAGE_SIZE = 32
+NUM_BOXES = 16
+NUM_CLASSES = 80
+EMBED_DIM = 16
+VOCAB = 100
+SEQ_LEN = 8
+
+
+@dataclass(frozen=True)
+class TensorDesc:
+    name: str
+    dtype: str  # Triton TYPE_* name
+    dims: tuple[int, ...]  # without the batch dimension when batched
+
+
+_ONNX_TYPES = {"TYPE_FP32": TensorProto.FLOAT, "TYPE_INT64": TensorProto.INT64}
+
+
+def _weights(rng: np.random.Generator, *shape: int, scale: float = 0.05) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _value_info(desc: TensorDesc, batched: bool) -> onnx.ValueInfoProto:
+    shape = (["batch"] if batched else []) + list(desc.dims)
+    return helper.make_tensor_value_info(desc.name, _ONNX_TYPES[desc.dtype], shape)
+
+
+def _config_text(name: str, max_batch: int, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> str:
+    def tensors(kind: str, descs: list[TensorDesc]) -> str:
+        items = ",\n".join(
+            f'  {{ name: "{d.name}" data_type: {d.dtype} dims: [ {", ".join(map(str, d.dims))} ] }}'
+            for d in descs
+        )
+        return f"{kind} [\n{items}\n]\n"
+
+    text = f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch}\n'
+    text += tensors("input", inputs) + tensors("output", outputs)
+    if max_batch > 0:
+        text += "dynamic_batching { max_queue_delay_microseconds: 2000 }\n"
+    text += "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
+    return text
+
+
+def _write(
+    root: Path,
+    name: str,
+    task: str,
+    graph: onnx.GraphProto,
+    inputs: list[TensorDesc],
+    outputs: list[TensorDesc],
+    max_batch: int,
+    labels: list[str] | None = None,
+    params: dict | None = None,
+) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8  # readable by older ONNX Runtimes (e.g. the one inside Triton images)
+    onnx.checker.check_model(model)
+    model_dir = root / name
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    onnx.save(model, model_dir / "1" / "model.onnx")
+    (model_dir / "config.pbtxt").write_text(_config_text(name, max_batch, inputs, outputs))
+    sidecar = {"task": task, "source": "test", "description": f"test model shaped like {task}"}
+    if labels:
+        sidecar["labels"] = labels
+    if params:
+        sidecar["params"] = params
+    (model_dir / "maam.json").write_text(json.dumps(sidecar, indent=2))
+
+
+def _image_input() -> TensorDesc:
+    return TensorDesc("images", "TYPE_FP32", (3, IMAGE_SIZE, IMAGE_SIZE))
+
+
+def _detector(root: Path, rng: np.random.Generator) -> None:
+    """YOLOv8-style head: [batch, 4 + classes, boxes], boxes as cx, cy, w, h in input pixels."""
+    inp, out = _image_input(), TensorDesc("output0", "TYPE_FP32", (4 + NUM_CLASSES, NUM_BOXES))
+    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
+    scale = np.ones((4 + NUM_CLASSES, 1), np.float32)
+    scale[:4] = IMAGE_SIZE
+    nodes = [
+        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("Reshape", ["logits", "shape"], ["grid"]),
+        helper.make_node("Sigmoid", ["grid"], ["unit"]),
+        helper.make_node("Mul", ["unit", "scale"], ["output0"]),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, flat, (4 + NUM_CLASSES) * NUM_BOXES, scale=0.5), "w"),
+        numpy_helper.from_array(_weights(rng, (4 + NUM_CLASSES) * NUM_BOXES, scale=1.0), "b"),
+        numpy_helper.from_array(np.array([-1, 4 + NUM_CLASSES, NUM_BOXES], np.int64), "shape"),
+        numpy_helper.from_array(scale, "scale"),
+    ]
+    graph = helper.make_graph(nodes, "test_detector", [_value_info(inp, True)], [_value_info(out, True)], init)
+    labels = [f"class_{i}" for i in range(NUM_CLASSES)]
+    _write(root, "test_detector", "object_detection", graph, [inp], [out], 8, labels,
+           {"input_size": IMAGE_SIZE, "format": "yolov8"})
+
+
+def _classifier(root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str]) -> None:
+    inp, out = _image_input(), TensorDesc("probs", "TYPE_FP32", (len(labels),))
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, 3, len(labels), scale=5.0), "w"),
+        numpy_helper.from_array(_weights(rng, len(labels), scale=0.5), "b"),
+    ]
+    graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE})
+
+
+def _image_embedder(root: Path, rng: np.random.Generator) -> None:
+    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
+    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
+    nodes = [
+        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["raw"]),
+        helper.make_node("LpNormalization", ["raw"], ["embedding"], axis=1, p=2),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, flat, EMBED_DIM), "w"),
+        numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
+    ]
+    graph = helper.make_graph(nodes, "test_image_embedder", [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, "test_image_embedder", "image_embedding", graph, [inp], [out], 8, None,
+           {"input_size": IMAGE_SIZE, "space": "test-clip", "text_model": "test_text_embedder"})
+
+
+def _text_embedder(root: Path, rng: np.random.Generator) -> None:
+    inp = TensorDesc("input_ids", "TYPE_INT64", (SEQ_LEN,))
+    out = TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["tokens"]),
+        helper.make_node("ReduceMean", ["tokens"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("LpNormalization", ["mean"], ["embedding"], axis=1, p=2),
+    ]
+    init = [numpy_helper.from_array(_weights(rng, VOCAB, EMBED_DIM, scale=1.0), "table")]
+    graph = helper.make_graph(nodes, "test_text_embedder", [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, "test_text_embedder", "text_embedding", graph, [inp], [out], 8, None,
+           {"seq_len": SEQ_LEN, "vocab_size": VOCAB, "space": "test-clip"})
+
+
+def _unbatched(root: Path) -> None:
+    """max_batch_size 0: Triton passes full shapes, no batching."""
+    inp, out = TensorDesc("x", "TYPE_FP32", (4,)), TensorDesc("y", "TYPE_FP32", (4,))
+    nodes = [helper.make_node("Mul", ["x", "two"], ["y"])]
+    init = [numpy_helper.from_array(np.full(4, 2.0, np.float32), "two")]
+    graph = helper.make_graph(nodes, "test_unbatched", [_value_info(inp, False)], [_value_info(out, False)], init)
+    _write(root, "test_unbatched", "test_identity", graph, [inp], [out], 0)
+
+
+TEST_MODELS = ("test_detector", "test_classifier", "test_image_embedder", "test_text_embedder", "test_unbatched")
+
+
+def write_test_repository(root: Path, seed: int = 0) -> Path:
+    """Writes every test model under root; returns root."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    _detector(root, rng)
+    _classifier(root, rng, "test_classifier", "classification", [f"label_{i}" for i in range(5)])
+    _image_embedder(root, rng)
+    _text_embedder(root, rng)
+    _unbatched(root)
+    return root
+
+
+def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.ndarray]:
+    """Valid random inputs for a test model."""
+    rng = np.random.default_rng(seed)
+    if model == "test_text_embedder":
+        return {"input_ids": rng.integers(0, VOCAB, (batch, SEQ_LEN), dtype=np.int64)}
+    if model == "test_unbatched":
+        return {"x": rng.standard_normal(4).astype(np.float32)}
+    return {"images": rng.random((batch, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
