@@ -18,6 +18,16 @@ class AnnotationServiceSettings(BaseModel):
     max_message_mb: int = 256
 
 
+class MediaSettings(BaseModel):
+    # Decoded images larger than this are refused as decompression bombs (100 Mpx).
+    max_image_pixels: int = 100_000_000
+    max_fetch_mb: int = 512
+    fetch_timeout_s: float = 30.0
+    max_redirects: int = 3
+    # Fetching from loopback, private and link-local addresses is refused unless allowed.
+    allow_private_urls: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="ignore")
 
@@ -31,6 +41,7 @@ class Settings(BaseSettings):
     onnx_workers: int = 4
     onnx_intra_op_threads: int = 0
     annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @property
     def triton_venv(self) -> Path:

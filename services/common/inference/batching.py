@@ -99,7 +99,7 @@ class DynamicBatcher:
             counts = [_rows(inputs) for inputs, _ in chunk]
             try:
                 result = self._run(stacked)
-            except Exception:  # noqa: BLE001 - rerun one by one so each request gets its own error
+            except Exception:
                 result = None
             total = sum(counts)
             if result is not None and all(out.shape[:1] == (total,) for out in result.values()):
@@ -111,7 +111,7 @@ class DynamicBatcher:
         for inputs, future in chunk:
             try:
                 loop.call_soon_threadsafe(_resolve, future, self._run(inputs), None)
-            except Exception as exc:  # noqa: BLE001 - delivered to the caller
+            except Exception as exc:
                 loop.call_soon_threadsafe(_resolve, future, None, exc)
 
 

@@ -1,0 +1,33 @@
+"""The face detector interface: Haar (ships with OpenCV) by default, a DNN detector when installed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face in PIXEL coordinates of the image passed to `detect` (x to the right, y down)."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    score: float
+    # (x, y) pixel points: eyes, nose, mouth corners, when the detector gives them.
+    landmarks: tuple[tuple[float, float], ...] = field(default=())
+
+
+class FaceDetector(Protocol):
+    """Finds faces in an RGB uint8 image (H, W, 3)."""
+
+    # The name reported in responses (a repository model name, or e.g. "haar-frontalface").
+    name: str
+
+    async def detect(self, image_rgb: np.ndarray, max_side: int | None = None) -> list[FaceBox]:
+        """Faces in image_rgb; when max_side is set the detector may work on a copy downscaled so
+        that its longer side is max_side (faster, misses tiny faces), boxes still in full pixels."""
+        ...

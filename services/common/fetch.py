@@ -1,0 +1,87 @@
+"""Fetching media by URL without becoming an SSRF proxy: http(s) only, every hop's address checked
+against loopback/private/link-local ranges (unless allowed), few redirects, capped size and time."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from services.common.settings import MediaSettings
+
+
+class FetchError(Exception):
+    """The URL could not be fetched; the message says why in words a person understands."""
+
+
+class ForbiddenURLError(FetchError):
+    """The URL points somewhere the server may not go (private address, odd scheme)."""
+
+
+class TooLargeError(FetchError):
+    """The resource is larger than the configured cap."""
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_url(url: str, allow_private: bool = False) -> None:
+    """Raises ForbiddenURLError unless url is http(s) to a public address (or private is allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ForbiddenURLError(f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
+    if not parts.hostname:
+        raise ForbiddenURLError(f"URL {url!r} has no host")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 0, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError(f"cannot resolve host {parts.hostname!r}: {exc.strerror}") from exc
+    for info in infos:
+        address = str(info[4][0])
+        if not _is_public(address):
+            raise ForbiddenURLError(
+                f"URL host {parts.hostname!r} resolves to {address}, a loopback, private or link-local "
+                "address; fetching it is not allowed"
+            )
+
+
+async def fetch_url(url: str, settings: MediaSettings | None = None) -> bytes:
+    """Downloads url into memory under the limits of settings."""
+    settings = settings or MediaSettings()
+    max_bytes = settings.max_fetch_mb * 1024 * 1024
+    try:
+        async with asyncio.timeout(settings.fetch_timeout_s):
+            async with httpx.AsyncClient(follow_redirects=False, timeout=settings.fetch_timeout_s) as client:
+                for _ in range(settings.max_redirects + 1):
+                    await check_url(url, settings.allow_private_urls)
+                    async with client.stream("GET", url) as response:
+                        if response.is_redirect:
+                            url = urljoin(url, response.headers.get("location", ""))
+                            continue
+                        if response.status_code >= 400:
+                            raise FetchError(f"fetching {url} failed with HTTP {response.status_code}")
+                        declared = response.headers.get("content-length")
+                        if declared and declared.isdigit() and int(declared) > max_bytes:
+                            raise TooLargeError(f"{url} is {int(declared)} bytes, over the {max_bytes}-byte limit")
+                        chunks: list[bytes] = []
+                        size = 0
+                        async for chunk in response.aiter_bytes():
+                            size += len(chunk)
+                            if size > max_bytes:
+                                raise TooLargeError(f"{url} is over the {max_bytes}-byte limit")
+                            chunks.append(chunk)
+                        return b"".join(chunks)
+                raise FetchError(f"{url}: more than {settings.max_redirects} redirects")
+    except TimeoutError as exc:
+        raise FetchError(f"fetching {url} took longer than {settings.fetch_timeout_s:g} s") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"fetching {url} failed: {exc}") from exc
