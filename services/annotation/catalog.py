@@ -75,7 +75,7 @@ class ModelCatalog:
             adapter = self.adapters.get(name)
             if adapter is None:
                 raise MissingModelError(f"model {name!r} is not installed; {INSTALL_HINT}")
-            if adapter.task not in kind.tasks and adapter.task != task:
+            if adapter.task != task:
                 raise MissingModelError(f"model {name!r} serves {adapter.task}, not {task}")
             return adapter  # type: ignore[return-value]
         adapter = self.default(task)

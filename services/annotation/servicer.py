@@ -58,7 +58,11 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
             for candidate in (task, *alternatives):
                 if self.catalog.default(candidate) is not None:
                     return self.catalog.pick(candidate, "", kind)
-        return self.catalog.pick(task, name, kind)
+            return self.catalog.pick(task, name, kind)
+        adapter = self.catalog.adapters.get(name)
+        if adapter is not None and adapter.task in (task, *alternatives):
+            return adapter
+        return self.catalog.pick(task, name, kind)  # raises with the reason
 
     async def _image(
         self, request: pb.AnnotationRequest, context: Ctx, run: Callable[[np.ndarray], Awaitable[R]]

@@ -80,7 +80,9 @@ def decode_video(data: bytes, sampling: Sampling) -> DecodedVideo:
 
     probe = probe_video(data)
     duration = probe.duration or (probe.frame_count / probe.fps if probe.fps else 0.0)
-    limit = max(1, min(sampling.max_keyframes, math.ceil(max(duration, 1e-3) / 60.0 * sampling.keyframes_per_minute)))
+    # The cap counts per started minute, so a short clip may still keep each of its shots.
+    minutes = max(1, math.ceil(duration / 60.0))
+    limit = max(1, min(sampling.max_keyframes, math.floor(minutes * sampling.keyframes_per_minute)))
     fill_period = 60.0 / max(sampling.keyframes_per_minute, 1e-6)
     # Min-heap of (score, index, Frame): a shot change scores its histogram jump, periodic fill
     # scores 0 and the first frame scores infinity, so the cap drops fill frames first.
