@@ -47,7 +47,7 @@ class ModelCatalog:
         adapters: dict[str, TaskModel] = {}
         haar_names: list[str] = []
         for spec in self.repository.models():
-            if spec.task == "face_detection" and spec.meta.params.get("runtime") == HAAR_RUNTIME:
+            if spec.task == "face_detection" and HAAR_RUNTIME in (spec.meta.runtime, spec.meta.params.get("runtime")):
                 haar_names.append(spec.name)
                 continue
             if not spec.installed:
@@ -98,6 +98,11 @@ class ModelCatalog:
         detectors: list[FaceDetector] = [
             FaceDetectorView(a) for a in self.of_task("face_detection") if isinstance(a, DnnFaceDetector)
         ]
+        for spec in sorted(self.repository.installed("face_detection"), key=lambda s: s.name):
+            if spec.meta.runtime != HAAR_RUNTIME and spec.name not in self.adapters:
+                from services.annotation.face_detection.dnn import ScrfdFaceDetector
+
+                detectors.append(ScrfdFaceDetector(self.backend, spec))
         haar = self._haar or default_haar_detector()
         if haar is not None:
             self._haar = haar
