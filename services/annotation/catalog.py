@@ -48,7 +48,8 @@ class ModelCatalog:
         haar_names: list[str] = []
         for spec in self.repository.models():
             if spec.task == "face_detection" and HAAR_RUNTIME in (spec.meta.runtime, spec.meta.params.get("runtime")):
-                haar_names.append(spec.name)
+                if spec.installed:
+                    haar_names.append(spec.name)
                 continue
             if not spec.installed:
                 continue
@@ -103,11 +104,11 @@ class ModelCatalog:
                 from services.annotation.face_detection.dnn import ScrfdFaceDetector
 
                 detectors.append(ScrfdFaceDetector(self.backend, spec))
-        haar = self._haar or default_haar_detector()
+        # OpenCV's Haar cascades run in process; `maam models install-shipped` adds their entry.
+        haar = (self._haar or default_haar_detector()) if haar_names else None
         if haar is not None:
             self._haar = haar
-            if haar_names:
-                haar.name = haar_names[0]  # reported under its repository entry's name
+            haar.name = haar_names[0]  # reported under its repository entry's name
             detectors.append(haar)
         face_embedder = embedder if isinstance(embedder, ImageEmbedder) else None
         self.face_pipelines = [
