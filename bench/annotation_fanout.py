@@ -1,9 +1,13 @@
-"""Annotation fan-out overhead: images/s through the gRPC service (`maam serve annotation` in its
-own process, ImageAnnotation with N concurrent clients) against calling the same adapters
-directly in this process (decode + every unit of the fan-out, N concurrent workers), for the same
-models and images. Goal: service within 1.15x of direct at 8 concurrent clients.
+"""Annotation fan-out overhead: images/s through the gRPC service (ImageAnnotation over a real
+gRPC channel, N concurrent clients) against calling the same adapters directly in this process
+(decode + every unit of the fan-out, N concurrent workers), for the same models and images.
+Goal: service within 1.15x of direct at 8 concurrent clients.
 
-    .venv/bin/python bench/annotation_fanout.py [--quick] [--clients 8] [--repository DIR]
+By default the server runs in this process on the same backend (same ONNX sessions), so the
+ratio is the cost of gRPC + controller alone; `--server process` starts `maam serve annotation`
+as its own process instead (on a shared 2-core machine that mostly measures the scheduler).
+
+    .venv/bin/python bench/annotation_fanout.py [--quick] [--clients 8] [--server process] [--repository DIR]
 
 Without --repository the tiny test models are written to a temp directory (fast models make the
 service's own overhead most visible, so this is the harsh case)."""
@@ -26,7 +30,7 @@ from protos import media_annotation_pb2 as pb
 from protos import media_annotation_pb2_grpc as pb_grpc
 from services.annotation.catalog import ModelCatalog
 from services.annotation.image_tasks import image_units
-from services.annotation.server import SERVICE_NAME, wait_backend
+from services.annotation.server import SERVICE_NAME, build_annotation_server, wait_backend
 from services.common.inference import create_backend
 from services.common.media import decode_image
 from services.common.model_repository import ModelRepository
@@ -65,11 +69,15 @@ async def run_workers(items: list[bytes], clients: int, work) -> float:
 
 
 async def compare(
-    settings: Settings, port: int, items: list[bytes], clients: int, rounds: int
+    settings: Settings, port: int | None, items: list[bytes], clients: int, rounds: int
 ) -> tuple[float, float, int, int]:
     """Alternates direct and service rounds (the machine is shared: interleaving spreads the
-    noise over both) and keeps each side's best round."""
+    noise over both) and keeps each side's best round. port None = serve in this process."""
     backend = create_backend(settings, ModelRepository(settings.model_repository))
+    server = None
+    if port is None:
+        server, port, _, _ = await build_annotation_server(settings, "127.0.0.1:0", backend)
+        await server.start()
     await wait_backend(backend)
     units = image_units(ModelCatalog(ModelRepository(settings.model_repository), backend))
     counts: list[int] = []
@@ -92,8 +100,12 @@ async def compare(
         await run_workers(warmup, clients, service)
         best_direct = best_service = 0.0
         for _ in range(rounds):
-            best_direct = max(best_direct, await run_workers(items, clients, direct))
-            best_service = max(best_service, await run_workers(items, clients, service))
+            direct_rate = await run_workers(items, clients, direct)
+            service_rate = await run_workers(items, clients, service)
+            print(f"  round: direct {direct_rate:6.1f}/s  service {service_rate:6.1f}/s", flush=True)
+            best_direct, best_service = max(best_direct, direct_rate), max(best_service, service_rate)
+    if server is not None:
+        await server.stop(None)
     await backend.close()
     return best_direct, best_service, len(units), counts[-1]
 
@@ -116,6 +128,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="images per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--side", type=int, default=256, help="longer side of the test images")
+    parser.add_argument("--server", choices=("inprocess", "process"), default="inprocess")
     parser.add_argument("--repository", type=Path, help="model repository (default: the test models)")
     args = parser.parse_args()
     count, rounds = (16, 2) if args.quick else (args.images, args.rounds)
@@ -124,21 +137,26 @@ def main() -> None:
         workers = "2"
         settings = Settings(model_repository=repository, onnx_workers=int(workers))
         items = images(count, args.side)
-        port = free_port()
-        env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
-        server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
-        try:
-            server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")
+        if args.server == "inprocess":
             direct_rate, service_rate, direct_units, service_units = asyncio.run(
-                compare(settings, port, items, args.clients, rounds)
+                compare(settings, None, items, args.clients, rounds)
             )
-        finally:
-            server.stop()
+        else:
+            port = free_port()
+            env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
+            server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
+            try:
+                server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")
+                direct_rate, service_rate, direct_units, service_units = asyncio.run(
+                    compare(settings, port, items, args.clients, rounds)
+                )
+            finally:
+                server.stop()
 
     ratio = direct_rate / service_rate
     print(f"models per image: direct {direct_units}, service {service_units}")
     print(f"direct (in process):  {direct_rate:8.1f} images/s")
-    print(f"service (gRPC):       {service_rate:8.1f} images/s")
+    print(f"service (gRPC, {args.server}): {service_rate:8.1f} images/s")
     print(f"overhead ratio at {args.clients} concurrent clients: {ratio:.2f}x (goal <= 1.15x)")
 
 
