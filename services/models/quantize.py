@@ -9,6 +9,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import version_converter
 
 from services.common.model_repository import CONFIG_FILE, SIDECAR_FILE, ModelMeta, ModelRepository, parse_config
 from services.models.errors import ModelsError
@@ -33,6 +36,24 @@ class _Reader:
         raise NotImplementedError
 
 
+# Per-channel QDQ needs DequantizeLinear's `axis` attribute, which opset 13 introduced.
+MIN_OPSET = 13
+
+
+def _at_least_opset(path: Path, target: Path) -> Path:
+    """The model itself, or a copy converted up to MIN_OPSET (older PaddleOCR exports use opset 11)."""
+    model = onnx.load(str(path))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
+    if opset >= MIN_OPSET:
+        return path
+    try:
+        converted = version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:
+        raise ModelsError(f"{path}: cannot convert opset {opset} to {MIN_OPSET} for quantization: {exc}") from exc
+    onnx.save(converted, str(target))
+    return target
+
+
 def quantize(
     repository: Path, name: str, calibration: Path | None = None, *, out_name: str | None = None, limit: int = 32
 ) -> Path:
@@ -54,12 +75,13 @@ def quantize(
     batches = list(image_batches(spec, images, batch=1))
     target = out_name or int8_name(name)
     with tempfile.TemporaryDirectory() as tmp:
+        source = _at_least_opset(spec.weights_path, Path(tmp) / "upgraded.onnx")
         prepared = Path(tmp) / "prepared.onnx"
         try:
             # Shape inference + graph optimisation first, as ONNX Runtime recommends for QDQ.
-            quant_pre_process(str(spec.weights_path), str(prepared), skip_symbolic_shape=True)
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         except Exception:
-            shutil.copyfile(spec.weights_path, prepared)
+            shutil.copyfile(source, prepared)
         quantized = Path(tmp) / "model.onnx"
         try:
             quantize_static(
@@ -74,6 +96,10 @@ def quantize(
             )
         except Exception as exc:
             raise ModelsError(f"{name}: ONNX Runtime could not quantize it: {type(exc).__name__}: {exc}") from exc
+        try:
+            ort.InferenceSession(str(quantized), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelsError(f"{name}: the quantized graph does not load in ONNX Runtime: {exc}") from exc
         config = parse_config((spec.path / CONFIG_FILE).read_text(encoding="utf-8"), str(spec.path / CONFIG_FILE))
         config.name = target
         meta = ModelMeta(
