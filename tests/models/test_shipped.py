@@ -262,3 +262,20 @@ def test_make_up_reruns_keep_installed_models_and_fill_in_missing_weights(tmp_pa
     args = CliRunner().invoke(app, ["triton-args", "--repository", str(tmp_path)]).output.split()
     assert args[0] == "--model-control-mode=explicit" and "--load-model=nudenet" in args
     assert "--load-model=haar_face" not in args
+
+
+def test_without_torch_minilm_is_skipped_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from services.models import shipped
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        shipped.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+    result = shipped.install_shipped_report(tmp_path)
+    assert "minilm_l6_v2" not in result.installed and "haar_face" in result.installed
+    assert "[export]" in result.skipped["minilm_l6_v2"] and "install-shipped" in result.skipped["minilm_l6_v2"]
+    assert not (tmp_path / "minilm_l6_v2").exists()
