@@ -331,7 +331,8 @@ def _installed(repository: Path, names: tuple[str, ...]) -> bool:
     from services.common.model_repository import ModelRepository
 
     repo = ModelRepository(repository)
-    return all(any(m.name == n and m.meta.source == "shipped" for m in repo.installed()) for n in names)
+    installed = repo.installed(include_builtin=True)
+    return all(any(m.name == n and m.meta.source == "shipped" for m in installed) for n in names)
 
 
 def install_shipped_report(repository: Path, *, force: bool = True) -> ShippedResult:

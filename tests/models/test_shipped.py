@@ -27,7 +27,7 @@ def _session(repo: ModelRepository, name: str) -> ort.InferenceSession:
 def test_every_shipped_model_is_installed_with_task_and_source(shipped_repository: Path) -> None:
     repo = ModelRepository(shipped_repository)
     assert repo.errors == {}
-    tasks = {m.name: m.task for m in repo.installed()}
+    tasks = {m.name: m.task for m in repo.installed(include_builtin=True)}
     expected = {
         "nudenet": "nsfw_detection",
         "ppocr_det": "ocr_detection",
@@ -38,8 +38,11 @@ def test_every_shipped_model_is_installed_with_task_and_source(shipped_repositor
     if HAS_TORCH:
         expected["minilm_l6_v2"] = "text_embedding"
     assert tasks == expected
-    assert {m.meta.source for m in repo.installed()} == {"shipped"}
-    assert all(m.meta.license for m in repo.installed())
+    assert {m.meta.source for m in repo.installed(include_builtin=True)} == {"shipped"}
+    assert all(m.meta.license for m in repo.installed(include_builtin=True))
+    # The inference backends (onnx, triton) never see the OpenCV model.
+    assert "haar_face" not in {m.name for m in repo.installed()}
+    assert [m.name for m in repo.installed("face_detection", include_builtin=True)] == ["haar_face"]
 
 
 @pytest.mark.parametrize("name", ONNX_SHIPPED)
@@ -279,3 +282,17 @@ def test_without_torch_minilm_is_skipped_with_the_install_command(
     assert "minilm_l6_v2" not in result.installed and "haar_face" in result.installed
     assert "[export]" in result.skipped["minilm_l6_v2"] and "install-shipped" in result.skipped["minilm_l6_v2"]
     assert not (tmp_path / "minilm_l6_v2").exists()
+
+
+async def test_the_onnx_backend_loads_the_shipped_repository(shipped_repository: Path) -> None:
+    from services.common.inference.onnx_backend import OnnxBackend
+
+    backend = OnnxBackend(ModelRepository(shipped_repository), workers=2)
+    try:
+        await backend.load()  # every installed model, Haar excluded: it is not an ONNX model
+        ready = await backend.ready_models()
+        assert "haar_face" not in ready and {"nudenet", "ppocr_det", "ppocr_cls", "ppocr_rec"} <= set(ready)
+        result = await backend.infer("nudenet", {"images": _nudenet_input(data.astronaut())})
+        assert result["output0"].shape == (1, 22, 2100)
+    finally:
+        await backend.close()
