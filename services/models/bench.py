@@ -79,12 +79,20 @@ def agreements(spec: ModelSpec, a: BenchResult, b: BenchResult) -> list[Agreemen
     """`agreement`, plus for YOLOv8-layout detectors the class of each image's best box."""
     found = [agreement(spec, a, b)]
     if spec.meta.params.get("format") == "yolov8":
-        def best_class(result: BenchResult) -> np.ndarray:
-            out = np.concatenate([o[0] for o in result.outputs])  # [n, 4 + classes, boxes]
-            return out[:, 4:, :].max(axis=2).argmax(axis=1)
-
-        first, second = best_class(a), best_class(b)
-        found.append(Agreement("top-1 class of the best box", float(np.mean(first == second)), found[0].max_abs_diff))
+        # Boxes dominate the raw output; what a user sees is which class is detected where one is.
+        scores_a = np.concatenate([o[0] for o in a.outputs])[:, 4:, :]
+        scores_b = np.concatenate([o[0] for o in b.outputs])[:, 4:, :]
+        threshold = float(spec.meta.params.get("score_threshold", 0.25))
+        detected = scores_a.max(axis=(1, 2)) >= threshold
+        score_diff = float(np.max(np.abs(scores_a - scores_b)))
+        if detected.any():
+            same = scores_a.max(axis=2).argmax(axis=1) == scores_b.max(axis=2).argmax(axis=1)
+            found.append(Agreement(
+                f"class of the best box, {int(detected.sum())} inputs with a detection >= {threshold:g}",
+                float(np.mean(same[detected])), score_diff,
+            ))
+        else:
+            found.append(Agreement(f"no detection >= {threshold:g}: class scores only", float("nan"), score_diff))
     return found
 
 

@@ -54,6 +54,14 @@ def _at_least_opset(path: Path, target: Path) -> Path:
     return target
 
 
+def _output_nodes(path: Path) -> list[str]:
+    """Nodes that write graph outputs stay in float. A YOLO head concatenates box coordinates (0-640)
+    with class scores (0-1): one INT8 scale for both would flatten the scores to a few levels."""
+    model = onnx.load(str(path), load_external_data=False)
+    outputs = {o.name for o in model.graph.output}
+    return [node.name for node in model.graph.node if node.name and outputs.intersection(node.output)]
+
+
 def quantize(
     repository: Path, name: str, calibration: Path | None = None, *, out_name: str | None = None, limit: int = 32
 ) -> Path:
@@ -93,6 +101,7 @@ def quantize(
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=_output_nodes(prepared),
             )
         except Exception as exc:
             raise ModelsError(f"{name}: ONNX Runtime could not quantize it: {type(exc).__name__}: {exc}") from exc
