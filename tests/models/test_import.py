@@ -105,3 +105,16 @@ def test_cli_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     ])
     assert result.exit_code == 1
     assert "not a valid ONNX model" in result.output and "Traceback" not in result.output
+
+
+def test_a_failed_reinstall_leaves_the_previous_model_in_place(tmp_path: Path) -> None:
+    from services.models.writer import staged_model_dir
+
+    import_onnx(tmp_path / "repo", "m", _classifier(tmp_path / "m.onnx"), "classification")
+    before = sorted(p.name for p in (tmp_path / "repo" / "m").rglob("*"))
+    with pytest.raises(RuntimeError, match="export blew up"), staged_model_dir(tmp_path / "repo", "m") as staging:
+        (staging / "partial.bin").write_bytes(b"half")
+        raise RuntimeError("export blew up")
+    assert sorted(p.name for p in (tmp_path / "repo" / "m").rglob("*")) == before
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["m"]  # no staging leftovers
+    assert ModelRepository(tmp_path / "repo").get_installed("m").task == "classification"
