@@ -246,11 +246,22 @@ def test_a_real_triton_serves_the_shipped_models_and_ignores_haar(shipped_reposi
         server.stop()
 
 
-def test_make_up_reruns_keep_installed_models_and_fill_in_missing_weights(tmp_path: Path) -> None:
+def test_make_up_reruns_keep_installed_models_and_fill_in_missing_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
     from typer.testing import CliRunner
 
+    from services.models import shipped
     from services.models.cli import app
     from services.models.shipped import install_nudenet
+
+    # MiniLM's export is covered elsewhere; here it would only cost time.
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        shipped.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
 
     install_nudenet(tmp_path)
     marker = (tmp_path / "nudenet" / "1" / "model.onnx").stat().st_mtime_ns
