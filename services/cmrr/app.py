@@ -175,7 +175,7 @@ def create_app(
         request: Request,
         user: User,
         k: K,
-        seed: Annotated[int | None, Query(ge=0, description="Fixes the novelty draw, for reproducible results.")] = None,
+        seed: Annotated[int | None, Query(ge=0, description="Fixes the novelty draw: reproducible.")] = None,
         novelty: Annotated[float | None, Query(ge=0, lt=1, description="Share of k from outlier posts.")] = None,
     ) -> dict:
         """New content of other users from the user's areas of interest: input type -> output type -> ranked

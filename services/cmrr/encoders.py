@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 MODALITIES = ("text", "image")
 
 # What the operator runs to get a cross-modal encoder (the exporter of the models issue).
-INSTALL_HINT = "`maam models pull clip-vit-b-32` installs CLIP (image and text encoders); `maam models list` shows what is installed"
+INSTALL_HINT = (
+    "`maam models pull clip-vit-b-32` installs CLIP (image and text encoders); `maam models list` shows what is "
+    "installed"
+)
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -161,10 +164,7 @@ def resolve_encoders(
     family = family.lower()
     repository.refresh()
     images = [m for m in repository.installed("image_embedding") if m.meta.params.get("text_model")]
-    if image_model:
-        images = [m for m in images if m.name == image_model]
-    else:
-        images = [m for m in images if _matches(m, family)]
+    images = [m for m in images if (m.name == image_model if image_model else _matches(m, family))]
     for spec in images:
         text_name = str(spec.meta.params["text_model"])
         try:

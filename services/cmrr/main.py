@@ -21,6 +21,14 @@ def resolve_port(port: int | None) -> int:
 
 
 def run(host: str, port: int) -> None:
-    from services.cmrr.app import create_app
+    from pydantic import ValidationError
 
-    uvicorn.run(create_app(), host=host, port=resolve_port(port), log_level="info")
+    from services.cmrr.app import create_app
+    from services.cmrr.config import CmrrSettings
+
+    try:
+        cmrr = CmrrSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"cmrr: bad setting ({problems}); MODEL is clip or albef") from None
+    uvicorn.run(create_app(cmrr=cmrr), host=host, port=resolve_port(port), log_level="info")

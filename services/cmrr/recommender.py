@@ -86,7 +86,7 @@ def plan_seeds(vectors: np.ndarray, k: int, novelty: float, rng: np.random.Gener
     clusters, outliers = areas_of_interest(vectors)
     if not clusters:  # no structure at all: the whole history is one area
         clusters, outliers = [np.arange(n)], np.zeros(0, np.int64)
-    novelty_k = min(int(round(novelty * k)), k - 1) if len(outliers) else 0
+    novelty_k = min(round(novelty * k), k - 1) if len(outliers) else 0
     quotas = allocate([len(c) for c in clusters], k - novelty_k)
     seeds = []
     for members, quota in zip(clusters, quotas, strict=True):

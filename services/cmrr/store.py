@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,45 +171,79 @@ class ModalityStore:
                     return AddResult("exists", entry)
                 raise IdConflictError(f"id {content_id!r} already names other {self.modality} content")
             slot = self._by_content.get((user, digest))
-            if slot is not None:
-                entry = self._entries[slot]
-                entry.ids.append(content_id)
-                entry.added = time.time()
-                self._by_id[content_id] = slot
+            previous_time: float | None = None
+            try:
+                if slot is not None:
+                    entry = self._entries[slot]
+                    entry.ids.append(content_id)
+                    previous_time, entry.added = entry.added, time.time()
+                    self._by_id[content_id] = slot
+                    status = "duplicate"
+                else:
+                    slot = self._next_slot
+                    self._next_slot += 1
+                    entry = Entry(slot, user, [content_id], digest)
+                    self._append_row(slot, vector)
+                    self._entries[slot] = entry
+                    self._by_id[content_id] = slot
+                    self._by_content[(user, digest)] = slot
+                    self._by_user.setdefault(user, set()).add(slot)
+                    self._index_add(slot, vector)
+                    status = "added"
                 self._save()
-                return AddResult("duplicate", entry)
-            slot = self._next_slot
-            self._next_slot += 1
-            entry = Entry(slot, user, [content_id], digest)
-            self._append_row(slot, vector)
-            self._entries[slot] = entry
-            self._by_id[content_id] = slot
-            self._by_content[(user, digest)] = slot
-            self._by_user.setdefault(user, set()).add(slot)
-            self._index_add(slot, vector)
-            self._save()
-            return AddResult("added", entry)
+            except BaseException:
+                # Nothing half-done: what is not on disk is not served either.
+                if content_id in self._by_id:
+                    self._drop_id(content_id)
+                if previous_time is not None and slot in self._entries:
+                    self._entries[slot].added = previous_time
+                raise
+            return AddResult(status, entry)
 
     def remove_id(self, content_id: str) -> Entry | None:
         """Drops one id; the content goes when its last id goes. Returns the entry (None if unknown)."""
         with self._lock:
-            slot = self._by_id.pop(content_id, None)
+            slot = self._by_id.get(content_id)
             if slot is None:
                 return None
             entry = self._entries[slot]
-            entry.ids.remove(content_id)
-            if not entry.ids:
-                del self._entries[slot]
-                del self._by_content[(entry.user, entry.digest)]
-                user_slots = self._by_user[entry.user]
-                user_slots.discard(slot)
-                if not user_slots:
-                    del self._by_user[entry.user]
-                self._remove_row(slot)
-                if self._index is not None:
-                    self._index.remove_ids(np.array([slot], np.int64))
-            self._save()
+            saved = (list(entry.ids), entry.added, self._vectors[self._row_of_slot[slot]].copy())
+            self._drop_id(content_id)
+            try:
+                self._save()
+            except BaseException:
+                self._restore(entry, *saved)
+                raise
             return entry
+
+    def _drop_id(self, content_id: str) -> None:
+        slot = self._by_id.pop(content_id)
+        entry = self._entries[slot]
+        entry.ids.remove(content_id)
+        if entry.ids:
+            return
+        del self._entries[slot]
+        del self._by_content[(entry.user, entry.digest)]
+        user_slots = self._by_user[entry.user]
+        user_slots.discard(slot)
+        if not user_slots:
+            del self._by_user[entry.user]
+        self._remove_row(slot)
+        if self._index is not None:
+            self._index.remove_ids(np.array([slot], np.int64))
+
+    def _restore(self, entry: Entry, ids: list[str], added: float, vector: np.ndarray) -> None:
+        """Undoes a removal whose save failed."""
+        entry.ids[:], entry.added = ids, added
+        for content_id in ids:
+            self._by_id[content_id] = entry.slot
+        if entry.slot not in self._entries:
+            self._entries[entry.slot] = entry
+            self._by_content[(entry.user, entry.digest)] = entry.slot
+            self._by_user.setdefault(entry.user, set()).add(entry.slot)
+            self._append_row(entry.slot, vector)
+            assert self._index is not None
+            self._index.add_with_ids(vector[None], np.array([entry.slot], np.int64))
 
     def _append_row(self, slot: int, vector: np.ndarray) -> None:
         if self._count == len(self._vectors) or self._vectors.shape[1] != self.dim:
@@ -291,7 +326,7 @@ class ModalityStore:
                 vectors = np.asarray(data["vectors"], np.float32)
                 slots = np.asarray(data["slots"], np.int64)
                 index_bytes = np.asarray(data["index"], np.uint8)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise StoreError(
                 f"{self.path}: cannot read the saved {self.modality} index ({exc}); move the file away to start "
                 "empty, or restore it from a backup"
@@ -316,7 +351,10 @@ class ModalityStore:
             self._row_of_slot = {slot: row for row, slot in enumerate(self._slot_of_row)}
             if set(self._row_of_slot) != set(self._entries):
                 raise StoreError(f"{self.path}: vectors and id map disagree; the file is damaged")
-            index = faiss.deserialize_index(index_bytes) if index_bytes.size else None
+            try:
+                index = faiss.deserialize_index(index_bytes) if index_bytes.size else None
+            except RuntimeError:
+                index = None  # the index is derived data: rebuilt from the vectors below
             if index is not None and index.ntotal != self._count:
                 index = None  # never trust a stale index: rebuild it from the vectors
             if index is not None and is_approximate(index):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import html
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -66,7 +67,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 
 def _pairs(word: tuple[str, ...]) -> set[tuple[str, str]]:
-    return set(zip(word[:-1], word[1:], strict=False))
+    return set(itertools.pairwise(word))
 
 
 # CLIP's pattern uses \p{L} and \p{N} from the `regex` module; with `re`, letters are word characters that are
@@ -85,7 +86,8 @@ class ClipBpeTokenizer:
 
     def __init__(self, vocab_file: Path, context_length: int = 77) -> None:
         try:
-            lines = gzip.open(vocab_file).read().decode("utf-8").split("\n")
+            with gzip.open(vocab_file) as handle:
+                lines = handle.read().decode("utf-8").split("\n")
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise TokenizerError(f"{vocab_file}: cannot read the CLIP BPE merges file: {exc}") from exc
         merges = [tuple(line.split()) for line in lines[1 : _CLIP_MERGES + 1] if line.strip()]
