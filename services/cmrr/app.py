@@ -73,6 +73,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.service.close()
             if own_backend:
                 await active.close()
 

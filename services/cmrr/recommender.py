@@ -8,11 +8,14 @@ Pure functions over numpy arrays and a search callable, so the quality test driv
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # (queries [n, dim], k) -> per query [(key, score), ...] best first, own content already excluded.
 SearchFn = Callable[[np.ndarray, int], list[list[tuple[object, float]]]]
@@ -83,7 +86,11 @@ def plan_seeds(vectors: np.ndarray, k: int, novelty: float, rng: np.random.Gener
     if n < MIN_POSTS_TO_CLUSTER:
         quotas = allocate([1] * n, k)
         return [Seed(vectors[i], quotas[i], "post", 1, i) for i in range(n)]
-    clusters, outliers = areas_of_interest(vectors)
+    try:
+        clusters, outliers = areas_of_interest(vectors)
+    except (ValueError, RuntimeError) as exc:  # degenerate input: recommend from the history as one area
+        log.warning("HDBSCAN failed on %d posts (%s); using them as one area of interest", n, exc)
+        clusters, outliers = [], np.zeros(0, np.int64)
     if not clusters:  # no structure at all: the whole history is one area
         clusters, outliers = [np.arange(n)], np.zeros(0, np.int64)
     novelty_k = min(round(novelty * k), k - 1) if len(outliers) else 0

@@ -94,10 +94,14 @@ class CmrrService:
         policy = IndexPolicy(approximate_above=self.cmrr.approximate_above, nprobe=self.cmrr.nprobe)
         space_dir = self.data_dir / _slug(self.encoders.space or "no-encoder")
         for modality in MODALITIES:
-            store = ModalityStore(modality, space_dir / f"{modality}.npz", policy)
+            store = ModalityStore(modality, space_dir / f"{modality}.npz", policy, self.cmrr.snapshot_every)
             await asyncio.to_thread(store.load)
             self.stores[modality] = store
         log.info("cmrr: encoders %s; %s", self.encoders.describe(), {m: len(s) for m, s in self.stores.items()})
+
+    async def close(self) -> None:
+        for store in self.stores.values():
+            await asyncio.to_thread(store.close)
 
     # -- encoding ------------------------------------------------------------------------------------
     async def encode(self, modality: str, body: bytes) -> tuple[np.ndarray, str]:
@@ -137,6 +141,11 @@ class CmrrService:
                 raise ConflictError(str(exc)) from exc
 
     async def retrieve(self, user: str, modality: str, body: bytes, k: int) -> tuple[dict[str, Ranked], list[str]]:
+        if not body:
+            raise BadContentError(
+                f"the request body is empty; send the {modality} query as the raw body "
+                "(recommend_contents suggests content without a query)"
+            )
         query, _ = await self.encode(modality, body)
         results: dict[str, Ranked] = {}
         notes: list[str] = []

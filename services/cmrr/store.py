@@ -3,15 +3,22 @@
 Duplicates (source document, Table 22 note): content a user adds again under another id is stored once; the new
 id is appended to that entry's id list and results name the most recent id (the last one).
 
-Persistence: one `<modality>.npz` per modality holding the vectors, the serialised FAISS index and the id map as
-JSON, written to a temporary file, fsynced and moved over the old one with `os.replace`, so a crash leaves either
-the old or the new state, never half of one. It is reloaded at start; an unreadable file stops the service with
-a clear message instead of being overwritten.
+Persistence, so a crash loses nothing acknowledged and never leaves half a state:
+- a snapshot `<modality>.npz` holds the vectors, the serialised FAISS index and the id map (JSON); it is written
+  to a temporary file, fsynced and moved over the old one with `os.replace`;
+- every change after it is appended to a journal `<modality>.<generation>.journal` (one JSON line, fsynced)
+  before the request is answered, so an add costs one small write, not a rewrite of the whole index;
+- when the journal grows past `snapshot_every` records, and at shutdown, a new snapshot (next generation) folds it
+  in and the old journal is removed. At start the snapshot is loaded and its generation's journal replayed; a torn
+  last line (a crash mid-append) is ignored. An unreadable snapshot stops the service with a clear message
+  instead of being overwritten.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -24,6 +31,8 @@ import faiss
 import numpy as np
 
 from services.cmrr.index import IndexPolicy, build_flat, build_index, index_kind, is_approximate, search
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
@@ -82,13 +91,73 @@ def atomic_write(path: Path, write) -> None:
     _fsync_dir(path.parent)
 
 
+class Journal:
+    """Append-only JSON lines, each fsynced; a failed append is cut off so the file stays well formed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = 0
+        self._handle = None
+
+    def append(self, record: dict) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "ab")  # noqa: SIM115 - kept open across appends
+        offset = self._handle.tell()
+        try:
+            self._handle.write((json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8"))
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except BaseException:
+            try:
+                self._handle.truncate(offset)
+                self._handle.seek(offset)
+            except (OSError, ValueError):
+                pass
+            raise
+        self.records += 1
+
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_bytes().split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                log.warning("%s: ignoring a torn record at the end (a crash while appending)", path)
+                break
+        return records
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def _encode_vector(vector: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(vector, "<f4").tobytes()).decode("ascii")
+
+
+def _decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), "<f4").astype(np.float32)
+
+
 class ModalityStore:
     """Thread-safe: the service calls it from worker threads; one lock guards the index and the maps."""
 
-    def __init__(self, modality: str, path: Path | None, policy: IndexPolicy) -> None:
+    def __init__(
+        self, modality: str, path: Path | None, policy: IndexPolicy, snapshot_every: int = 10_000
+    ) -> None:
         self.modality = modality
         self.path = path
         self.policy = policy
+        self.snapshot_every = snapshot_every
+        self.generation = 0
+        self._journal: Journal | None = Journal(self._journal_path(0)) if path is not None else None
         self.dim: int | None = None
         self._vectors = np.zeros((0, 0), np.float32)  # rows [0, _count) are live, capacity beyond
         self._count = 0
@@ -171,32 +240,26 @@ class ModalityStore:
                     return AddResult("exists", entry)
                 raise IdConflictError(f"id {content_id!r} already names other {self.modality} content")
             slot = self._by_content.get((user, digest))
-            previous_time: float | None = None
+            now = time.time()
+            if slot is not None:
+                entry = self._entries[slot]
+                previous_time = entry.added
+                self._apply_duplicate(slot, content_id, now)
+                record = {"op": "dup", "slot": slot, "id": content_id, "added": now}
+                status = "duplicate"
+            else:
+                slot = self._next_slot
+                entry = self._apply_add(slot, user, content_id, digest, vector, now)
+                record = {"op": "add", "slot": slot, "user": user, "id": content_id, "digest": digest,
+                          "added": now, "vector": _encode_vector(vector)}
+                status = "added"
             try:
-                if slot is not None:
-                    entry = self._entries[slot]
-                    entry.ids.append(content_id)
-                    previous_time, entry.added = entry.added, time.time()
-                    self._by_id[content_id] = slot
-                    status = "duplicate"
-                else:
-                    slot = self._next_slot
-                    self._next_slot += 1
-                    entry = Entry(slot, user, [content_id], digest)
-                    self._append_row(slot, vector)
-                    self._entries[slot] = entry
-                    self._by_id[content_id] = slot
-                    self._by_content[(user, digest)] = slot
-                    self._by_user.setdefault(user, set()).add(slot)
-                    self._index_add(slot, vector)
-                    status = "added"
-                self._save()
+                self._log(record)
             except BaseException:
-                # Nothing half-done: what is not on disk is not served either.
-                if content_id in self._by_id:
-                    self._drop_id(content_id)
-                if previous_time is not None and slot in self._entries:
-                    self._entries[slot].added = previous_time
+                # Not durable, so not served either: undo the change in memory.
+                self._drop_id(content_id)
+                if status == "duplicate":
+                    entry.added = previous_time
                 raise
             return AddResult(status, entry)
 
@@ -210,11 +273,36 @@ class ModalityStore:
             saved = (list(entry.ids), entry.added, self._vectors[self._row_of_slot[slot]].copy())
             self._drop_id(content_id)
             try:
-                self._save()
+                self._log({"op": "del", "id": content_id})
             except BaseException:
                 self._restore(entry, *saved)
                 raise
             return entry
+
+    def _apply_add(
+        self, slot: int, user: str, content_id: str, digest: str, vector: np.ndarray, added: float
+    ) -> Entry:
+        if self.dim is None:
+            self.dim = int(vector.shape[0])
+        entry = Entry(slot, user, [content_id], digest, added)
+        self._next_slot = max(self._next_slot, slot + 1)
+        self._append_row(slot, vector)
+        self._entries[slot] = entry
+        self._by_id[content_id] = slot
+        self._by_content[(user, digest)] = slot
+        self._by_user.setdefault(user, set()).add(slot)
+        try:
+            self._index_add(slot, vector)
+        except BaseException:
+            self._drop_id(content_id)
+            raise
+        return entry
+
+    def _apply_duplicate(self, slot: int, content_id: str, added: float) -> None:
+        entry = self._entries[slot]
+        entry.ids.append(content_id)
+        entry.added = added
+        self._by_id[content_id] = slot
 
     def _drop_id(self, content_id: str) -> None:
         slot = self._by_id.pop(content_id)
@@ -305,21 +393,84 @@ class ModalityStore:
             ],
         }
 
-    def _save(self) -> None:
+    def _journal_path(self, generation: int) -> Path:
+        assert self.path is not None
+        return self.path.with_name(f"{self.path.stem}.{generation}.journal")
+
+    def _log(self, record: dict) -> None:
+        if self._journal is None:
+            return
+        self._journal.append(record)
+        if self._journal.records >= self.snapshot_every:
+            try:
+                self.snapshot()
+            except OSError as exc:  # the journal still holds everything: keep serving, retry at the next change
+                log.error("%s: snapshot failed, the journal keeps the changes: %s", self.path, exc)
+
+    def snapshot(self) -> None:
+        """Folds the journal into a new snapshot (next generation) and removes the old journal."""
         if self.path is None:
             return
-        vectors, slots = self._live()
-        index_bytes = faiss.serialize_index(self._index) if self._index is not None else np.zeros(0, np.uint8)
-        meta = np.frombuffer(json.dumps(self._meta()).encode("utf-8"), np.uint8)
+        with self._lock:
+            vectors, slots = self._live()
+            index_bytes = faiss.serialize_index(self._index) if self._index is not None else np.zeros(0, np.uint8)
+            meta = self._meta()
+            meta["generation"] = self.generation + 1
+            meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
 
-        def write(handle) -> None:
-            np.savez(handle, vectors=vectors, slots=slots, index=index_bytes, meta=meta)
+            def write(handle) -> None:
+                np.savez(handle, vectors=vectors, slots=slots, index=index_bytes, meta=meta_bytes)
 
-        atomic_write(self.path, write)
+            atomic_write(self.path, write)
+            old = self._journal
+            self.generation += 1
+            self._journal = Journal(self._journal_path(self.generation))
+            if old is not None:
+                old.close()
+                old.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Snapshots pending changes (a clean shutdown leaves no journal to replay)."""
+        with self._lock:
+            if self._journal is not None and self._journal.records:
+                self.snapshot()
+            if self._journal is not None:
+                self._journal.close()
+
+    def _replay(self, records: list[dict]) -> None:
+        for record in records:
+            op = record.get("op")
+            if op == "add":
+                self._apply_add(int(record["slot"]), record["user"], record["id"], record["digest"],
+                                _decode_vector(record["vector"]), float(record["added"]))
+            elif op == "dup":
+                self._apply_duplicate(int(record["slot"]), record["id"], float(record["added"]))
+            elif op == "del":
+                if record["id"] in self._by_id:
+                    self._drop_id(record["id"])
+            else:
+                raise StoreError(f"{self._journal_path(self.generation)}: unknown record {op!r}")
 
     def load(self) -> None:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return
+        if self.path.exists():
+            self._load_snapshot()
+        with self._lock:
+            journal_path = self._journal_path(self.generation)
+            records = Journal.read(journal_path)
+            try:
+                self._replay(records)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StoreError(f"{journal_path}: a journal record cannot be applied ({exc})") from exc
+            self._journal = Journal(journal_path)
+            self._journal.records = len(records)
+            for stale in self.path.parent.glob(f"{self.path.stem}.*.journal"):
+                if stale != journal_path:  # older generations are already in the snapshot
+                    stale.unlink(missing_ok=True)
+
+    def _load_snapshot(self) -> None:
+        assert self.path is not None
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
@@ -335,6 +486,7 @@ class ModalityStore:
             raise StoreError(f"{self.path}: format version {meta.get('version')}, this build reads {FORMAT_VERSION}")
         with self._lock:
             self.dim = meta["dim"]
+            self.generation = int(meta.get("generation", 0))
             self._next_slot = int(meta["next_slot"])
             self._trained_at = int(meta.get("trained_at", 0))
             for raw in meta["entries"]:

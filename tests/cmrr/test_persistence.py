@@ -54,10 +54,16 @@ def test_approximate_index_above_the_configured_size(start_server: StartServer, 
     assert hits["image"]["contents"][0] == "n8" and "n7" not in hits["image"]["contents"]
 
 
+def _vector(i: int, dim: int = 8) -> np.ndarray:
+    v = np.random.default_rng(i).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
 def test_a_damaged_file_stops_the_start_instead_of_being_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "text.npz"
     store = ModalityStore("text", path, IndexPolicy())
-    store.add("u", "a", "d1", np.ones(4, np.float32) / 2)
+    store.add("u", "a", "d1", _vector(1))
+    store.close()
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(StoreError, match="cannot read the saved text index"):
@@ -65,21 +71,51 @@ def test_a_damaged_file_stops_the_start_instead_of_being_overwritten(tmp_path: P
     assert path.read_bytes() == good[: len(good) // 2]
 
 
+def test_a_crash_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    path = tmp_path / "text.npz"
+    store = ModalityStore("text", path, IndexPolicy(), snapshot_every=5)
+    for i in range(7):
+        store.add("u", f"id{i}", f"d{i}", _vector(i))
+    store.add("u", "id0-again", "d0", _vector(0))  # duplicate
+    store.remove_id("id3")
+    # No close(): as if the process were killed. A snapshot folded in 5 changes; 4 are journaled.
+    assert store.generation == 1
+    journal = tmp_path / "text.1.journal"
+    assert journal.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["text.1.journal", "text.npz"]
+    with journal.open("ab") as handle:
+        handle.write(b'{"op":"add","slot":99,"us')  # a torn append
+    reloaded = ModalityStore("text", path, IndexPolicy())
+    reloaded.load()
+    assert len(reloaded) == 6
+    assert reloaded.entry_for_id("id0-again").ids == ["id0", "id0-again"]
+    assert reloaded.entry_for_id("id3") is None
+    hits = reloaded.search(_vector(5)[None], 1, exclude_user=None)[0]
+    assert hits[0][0].latest_id == "id5" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert reloaded.add("u", "new", "d-new", _vector(50)).entry.slot == 7  # slots are never reused
+
+
 def test_a_failed_write_keeps_the_previous_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "text.npz"
     store = ModalityStore("text", path, IndexPolicy())
-    store.add("u", "a", "d1", np.array([1, 0, 0, 0], np.float32))
-    before = path.read_bytes()
+    store.add("u", "a", "d1", _vector(1))
+    journal = tmp_path / "text.0.journal"
+    before = journal.read_bytes()
 
     def broken_fsync(fd: int) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
-        store.add("u", "b", "d2", np.array([0, 1, 0, 0], np.float32))
+        store.add("u", "b", "d2", _vector(2))
+    with pytest.raises(OSError, match="disk full"):
+        store.add("u", "a-again", "d1", _vector(1))
+    with pytest.raises(OSError, match="disk full"):
+        store.remove_id("a")
     monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["text.npz"]
+    # Memory and disk agree: what was not written is not served.
+    assert len(store) == 1 and store.entry_for_id("b") is None and store.entry_for_id("a").ids == ["a"]
+    assert store.search(_vector(1)[None], 5, exclude_user=None)[0][0][0].latest_id == "a"
+    assert journal.read_bytes() == before
     reloaded = ModalityStore("text", path, IndexPolicy())
     reloaded.load()
-    assert len(reloaded) == 1
+    assert len(reloaded) == 1 and reloaded.entry_for_id("a").ids == ["a"]
