@@ -8,6 +8,7 @@ name or space contains it. Without one, a text encoder alone (e.g. MiniLM) serve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -76,7 +77,8 @@ class ImageEncoder:
         return (crop.transpose(2, 0, 1) - self.mean) / self.std
 
     async def encode(self, data: bytes) -> np.ndarray:
-        pixels = self.preprocess(data)[None].astype(np.float32)
+        # Decoding and resizing take milliseconds to seconds for big photos: off the event loop.
+        pixels = (await asyncio.to_thread(self.preprocess, data))[None].astype(np.float32)
         outputs = await self.backend.infer(self.spec.name, {self.input_name: pixels})
         return _normalise(_pick_output(self.spec, outputs))[0]
 
