@@ -26,7 +26,7 @@ MODALITIES = ("text", "image")
 
 # What the operator runs to get a cross-modal encoder (the exporter of the models issue).
 INSTALL_HINT = (
-    "`maam models pull clip-vit-b-32` installs CLIP (image and text encoders); `maam models list` shows what is "
+    "`maam models pull clip_vit_b32` installs CLIP (image and text encoders); `maam models list` shows what is "
     "installed"
 )
 
