@@ -8,6 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: up test install dev lint protos triton-venv clean
 
 up: $(VENV)/.installed
+	$(BIN)/maam models install-shipped
 	$(BIN)/maam up
 
 test: $(VENV)/.installed-dev
@@ -38,7 +39,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+	# The export extra (torch, open_clip, ...) is needed by the export tests, not by serving.
+	$(BIN)/pip install -q -e '.[dev,export]'
 	touch $@
 
 clean:

@@ -67,6 +67,20 @@ for _name in SERVICES:
     serve_app.command(_name)(_serve_command(_name))
 
 
+def _mount(module_name: str, target: typer.Typer, name: str | None = None) -> None:
+    """Adds a service's own typer `app`: as a sub-group `name`, or its commands into `target`."""
+    if importlib.util.find_spec(module_name) is None:
+        return
+    sub = importlib.import_module(module_name).app
+    if name is None:
+        target.registered_commands.extend(sub.registered_commands)
+    else:
+        target.add_typer(sub, name=name)
+
+
+_mount("services.models.cli", models_app)
+
+
 @app.command()
 def up(host: HostOption = "127.0.0.1") -> None:
     """Run every available service on its default port until interrupted."""

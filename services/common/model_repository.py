@@ -243,12 +243,17 @@ class ModelRepository:
     def models(self) -> list[ModelSpec]:
         return list(self._models.values())
 
-    def installed(self, task: str | None = None) -> list[ModelSpec]:
-        return [m for m in self._models.values() if m.installed and (task is None or m.task == task)]
+    def installed(self, task: str | None = None, *, include_builtin: bool = False) -> list[ModelSpec]:
+        """Installed models that the inference backends serve; `include_builtin` adds the models that
+        run in the service itself (e.g. the OpenCV Haar face detector)."""
+        return [
+            m for m in self._models.values()
+            if m.installed and (task is None or m.task == task) and (include_builtin or m.triton)
+        ]
 
     def triton_models(self) -> list[ModelSpec]:
         """Installed models that Triton serves (built-in runtimes such as OpenCV Haar excluded)."""
-        return [m for m in self._models.values() if m.installed and m.triton]
+        return self.installed()
 
     def get(self, name: str) -> ModelSpec:
         spec = self._models.get(name)

@@ -15,7 +15,7 @@ import ast
 import importlib.util
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ MAX_BATCH = 8
 class ShippedResult:
     installed: list[str]
     skipped: dict[str, str]  # name -> why, with the command that installs it
+    kept: list[str] = field(default_factory=list)  # already installed, left alone (force=False)
 
 
 def _package_dir(module: str, install_hint: str) -> Path:
@@ -326,27 +327,47 @@ def _dist_version(dist: str) -> str:
 SHIPPED = ("nudenet", "ppocr_det", "ppocr_cls", "ppocr_rec", "haar_face", "minilm_l6_v2")
 
 
-def install_shipped_report(repository: Path) -> ShippedResult:
-    """Installs every shipped model it can; MiniLM is skipped (with the fix) when torch is absent."""
+def _installed(repository: Path, names: tuple[str, ...]) -> bool:
+    from services.common.model_repository import ModelRepository
+
+    repo = ModelRepository(repository)
+    installed = repo.installed(include_builtin=True)
+    return all(any(m.name == n and m.meta.source == "shipped" for m in installed) for n in names)
+
+
+def install_shipped_report(repository: Path, *, force: bool = True) -> ShippedResult:
+    """Installs every shipped model it can; MiniLM is skipped (with the fix) when torch is absent.
+    With force=False, models already installed from packages are kept as they are (fast `make up`)."""
     repository = Path(repository)
     installed: list[str] = []
     skipped: dict[str, str] = {}
-    installed.append(install_nudenet(repository))
-    installed.extend(install_ppocr(repository))
-    installed.append(install_haar(repository))
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+    kept: list[str] = []
+    steps: list[tuple[tuple[str, ...], Callable[[Path], object]]] = [
+        (("nudenet",), install_nudenet),
+        (("ppocr_det", "ppocr_cls", "ppocr_rec"), install_ppocr),
+        (("haar_face",), install_haar),
+    ]
+    for names, install in steps:
+        if not force and _installed(repository, names):
+            kept.extend(names)
+            continue
+        install(repository)
+        installed.extend(names)
+    if not force and _installed(repository, ("minilm_l6_v2",)):
+        kept.append("minilm_l6_v2")
+    elif importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         skipped["minilm_l6_v2"] = (
             "exporting MiniLM to ONNX needs torch and sentence-transformers from the [export] extra: "
             f"{EXPORT_EXTRA_HINT}, then run `maam models install-shipped` again"
         )
     else:
         installed.append(install_minilm(repository))
-    return ShippedResult(installed, skipped)
+    return ShippedResult(installed, skipped, kept)
 
 
-def install_shipped(repository: Path) -> list[str]:
-    """Installs the shipped models into `repository`; returns the names installed."""
-    result = install_shipped_report(repository)
+def install_shipped(repository: Path, *, force: bool = True) -> list[str]:
+    """Installs the shipped models into `repository`; returns the names installed (or kept)."""
+    result = install_shipped_report(repository, force=force)
     for name, why in result.skipped.items():
         log.warning("%s not installed: %s", name, why)
-    return result.installed
+    return [*result.installed, *result.kept]

@@ -34,9 +34,15 @@ def staged_model_dir(repository: Path, name: str):
         yield staging
         load_model(staging)  # read back with the repository's own loader: nothing unreadable goes live
         target = repository / name
+        previous = parent / f"{name}.old"
         if target.exists():
-            target.rename(parent / f"{name}.old")
-        staging.rename(target)
+            target.rename(previous)
+        try:
+            staging.rename(target)
+        except OSError:
+            if previous.exists():
+                previous.rename(target)  # the old model stays installed
+            raise
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 

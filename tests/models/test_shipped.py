@@ -27,7 +27,7 @@ def _session(repo: ModelRepository, name: str) -> ort.InferenceSession:
 def test_every_shipped_model_is_installed_with_task_and_source(shipped_repository: Path) -> None:
     repo = ModelRepository(shipped_repository)
     assert repo.errors == {}
-    tasks = {m.name: m.task for m in repo.installed()}
+    tasks = {m.name: m.task for m in repo.installed(include_builtin=True)}
     expected = {
         "nudenet": "nsfw_detection",
         "ppocr_det": "ocr_detection",
@@ -38,8 +38,11 @@ def test_every_shipped_model_is_installed_with_task_and_source(shipped_repositor
     if HAS_TORCH:
         expected["minilm_l6_v2"] = "text_embedding"
     assert tasks == expected
-    assert {m.meta.source for m in repo.installed()} == {"shipped"}
-    assert all(m.meta.license for m in repo.installed())
+    assert {m.meta.source for m in repo.installed(include_builtin=True)} == {"shipped"}
+    assert all(m.meta.license for m in repo.installed(include_builtin=True))
+    # The inference backends (onnx, triton) never see the OpenCV model.
+    assert "haar_face" not in {m.name for m in repo.installed()}
+    assert [m.name for m in repo.installed("face_detection", include_builtin=True)] == ["haar_face"]
 
 
 @pytest.mark.parametrize("name", ONNX_SHIPPED)
@@ -197,3 +200,110 @@ def test_reinstall_replaces_entries_without_leftovers(shipped_repository: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["haar_face", "nudenet"]
     sidecar = json.loads((tmp_path / "nudenet" / "maam.json").read_text())
     assert sidecar["task"] == "nsfw_detection"
+
+
+@pytest.mark.triton
+def test_a_real_triton_serves_the_shipped_models_and_ignores_haar(shipped_repository: Path) -> None:
+    """tritonserver (PyTriton, CPU) loads every shipped ONNX model from its generated config."""
+    import tritonclient.grpc as triton_grpc
+
+    from tests.conftest import _triton_ready
+    from tests.support.processes import ServiceProcess, child_env, free_port, maam
+
+    grpc_port = free_port()
+    served = ("nudenet", "ppocr_det", "ppocr_cls", "ppocr_rec", *(("minilm_l6_v2",) if HAS_TORCH else ()))
+    server = ServiceProcess(
+        maam("triton", "serve-cpu", "--repository", str(shipped_repository), "--grpc-port", str(grpc_port),
+             "--http-port", str(free_port()), "--metrics-port", str(free_port())),
+        env=child_env(),
+    )
+    url = f"127.0.0.1:{grpc_port}"
+    try:
+        server.wait_ready(lambda: _triton_ready(url, served), timeout=240, what="tritonserver")
+        client = triton_grpc.InferenceServerClient(url)
+        assert not client.is_model_ready("haar_face")
+        rng = np.random.default_rng(0)
+        cases = {
+            "nudenet": ({"images": rng.random((2, 3, 320, 320), dtype=np.float32)}, (2, 22, 2100)),
+            "ppocr_cls": ({"x": rng.random((3, 3, 48, 192), dtype=np.float32)}, (3, 2)),
+            "ppocr_rec": ({"x": rng.random((2, 3, 48, 250), dtype=np.float32)}, (2, 31, 6625)),
+            "ppocr_det": ({"x": rng.random((1, 3, 96, 480), dtype=np.float32)}, (1, 1, 96, 480)),
+        }
+        repo = ModelRepository(shipped_repository)
+        for name, (feeds, shape) in cases.items():
+            inputs = []
+            for key, value in feeds.items():
+                tensor = triton_grpc.InferInput(key, list(value.shape), "FP32")
+                tensor.set_data_from_numpy(value)
+                inputs.append(tensor)
+            output = repo.get(name).config.output[0].name
+            result = client.infer(name, inputs, outputs=[triton_grpc.InferRequestedOutput(output)])
+            got = result.as_numpy(output)
+            assert got.shape == shape
+            local = _session(repo, name).run([output], feeds)[0]
+            assert np.allclose(got, local, atol=1e-4)
+    finally:
+        server.stop()
+
+
+def test_make_up_reruns_keep_installed_models_and_fill_in_missing_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from services.models import shipped
+    from services.models.cli import app
+    from services.models.shipped import install_nudenet
+
+    # MiniLM's export is covered elsewhere; here it would only cost time.
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        shipped.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+
+    install_nudenet(tmp_path)
+    marker = (tmp_path / "nudenet" / "1" / "model.onnx").stat().st_mtime_ns
+    (tmp_path / "ppocr_det").mkdir()  # a committed-config-only entry: weights missing
+    (tmp_path / "ppocr_det" / "maam.json").write_text('{"task": "ocr_detection", "source": "shipped"}')
+    result = CliRunner().invoke(app, ["install-shipped", "--repository", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "kept nudenet" in result.output and "installed ppocr_det" in result.output
+    assert (tmp_path / "nudenet" / "1" / "model.onnx").stat().st_mtime_ns == marker
+    repo = ModelRepository(tmp_path)
+    assert repo.get_installed("ppocr_det").config.name == "ppocr_det"
+    args = CliRunner().invoke(app, ["triton-args", "--repository", str(tmp_path)]).output.split()
+    assert args[0] == "--model-control-mode=explicit" and "--load-model=nudenet" in args
+    assert "--load-model=haar_face" not in args
+
+
+def test_without_torch_minilm_is_skipped_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from services.models import shipped
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        shipped.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+    result = shipped.install_shipped_report(tmp_path)
+    assert "minilm_l6_v2" not in result.installed and "haar_face" in result.installed
+    assert "[export]" in result.skipped["minilm_l6_v2"] and "install-shipped" in result.skipped["minilm_l6_v2"]
+    assert not (tmp_path / "minilm_l6_v2").exists()
+
+
+async def test_the_onnx_backend_loads_the_shipped_repository(shipped_repository: Path) -> None:
+    from services.common.inference.onnx_backend import OnnxBackend
+
+    backend = OnnxBackend(ModelRepository(shipped_repository), workers=2)
+    try:
+        await backend.load()  # every installed model, Haar excluded: it is not an ONNX model
+        ready = await backend.ready_models()
+        assert "haar_face" not in ready and {"nudenet", "ppocr_det", "ppocr_cls", "ppocr_rec"} <= set(ready)
+        result = await backend.infer("nudenet", {"images": _nudenet_input(data.astronaut())})
+        assert result["output0"].shape == (1, 22, 2100)
+    finally:
+        await backend.close()

@@ -120,6 +120,8 @@ class OnnxBackend(InferenceBackend):
         if session is not None:
             return session
         spec = self.repository.get_installed(model)
+        if not spec.triton:
+            raise ModelUnavailableError(f"model {model!r} runs on {spec.runtime}, not on an inference backend")
         pending = self._loading.get(model)
         if pending is None:
             loop = asyncio.get_running_loop()

@@ -51,7 +51,25 @@ def export_module(
     if dynamic_axes is None:
         dynamic_axes = {name: {0: "batch"} for name in [*example, *output_names]}
     buffer = io.BytesIO()
-    with torch.no_grad():
+    # nn.MultiheadAttention's inference fast path is a fused op the ONNX exporter cannot translate.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        _export(torch, module, args, buffer, example, output_names, dynamic_axes, opset)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    model = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(model)
+    return model
+
+
+def _export(torch, module, args, buffer, example, output_names, dynamic_axes, opset) -> None:
+    import warnings
+
+    # Tracing warnings concern Python-side branches; the verification below is what tells a good
+    # export from a bad one, so the operator is not shown dozens of them.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         # The TorchScript exporter: no onnxscript needed, and the graphs it writes load in the
         # ONNX Runtime that Triton images bundle.
         torch.onnx.export(
@@ -65,9 +83,6 @@ def export_module(
             dynamo=False,
             do_constant_folding=True,
         )
-    model = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(model)
-    return model
 
 
 def torch_outputs(module, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:

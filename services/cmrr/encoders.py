@@ -1,0 +1,194 @@
+"""Image and text encoders of one embedding space, found by task in the model repository and run on the
+platform's inference backend (ONNX Runtime in-process or Triton).
+
+An image encoder is a model with task `image_embedding` whose sidecar names its `space` and its paired
+`text_model` (task `text_embedding`). `MODEL=clip|albef` picks the family: the first installed image encoder whose
+name or space contains it. Without one, a text encoder alone (e.g. MiniLM) serves text only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from services.common.inference import InferenceBackend
+from services.common.media import open_image
+from services.common.model_repository import ModelRepository, ModelSpec
+from services.common.text_tokenizers import Tokenizer, TokenizerError, tokenizer_from_params
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("text", "image")
+
+# What the operator runs to get a cross-modal encoder (the exporter of the models issue).
+INSTALL_HINT = (
+    "`maam models pull clip_vit_b32` installs CLIP (image and text encoders); `maam models list` shows what is "
+    "installed"
+)
+
+
+class EncoderUnavailableError(RuntimeError):
+    """No encoder for this modality is installed; the message says what to install."""
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float32)
+    if vectors.ndim != 2:
+        raise ValueError(f"an encoder returned shape {list(vectors.shape)}, expected [batch, dim]")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _pick_output(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    for name in ("embedding", "embeddings", "image_embeds", "text_embeds", "sentence_embedding"):
+        if name in outputs:
+            return outputs[name]
+    first = spec.config.output[0].name if spec.config.output else next(iter(outputs))
+    return outputs[first]
+
+
+class ImageEncoder:
+    """RGB image -> resize shorter side, centre crop, scale to [0, 1], normalise by mean/std, NCHW float32."""
+
+    def __init__(self, spec: ModelSpec, backend: InferenceBackend, max_pixels: int) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.max_pixels = max_pixels
+        params = spec.meta.params
+        inp = spec.config.input[0]
+        self.input_name = inp.name
+        self.input_size = int(params.get("input_size") or inp.dims[-1])
+        self.mean = np.asarray(params.get("mean", (0.0, 0.0, 0.0)), np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(params.get("std", (1.0, 1.0, 1.0)), np.float32).reshape(3, 1, 1)
+
+    def preprocess(self, data: bytes) -> np.ndarray:
+        image = open_image(data, self.max_pixels).convert("RGB")  # MediaError for corrupt images and bombs
+        size = self.input_size
+        scale = size / min(image.size)
+        resized = image.resize(
+            (max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.Resampling.BICUBIC
+        )
+        left, top = (resized.width - size) // 2, (resized.height - size) // 2
+        crop = np.asarray(resized.crop((left, top, left + size, top + size)), np.float32) / 255.0
+        return (crop.transpose(2, 0, 1) - self.mean) / self.std
+
+    async def encode(self, data: bytes) -> np.ndarray:
+        # Decoding and resizing take milliseconds to seconds for big photos: off the event loop.
+        pixels = (await asyncio.to_thread(self.preprocess, data))[None].astype(np.float32)
+        outputs = await self.backend.infer(self.spec.name, {self.input_name: pixels})
+        return _normalise(_pick_output(self.spec, outputs))[0]
+
+
+class TextEncoder:
+    """UTF-8 text -> token ids (the sidecar's tokenizer) -> embedding; mean-pools token outputs if the model
+    returns them (sentence-transformers exports without a pooling head)."""
+
+    def __init__(self, spec: ModelSpec, backend: InferenceBackend) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.tokenizer: Tokenizer = tokenizer_from_params(spec.path, spec.meta.params, spec.meta.source)
+        self.input_names = [i.name for i in spec.config.input]
+
+    async def encode(self, text: str) -> np.ndarray:
+        ids = self.tokenizer([text])
+        mask = (ids != 0).astype(np.int64)
+        mask[:, 0] = 1
+        inputs: dict[str, np.ndarray] = {}
+        for name in self.input_names:
+            if name == "attention_mask":
+                inputs[name] = mask
+            elif name == "token_type_ids":
+                inputs[name] = np.zeros_like(ids)
+            else:
+                inputs[name] = ids
+        out = np.asarray(_pick_output(self.spec, await self.backend.infer(self.spec.name, inputs)), np.float32)
+        if out.ndim == 3:  # [batch, tokens, dim]: mean over real tokens
+            weights = mask[..., None].astype(np.float32)
+            out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        return _normalise(out)[0]
+
+
+@dataclass
+class EncoderSet:
+    """The encoders serving now; `image`/`text` are None when that modality cannot be encoded."""
+
+    family: str
+    space: str = ""
+    image: ImageEncoder | None = None
+    text: TextEncoder | None = None
+    cross_modal: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m in MODALITIES if self.for_modality(m) is not None)
+
+    def for_modality(self, modality: str) -> ImageEncoder | TextEncoder | None:
+        return self.image if modality == "image" else self.text if modality == "text" else None
+
+    def require(self, modality: str) -> ImageEncoder | TextEncoder:
+        encoder = self.for_modality(modality)
+        if encoder is None:
+            reason = " ".join(self.notes) or f"no {modality} encoder is installed."
+            raise EncoderUnavailableError(f"{modality} content cannot be encoded: {reason}")
+        return encoder
+
+    def describe(self) -> dict:
+        return {
+            "family": self.family,
+            "space": self.space,
+            "cross_modal": self.cross_modal,
+            "modalities": list(self.modalities),
+            "image_model": self.image.spec.name if self.image else None,
+            "text_model": self.text.spec.name if self.text else None,
+            "notes": self.notes,
+        }
+
+
+def _matches(spec: ModelSpec, family: str) -> bool:
+    space = str(spec.meta.params.get("space", ""))
+    return family in spec.name.lower() or family in space.lower()
+
+
+def resolve_encoders(
+    repository: ModelRepository,
+    backend: InferenceBackend,
+    family: str,
+    *,
+    max_pixels: int,
+    image_model: str | None = None,
+) -> EncoderSet:
+    """Finds the encoders to serve: a cross-modal pair of `family`, else a text-only encoder, else none."""
+    family = family.lower()
+    repository.refresh()
+    images = [m for m in repository.installed("image_embedding") if m.meta.params.get("text_model")]
+    images = [m for m in images if (m.name == image_model if image_model else _matches(m, family))]
+    for spec in images:
+        text_name = str(spec.meta.params["text_model"])
+        try:
+            text_spec = repository.get_installed(text_name)
+            text = TextEncoder(text_spec, backend)
+        except (LookupError, TokenizerError) as exc:
+            log.warning("image encoder %s: its text encoder cannot be used: %s", spec.name, exc)
+            continue
+        space = str(spec.meta.params.get("space", spec.name))
+        return EncoderSet(family, space, ImageEncoder(spec, backend, max_pixels), text, cross_modal=True)
+    wanted = f"image encoder {image_model!r}" if image_model else f"cross-modal {family.upper()} model"
+    missing = f"no {wanted} is installed, so image content and cross-modal search are unavailable ({INSTALL_HINT})."
+    paired = {str(m.meta.params.get("text_model")) for m in repository.installed("image_embedding")}
+    for spec in repository.installed("text_embedding"):
+        if spec.name in paired:
+            continue  # a CLIP text tower alone would index text in a space no image ever joins
+        try:
+            text = TextEncoder(spec, backend)
+        except TokenizerError as exc:
+            log.warning("text encoder %s cannot be used: %s", spec.name, exc)
+            continue
+        space = str(spec.meta.params.get("space", spec.name))
+        note = f"{missing} Serving text to text only with the text encoder {spec.name!r}."
+        return EncoderSet(family, space, None, text, cross_modal=False, notes=[note])
+    return EncoderSet(family, notes=[f"{missing} No text encoder is installed either."])

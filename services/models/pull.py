@@ -1,0 +1,90 @@
+"""`maam models pull NAME`: pretrained models fetched from the internet, exported to ONNX, verified
+(ONNX Runtime vs the framework, max abs diff printed) and installed with generated Triton configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.models.errors import ModelsError, require_export_extra
+
+
+@dataclass(frozen=True)
+class Pullable:
+    installs: tuple[str, ...]
+    what: str
+    license: str
+    pull: Callable[[Path], object]
+    needs_torch: bool = True
+
+
+def _clip(repository: Path) -> object:
+    from services.models.export.clip import pull_clip
+
+    return pull_clip(repository)
+
+
+def _detector(repository: Path) -> object:
+    from services.models.export.detector import pull_ssdlite
+
+    return pull_ssdlite(repository)
+
+
+def _captioner(repository: Path) -> object:
+    from services.models.export.captioner import pull_captioner
+
+    return pull_captioner(repository)
+
+
+def _vit(repository: Path) -> object:
+    from services.models.export.vit import pull_vit
+
+    return pull_vit(repository)
+
+
+def _faces(repository: Path) -> object:
+    from services.models.export.faces import pull_faces
+
+    return pull_faces(repository)
+
+
+PULLABLE: dict[str, Pullable] = {
+    "clip_vit_b32": Pullable(
+        ("clip_vit_b32_image", "clip_vit_b32_text"),
+        "CLIP ViT-B/32, OpenAI weights (open_clip): image + text encoders, BPE tokenizer",
+        "MIT", _clip,
+    ),
+    "ssdlite320_coco": Pullable(
+        ("ssdlite320_coco",), "COCO object detector: torchvision SSDlite320 MobileNetV3-Large (80 classes)",
+        "BSD-3-Clause", _detector,
+    ),
+    "vit_gpt2_caption": Pullable(
+        ("vit_gpt2_caption", "vit_gpt2_caption_decoder"),
+        "image captioner: ViT-GPT2 (nlpconnect/vit-gpt2-image-captioning), encoder + decoder, GPT-2 tokenizer",
+        "Apache-2.0", _captioner,
+    ),
+    "vit_b16_in21k": Pullable(
+        ("vit_b16_in21k",), "region features: ViT-B/16 pretrained on ImageNet-21k (timm augreg_in21k)",
+        "Apache-2.0", _vit,
+    ),
+    "insightface_buffalo_l": Pullable(
+        ("scrfd_10g", "arcface_r50"),
+        "face detector SCRFD-10GF + face embedding ArcFace R50 (InsightFace buffalo_l pack, ONNX)",
+        "non-commercial research only", _faces, needs_torch=False,
+    ),
+}
+# Each installed model's name also pulls its whole group.
+ALIASES = {model: key for key, p in PULLABLE.items() for model in p.installs}
+
+
+def pull(repository: Path, name: str) -> tuple[str, ...]:
+    """Pulls `name` (a group or one of its models); returns the model names installed."""
+    key = name if name in PULLABLE else ALIASES.get(name)
+    if key is None:
+        raise ModelsError(f"unknown model {name!r}; `maam models pull` knows: {', '.join(PULLABLE)}")
+    item = PULLABLE[key]
+    if item.needs_torch:
+        require_export_extra(f"pulling {key}")
+    item.pull(Path(repository))
+    return item.installs
