@@ -162,3 +162,18 @@ async def test_ocr_without_models_names_the_install_command(service: Running, jp
         await service.stub.ImageTextRecognition(req(jpeg))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "maam models install-shipped" in err.value.details()
+
+
+async def test_text_vector_matches_the_shared_tokenizer_and_onnx_runtime(service: Running, test_repository) -> None:
+    """The same text gets the same vector here as in CMRR (shared tokenizer, same encoder)."""
+    import onnxruntime as ort
+
+    from services.common.model_repository import ModelRepository
+    from services.common.text_tokenizers import tokenizer_from_params
+
+    spec = ModelRepository(test_repository).get_installed("test_text_embedder")
+    ids = tokenizer_from_params(spec.path, spec.meta.params, spec.meta.source)(["a cat on a sofa"])
+    session = ort.InferenceSession(str(spec.weights_path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input_ids": ids})[0][0]
+    reply = await service.stub.TextCrossModalEmbedding(pb.TextEmbeddingRequest(text="a cat on a sofa"))
+    assert np.allclose(reply.embedding.values, want / np.linalg.norm(want), atol=1e-5)

@@ -9,8 +9,8 @@ import numpy as np
 
 from services.annotation.models.base import TaskModel
 from services.annotation.models.preprocess import resize, to_tensor
-from services.annotation.models.tokenize import tokenizer_for
 from services.annotation.models.types import Vector
+from services.common.text_tokenizers import tokenizer_from_params
 
 
 def _normalise_rows(x: np.ndarray) -> np.ndarray:
@@ -40,22 +40,30 @@ class ImageEmbedder(TaskModel):
 
 
 class TextEmbedder(TaskModel):
+    """Text encoders, tokenised exactly as the CMRR service does (services.common.text_tokenizers),
+    so a text gets the same vector from either service."""
+
     tasks = ("text_embedding",)
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.tokenizer = tokenizer_for(self.spec.path, self.params)
+        self.tokenizer = tokenizer_from_params(self.spec.path, self.spec.meta.params, self.spec.meta.source)
 
     async def embed_text(self, text: str) -> Vector:
-        encoded = self.tokenizer.encode(text)
-        if self.spec.config.input and self.spec.config.input[0].dims[-1] == -1:
-            # A dynamic sequence axis: send the real tokens only, not the padding.
-            length = int(encoded["attention_mask"].sum())
-            encoded = {k: v[:length] for k, v in encoded.items()}
-        inputs = {name: encoded[name] for name in self.input_names if name in encoded}
-        out = await self._infer_one(inputs)
-        raw = out[self.output_names[0]].astype(np.float32)
-        if raw.ndim == 2:  # token embeddings: mean-pool over real tokens (sentence-transformers)
-            mask = encoded["attention_mask"][: raw.shape[0], None].astype(np.float32)
-            raw = (raw * mask).sum(axis=0) / max(1.0, float(mask.sum()))
+        ids = self.tokenizer([text])
+        mask = (ids != 0).astype(np.int64)
+        mask[:, 0] = 1
+        inputs: dict[str, np.ndarray] = {}
+        for name in self.input_names:
+            if name == "attention_mask":
+                inputs[name] = mask
+            elif name == "token_type_ids":
+                inputs[name] = np.zeros_like(ids)
+            else:
+                inputs[name] = ids
+        out = await self._infer(inputs)
+        raw = np.asarray(out[self.output_names[0]], np.float32)
+        if raw.ndim == 3:  # token embeddings [batch, tokens, dim]: mean over real tokens
+            weights = mask[..., None].astype(np.float32)
+            raw = (raw * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
         return Vector(self.name, _normalise_rows(raw.reshape(1, -1))[0])
