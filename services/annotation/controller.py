@@ -158,10 +158,15 @@ class Controller:
         except MediaError as exc:
             raise invalid(str(exc)) from exc
 
-    async def video_outcomes(self, request: pb.VideoAnnotationRequest) -> AsyncIterator[Outcome]:
+    async def video_outcomes(
+        self, request: pb.VideoAnnotationRequest, info: pb.VideoInfo | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Outcomes of every video unit; `info`, when given, is filled with the decoded video's facts."""
         units, errors = select(video_tasks.video_units(self.catalog), request.models)
         clips = video_tasks.clip_frames_needed(self.catalog) if any(u.needs_clips for u in units) else 0
         video = await self.video(request.video_url, request.video_data, request.video_options, clips)
+        if info is not None:
+            info.CopyFrom(video.info())
         for error in errors:
             yield Outcome(VideoUnit("", error.model, error.task, _never), error=error)
         async for outcome in self.fanout.stream(units, video):
@@ -177,7 +182,7 @@ class Controller:
         filled: set[str] = set()
         async with self.admission:
             try:
-                async for outcome in self.video_outcomes(request):
+                async for outcome in self.video_outcomes(request, response.video):
                     if outcome.error is not None:
                         response.model_errors.append(outcome.error)
                         continue
@@ -185,7 +190,6 @@ class Controller:
                     if outcome.unit.kind not in filled or self._is_default(outcome.unit):
                         getattr(response, outcome.unit.kind).CopyFrom(outcome.result)
                         filled.add(outcome.unit.kind)
-                        response.video.CopyFrom(outcome.result.video)  # type: ignore[attr-defined]
             except AssetError as exc:
                 return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
         return response

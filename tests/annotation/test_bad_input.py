@@ -45,6 +45,17 @@ async def test_both_or_neither_url_and_bytes(svc: Running, jpeg: bytes) -> None:
     assert video.status == INVALID.value[0] and "video_url or video_data" in video.error_msg
 
 
+async def test_empty_batch(svc: Running) -> None:
+    err = await rpc_error(lambda: svc.stub.ImageAnnotationStreamBatch(pb.ImageAnnotationRequestBatch()))
+    assert err.code() == INVALID and "no requests" in err.details()
+
+
+async def test_video_info_even_when_every_model_fails(svc: Running, video: bytes) -> None:
+    reply = await svc.stub.VideoAnnotation(pb.VideoAnnotationRequest(video_data=video, models=["no_such_model"]))
+    assert reply.status == 0 and not reply.valid_models and reply.model_errors[0].model == "no_such_model"
+    assert reply.video.frame_count == 24 and len(reply.video.keyframe_timestamps) == 3
+
+
 async def test_private_url_is_refused(svc: Running) -> None:
     err = await rpc_error(lambda: svc.stub.ImageNSFWDetection(
         pb.AnnotationRequest(asset_url="http://127.0.0.1:9/secret.png")))
