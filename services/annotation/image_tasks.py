@@ -3,6 +3,7 @@ runs these as units; the single-model endpoints call them directly."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -117,9 +118,14 @@ async def faces(pipeline: FacePipeline, rgb: np.ndarray) -> pb.ImageFaceRecognit
 
 
 async def saliency(model: SaliencyModel | None, rgb: np.ndarray) -> pb.ImageSaliencyDetectionResponse:
-    result = await model.saliency(rgb) if model is not None else spectral_residual_saliency(rgb)
+    # FFTs and PNG encoding run in a worker thread: they would otherwise stall the event loop.
+    if model is not None:
+        result = await model.saliency(rgb)
+    else:
+        result = await asyncio.to_thread(spectral_residual_saliency, rgb)
+    png = await asyncio.to_thread(m.saliency_map_pb, result)
     return pb.ImageSaliencyDetectionResponse(
-        model=result.model, map=m.saliency_map_pb(result), salient_regions=[m.box_pb(b) for b in result.regions]
+        model=result.model, map=png, salient_regions=[m.box_pb(b) for b in result.regions]
     )
 
 

@@ -98,14 +98,15 @@ async def faces(pipeline: FacePipeline, video: DecodedVideo) -> pb.VideoFaceReco
 
 async def saliency(model: SaliencyModel | None, video: DecodedVideo) -> pb.VideoSaliencyDetectionResponse:
     if model is None:
-        maps = [spectral_residual_saliency(f.rgb) for f in video.keyframes]
+        maps = [await asyncio.to_thread(spectral_residual_saliency, f.rgb) for f in video.keyframes]
     else:
         maps = list(await asyncio.gather(*(model.saliency(f.rgb) for f in video.keyframes)))
+    pngs = [await asyncio.to_thread(m.saliency_map_pb, s) for s in maps]
     return pb.VideoSaliencyDetectionResponse(
         model=model.name if model is not None else SPECTRAL_RESIDUAL,
         frames=[
-            pb.FrameSaliency(frame_index=f.index, timestamp=f.time, map=m.saliency_map_pb(s))
-            for f, s in zip(video.keyframes, maps, strict=True)
+            pb.FrameSaliency(frame_index=f.index, timestamp=f.time, map=png)
+            for f, png in zip(video.keyframes, pngs, strict=True)
         ],
         video=video.info(),
     )

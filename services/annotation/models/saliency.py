@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import cv2
 import numpy as np
 
@@ -56,9 +58,13 @@ class SaliencyModel(TaskModel):
         tensor = to_tensor(resize(rgb, size), self.params.get("mean"), self.params.get("std"))
         out = await self._infer_one({self.input_names[0]: tensor})
         raw = np.squeeze(out[self.output_names[0]]).astype(np.float32)
+        # Full-size map and region search off the event loop.
+        return await asyncio.to_thread(self._postprocess, raw, rgb.shape[1], rgb.shape[0])
+
+    def _postprocess(self, raw: np.ndarray, width: int, height: int) -> Saliency:
         if self.param("activation", "none") == "sigmoid":
             raw = 1.0 / (1.0 + np.exp(-raw))
-        raw = cv2.resize(raw, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        raw = cv2.resize(raw, (width, height), interpolation=cv2.INTER_LINEAR)
         span = float(raw.max() - raw.min())
         saliency = (raw - raw.min()) / span if span > 0 else np.zeros_like(raw)
         return Saliency(self.name, saliency, salient_regions(saliency))
