@@ -15,6 +15,7 @@ window overlap in threads.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ class FaceBlurPipeline:
         """Boxes of every frame in (lo, hi]: checked ones as found, the others interpolated."""
         checked = sorted(i for i in dets if lo <= i <= hi)
         out: dict[int, np.ndarray] = {}
-        for left, right in zip(checked, checked[1:], strict=False):
+        for left, right in itertools.pairwise(checked):
             pairs = bx.match(dets[left], dets[right], self.wrap_width) or []
             for i in range(left + 1, right):
                 t = (i - left) / (right - left)

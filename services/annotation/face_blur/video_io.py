@@ -4,6 +4,7 @@ FFmpeg allows; otherwise H.264 (VP9 for WebM)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -155,7 +156,5 @@ class BlurredOutput:
         return self._buffer.getvalue()
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(av.error.FFmpegError, ValueError):
             self.container.close()
-        except (av.error.FFmpegError, ValueError):
-            pass

@@ -30,8 +30,8 @@ class HaarCascadeMissingError(RuntimeError):
 @dataclass(frozen=True)
 class HaarParams:
     scale_factor: float = 1.1
-    # Profiles are the second line (two passes, image and mirror): a coarser scale step halves
-    # their cost and still finds turned heads, which are larger than the step on either side.
+    # Profiles take two passes (image and mirror); a coarser scale step roughly halves their cost
+    # and, on the test videos, finds the same turned heads as 1.1 does.
     profile_scale_factor: float = 1.2
     frontal_min_neighbors: int = 5
     # With the coarser scale step fewer windows agree on a face; 4 still finds no faces on the
