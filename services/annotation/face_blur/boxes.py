@@ -115,6 +115,22 @@ def with_margin(boxes: np.ndarray, margin: float = MARGIN) -> np.ndarray:
     return boxes + np.concatenate([-grow, -grow, grow, grow], axis=1)
 
 
+def snap_to_edges(boxes: np.ndarray, width: int, height: int, wrap: bool, margin: float = MARGIN) -> np.ndarray:
+    """Extends boxes that come within `margin` of a face size of the frame's edge to that edge: a
+    face entering or leaving the picture is only partly detected, and its detected box jitters
+    most there. A 360° frame has no left and right edges."""
+    if not len(boxes):
+        return EMPTY
+    out = boxes.copy()
+    near = sizes(boxes) * margin
+    if not wrap:
+        out[out[:, 0] < near, 0] = 0
+        out[out[:, 2] > width - near, 2] = width
+    out[out[:, 1] < near, 1] = 0
+    out[out[:, 3] > height - near, 3] = height
+    return out
+
+
 def overlaps_any(box: np.ndarray, boxes: np.ndarray, wrap_width: float | None = None) -> bool:
     """Whether box intersects any of boxes (across the seam when wrapping)."""
     if not len(boxes):

@@ -177,7 +177,7 @@ class FaceBlurPipeline:
             boxes = item.boxes
             if item.extra:
                 boxes = np.concatenate([boxes, bx.as_boxes(item.extra)])
-            blurred = bx.with_margin(boxes)
+            blurred = bx.snap_to_edges(bx.with_margin(boxes), self.width, self.height, self.wrap)
             self.tracks.add(item.index, item.time_s, blurred)
             frame = item.frame
             if len(blurred):
