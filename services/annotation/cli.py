@@ -12,6 +12,11 @@ import typer
 app = typer.Typer(help="Annotation tools that run without the server.", no_args_is_help=True)
 
 
+@app.callback()
+def main() -> None:
+    """Annotation tools that run without the server."""
+
+
 @app.command("blur-faces")
 def blur_faces(
     source: Annotated[Path, typer.Argument(help="Video to blur (any container/codec FFmpeg reads).", metavar="IN")],

@@ -58,12 +58,23 @@ def match(a: np.ndarray, b: np.ndarray, wrap_width: float | None = None) -> list
         return None
     if not len(a):
         return []
+    pairs = pairs_nearby(a, b, wrap_width)
+    return pairs if len(pairs) == len(a) else None
+
+
+def pairs_nearby(
+    a: np.ndarray, b: np.ndarray, wrap_width: float | None = None, reach: float = 1.0
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one pairs of boxes close enough to be the same face (centre moved by at most
+    `reach` face sizes), nearest first."""
+    if not len(a) or not len(b):
+        return []
     dx = dx_matrix(a, b, wrap_width)
     dy = centers(b)[None, :, 1] - centers(a)[:, None, 1]
     distance = np.hypot(dx, dy)
     size_a, size_b = sizes(a)[:, None], sizes(b)[None, :]
-    # Same face: centre moved by at most its size, and the size changed by at most 2x.
-    ok = (distance <= np.maximum(size_a, size_b)) & (size_b <= 2 * size_a) & (size_a <= 2 * size_b)
+    # Same face: centre moved by at most `reach` sizes, and the size changed by at most 2x.
+    ok = (distance <= reach * np.maximum(size_a, size_b)) & (size_b <= 2 * size_a) & (size_a <= 2 * size_b)
     pairs: list[tuple[int, int]] = []
     used_a: set[int] = set()
     used_b: set[int] = set()
@@ -76,7 +87,14 @@ def match(a: np.ndarray, b: np.ndarray, wrap_width: float | None = None) -> list
         pairs.append((i, j))
         used_a.add(i)
         used_b.add(j)
-    return pairs if len(pairs) == len(a) else None
+    return pairs
+
+
+def unpaired(a: np.ndarray, b: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """The boxes of a and of b that are in no pair."""
+    left = [i for i in range(len(a)) if i not in {p for p, _ in pairs}]
+    right = [j for j in range(len(b)) if j not in {q for _, q in pairs}]
+    return as_boxes(np.concatenate([a[left], b[right]])) if left or right else EMPTY
 
 
 def interpolate(

@@ -36,6 +36,9 @@ WRAP_PAD = 0.2
 # Faces are also blurred on this many frames before they are first and after they are last
 # detected: a face entering the picture is identifiable a frame or two before detectors fire.
 TEMPORAL_PAD = 2
+# In a held gap (see _resolve), boxes whose centres are within this many face sizes are taken for
+# the same face and interpolated.
+HOLD_REACH = 2.5
 
 
 @dataclass
@@ -65,6 +68,8 @@ class FaceBlurPipeline:
         self.width = source.video.codec_context.width
         self.height = source.video.codec_context.height
         self.wrap_width = float(self.width) if equirectangular else None
+        # Gaps this short between checked frames that both show faces are not bisected further.
+        self.hold_gap = max(1, every // 3)
         self.frames_checked = 0
         self.timings: dict[str, float] = defaultdict(float)
         self.tracks = TrackBuilder(self.width, self.height, equirectangular)
@@ -105,6 +110,10 @@ class FaceBlurPipeline:
         both ends."""
         if hi - lo <= 1 or bx.match(dets[lo], dets[hi], self.wrap_width) is not None:
             return
+        if len(dets[lo]) and len(dets[hi]) and hi - lo <= self.hold_gap:
+            # Faces on both sides, just not the same set (one came or went, or the detector
+            # flickered on a turned head): the few frames between get every face of both sides.
+            return
         mid = (lo + hi) // 2
         dets[mid] = await self.detect(frames[mid])
         await self._resolve(frames, dets, lo, mid)
@@ -115,10 +124,17 @@ class FaceBlurPipeline:
         checked = sorted(i for i in dets if lo <= i <= hi)
         out: dict[int, np.ndarray] = {}
         for left, right in itertools.pairwise(checked):
-            pairs = bx.match(dets[left], dets[right], self.wrap_width) or []
+            pairs = bx.match(dets[left], dets[right], self.wrap_width)
+            held = bx.EMPTY
+            if pairs is None:
+                # A short gap with faces on both sides: pair what may be the same face even when it
+                # moved fast, and hold the rest where it was seen.
+                pairs = bx.pairs_nearby(dets[left], dets[right], self.wrap_width, reach=HOLD_REACH)
+                held = bx.unpaired(dets[left], dets[right], pairs)
             for i in range(left + 1, right):
                 t = (i - left) / (right - left)
-                out[i] = bx.interpolate(dets[left], dets[right], pairs, t, self.wrap_width)
+                moving = bx.interpolate(dets[left], dets[right], pairs, t, self.wrap_width)
+                out[i] = np.concatenate([moving, held]) if len(held) else moving
             out[right] = dets[right]
         return out
 
