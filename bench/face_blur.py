@@ -73,7 +73,7 @@ def per_frame_baseline(data: bytes, detector: HaarFaceDetector) -> tuple[bytes, 
 
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts, frame.time_base = item.pts, item.time_base
-        output.encode(frame)
+        output.encode(frame, index)
         timings["encode"] += time.perf_counter() - start
         index += 1
     start = time.perf_counter()

@@ -201,7 +201,7 @@ class FaceBlurPipeline:
                 frame = box_blur_frame(frame, blurred, self.wrap)
                 self.timings["blur"] += time.perf_counter() - start
             start = time.perf_counter()
-            self.output.encode(frame)
+            self.output.encode(frame, item.index)
             self.timings["encode"] += time.perf_counter() - start
 
     # -- the whole run ---------------------------------------------------------------------

@@ -124,21 +124,33 @@ async def test_every_one_checks_every_frame(small_video: bytes) -> None:
     assert not probe_video(result.video).has_audio
 
 
-async def test_webm_stays_webm(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "codec", "pix_fmt", "mime", "out_codec", "fps"),
+    [
+        ("webm", "libvpx-vp9", "yuv420p", "video/webm", "vp9", 10),
+        ("avi", "mpeg4", "yuv420p", "video/x-msvideo", "mpeg4", 10),
+        ("mov", "mjpeg", "yuvj420p", "video/quicktime", "mjpeg", 10),
+        ("matroska", "libx264", "yuv420p", "video/x-matroska", "h264", 10),
+        # A raw H.264 stream has no container and no time stamps: MP4 out, at FFmpeg's 25 fps.
+        ("h264", "libx264", "yuv420p", "video/mp4", "h264", 25),
+    ],
+)
+async def test_container_and_codec_are_kept(fmt: str, codec: str, pix_fmt: str, mime: str, out_codec: str,
+                                            fps: int) -> None:
     buffer = io.BytesIO()
-    face = np.ascontiguousarray(skdata.astronaut()[::4, ::4][:120, :128])  # 128x120 with the face
-    with av.open(buffer, "w", format="webm") as container:
-        stream = container.add_stream("libvpx-vp9", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 128, 120, "yuv420p"
+    face = np.ascontiguousarray(skdata.astronaut()[::4, ::4][:120, :128])  # 128x120
+    with av.open(buffer, "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 128, 120, pix_fmt
         for _ in range(10):
             for packet in stream.encode(av.VideoFrame.from_ndarray(face, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     result = await blur_video(buffer.getvalue(), default_face_detector(), every=5)
-    assert result.mime_type == "video/webm"
+    assert result.mime_type == mime
     output = probe_video(result.video)
-    assert (output.codec, output.frame_count) == ("vp9", 10)
+    assert (output.codec, output.frame_count, round(output.fps)) == (out_codec, 10, fps)
 
 
 async def test_works_with_a_dnn_detector_from_the_repository(small_video: bytes, tmp_path: Path) -> None:
@@ -176,3 +188,18 @@ async def test_bad_parameters_are_refused(small_video: bytes) -> None:
         await blur_video(small_video, default_face_detector(), every=0)
     with pytest.raises(ValueError, match="max_side"):
         await blur_video(small_video, default_face_detector(), max_side=4)
+
+
+async def test_bisection_finds_the_frame_a_face_appears_on() -> None:
+    # A still face from frame 37 on: checks at 0, 10, ..., 50 and 59, plus a binary search in
+    # (30, 40) for the first frame with the face.
+    from tests.annotation.face_blur.synthetic import Appearance
+
+    scenario = [Appearance("astronaut", 37, 59, 0.3, 0.1, 0.3, 0.1, 0.8)]
+    video = make_video(160, 120, seconds=6, fps=10, audio=False, scenario=scenario)
+    result = await blur_video(video, default_face_detector(), every=10)
+    assert len(result.tracks) == 1
+    track = result.tracks[0]
+    # Blurred from TEMPORAL_PAD frames before the first detection to the end.
+    assert (track.start_frame, track.end_frame) == (35, 59)
+    assert result.frames_checked <= 7 + 4

@@ -66,3 +66,16 @@ def test_boxes_near_the_edge_reach_it() -> None:
     snapped = bx.snap_to_edges(boxes, 150, 100, wrap=False, margin=0.2)
     assert np.allclose(snapped, [[0, 50, 45, 100], [100, 20, 150, 65]])
     assert bx.snap_to_edges(boxes, 150, 100, wrap=True, margin=0.2)[0, 0] == 5
+
+
+def test_unpaired_boxes_of_both_sides_are_held() -> None:
+    a = bx.as_boxes([[0, 0, 40, 40], [200, 0, 240, 40]])
+    b = bx.as_boxes([[10, 0, 50, 40]])
+    assert bx.match(a, b) is None
+    pairs = bx.pairs_nearby(a, b)
+    assert pairs == [(0, 0)]
+    assert np.allclose(bx.unpaired(a, b, pairs), [[200, 0, 240, 40]])
+    # A fast face: too far for a match, near enough for a short held gap.
+    fast = bx.as_boxes([[90, 0, 130, 40]])
+    assert bx.pairs_nearby(a[:1], fast) == []
+    assert bx.pairs_nearby(a[:1], fast, reach=2.5) == [(0, 0)]
