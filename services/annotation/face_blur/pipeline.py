@@ -110,6 +110,10 @@ class FaceBlurPipeline:
         both ends."""
         if hi - lo <= 1 or bx.match(dets[lo], dets[hi], self.wrap_width) is not None:
             return
+        if hi - lo <= TEMPORAL_PAD:
+            # Faces on one side only: the frames between are within the temporal pad of that
+            # side, so they are blurred whatever a check would say (faces on both sides: held).
+            return
         if len(dets[lo]) and len(dets[hi]) and hi - lo <= self.hold_gap:
             # Faces on both sides, just not the same set (one came or went, or the detector
             # flickered on a turned head): the few frames between get every face of both sides.
@@ -126,7 +130,11 @@ class FaceBlurPipeline:
         for left, right in itertools.pairwise(checked):
             pairs = bx.match(dets[left], dets[right], self.wrap_width)
             held = bx.EMPTY
-            if pairs is None:
+            if pairs is None and not (len(dets[left]) and len(dets[right])):
+                # A face on one side only, a gap within TEMPORAL_PAD (see _resolve): the pad
+                # blurs the frames between, and they keep no boxes of their own.
+                pairs = []
+            elif pairs is None:
                 # A short gap with faces on both sides: pair what may be the same face even when it
                 # moved fast, and hold the rest where it was seen.
                 pairs = bx.pairs_nearby(dets[left], dets[right], self.wrap_width, reach=HOLD_REACH)
