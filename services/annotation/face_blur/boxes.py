@@ -103,9 +103,10 @@ def interpolate(
     pairs: list[tuple[int, int]],
     t: float,
     wrap_width: float | None = None,
+    motion_margin: bool = True,
 ) -> np.ndarray:
     """Boxes at fraction t in (0, 1) of the way from checked frame a to checked frame b, grown by
-    the motion margin."""
+    the motion margin unless told not to."""
     if not pairs:
         return EMPTY
     ia = np.array([i for i, _ in pairs])
@@ -118,7 +119,7 @@ def interpolate(
         end[:, 0] += shift
         end[:, 2] += shift
     boxes = start + (end - start) * t
-    motion = np.abs(centers(end) - centers(start)) * MOTION_MARGIN
+    motion = np.abs(centers(end) - centers(start)) * (MOTION_MARGIN if motion_margin else 0.0)
     boxes[:, 0] -= motion[:, 0]
     boxes[:, 2] += motion[:, 0]
     boxes[:, 1] -= motion[:, 1]
