@@ -58,12 +58,23 @@ def match(a: np.ndarray, b: np.ndarray, wrap_width: float | None = None) -> list
         return None
     if not len(a):
         return []
+    pairs = pairs_nearby(a, b, wrap_width)
+    return pairs if len(pairs) == len(a) else None
+
+
+def pairs_nearby(
+    a: np.ndarray, b: np.ndarray, wrap_width: float | None = None, reach: float = 1.0
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one pairs of boxes close enough to be the same face (centre moved by at most
+    `reach` face sizes), nearest first."""
+    if not len(a) or not len(b):
+        return []
     dx = dx_matrix(a, b, wrap_width)
     dy = centers(b)[None, :, 1] - centers(a)[:, None, 1]
     distance = np.hypot(dx, dy)
     size_a, size_b = sizes(a)[:, None], sizes(b)[None, :]
-    # Same face: centre moved by at most its size, and the size changed by at most 2x.
-    ok = (distance <= np.maximum(size_a, size_b)) & (size_b <= 2 * size_a) & (size_a <= 2 * size_b)
+    # Same face: centre moved by at most `reach` sizes, and the size changed by at most 2x.
+    ok = (distance <= reach * np.maximum(size_a, size_b)) & (size_b <= 2 * size_a) & (size_a <= 2 * size_b)
     pairs: list[tuple[int, int]] = []
     used_a: set[int] = set()
     used_b: set[int] = set()
@@ -76,7 +87,14 @@ def match(a: np.ndarray, b: np.ndarray, wrap_width: float | None = None) -> list
         pairs.append((i, j))
         used_a.add(i)
         used_b.add(j)
-    return pairs if len(pairs) == len(a) else None
+    return pairs
+
+
+def unpaired(a: np.ndarray, b: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """The boxes of a and of b that are in no pair."""
+    left = [i for i in range(len(a)) if i not in {p for p, _ in pairs}]
+    right = [j for j in range(len(b)) if j not in {q for _, q in pairs}]
+    return as_boxes(np.concatenate([a[left], b[right]])) if left or right else EMPTY
 
 
 def interpolate(
@@ -85,9 +103,10 @@ def interpolate(
     pairs: list[tuple[int, int]],
     t: float,
     wrap_width: float | None = None,
+    motion_margin: bool = True,
 ) -> np.ndarray:
     """Boxes at fraction t in (0, 1) of the way from checked frame a to checked frame b, grown by
-    the motion margin."""
+    the motion margin unless told not to."""
     if not pairs:
         return EMPTY
     ia = np.array([i for i, _ in pairs])
@@ -100,7 +119,7 @@ def interpolate(
         end[:, 0] += shift
         end[:, 2] += shift
     boxes = start + (end - start) * t
-    motion = np.abs(centers(end) - centers(start)) * MOTION_MARGIN
+    motion = np.abs(centers(end) - centers(start)) * (MOTION_MARGIN if motion_margin else 0.0)
     boxes[:, 0] -= motion[:, 0]
     boxes[:, 2] += motion[:, 0]
     boxes[:, 1] -= motion[:, 1]
@@ -113,6 +132,22 @@ def with_margin(boxes: np.ndarray, margin: float = MARGIN) -> np.ndarray:
         return EMPTY
     grow = sizes(boxes)[:, None] * margin
     return boxes + np.concatenate([-grow, -grow, grow, grow], axis=1)
+
+
+def snap_to_edges(boxes: np.ndarray, width: int, height: int, wrap: bool, margin: float = MARGIN) -> np.ndarray:
+    """Extends boxes that come within `margin` of a face size of the frame's edge to that edge: a
+    face entering or leaving the picture is only partly detected, and its detected box jitters
+    most there. A 360° frame has no left and right edges."""
+    if not len(boxes):
+        return EMPTY
+    out = boxes.copy()
+    near = sizes(boxes) * margin
+    if not wrap:
+        out[out[:, 0] < near, 0] = 0
+        out[out[:, 2] > width - near, 2] = width
+    out[out[:, 1] < near, 1] = 0
+    out[out[:, 3] > height - near, 3] = height
+    return out
 
 
 def overlaps_any(box: np.ndarray, boxes: np.ndarray, wrap_width: float | None = None) -> bool:

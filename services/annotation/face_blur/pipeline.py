@@ -15,6 +15,7 @@ window overlap in threads.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from services.annotation.face_blur.blur import box_blur_frame
 from services.annotation.face_blur.tracks import FaceTrack, TrackBuilder
 from services.annotation.face_blur.video_io import BlurredOutput, SourceVideo, demux
 from services.annotation.face_detection.base import FaceDetector
-from services.annotation.face_detection.nms import nms
+from services.annotation.face_detection.nms import iomin_matrix, nms
 
 # 360° video: the frame is wrapped by this fraction of its width on each side before detection,
 # so a face up to that wide that crosses the left/right seam is seen whole once.
@@ -35,6 +36,13 @@ WRAP_PAD = 0.2
 # Faces are also blurred on this many frames before they are first and after they are last
 # detected: a face entering the picture is identifiable a frame or two before detectors fire.
 TEMPORAL_PAD = 2
+# Bisection checks look only this many face sizes around the faces that changed, unless that
+# region is over ROI_MAX_AREA of the frame anyway.
+ROI_REACH = 1.5
+ROI_MAX_AREA = 0.5
+# In a held gap (see _resolve), boxes whose centres are within this many face sizes are taken for
+# the same face and interpolated.
+HOLD_REACH = 2.5
 
 
 @dataclass
@@ -64,6 +72,8 @@ class FaceBlurPipeline:
         self.width = source.video.codec_context.width
         self.height = source.video.codec_context.height
         self.wrap_width = float(self.width) if equirectangular else None
+        # Gaps this short between checked frames that both show faces are not bisected further.
+        self.hold_gap = max(1, every // 3)
         self.frames_checked = 0
         self.timings: dict[str, float] = defaultdict(float)
         self.tracks = TrackBuilder(self.width, self.height, equirectangular)
@@ -74,8 +84,9 @@ class FaceBlurPipeline:
 
     # -- detection -------------------------------------------------------------------------
 
-    async def detect(self, frame: av.VideoFrame) -> np.ndarray:
-        """Face boxes of one frame in full-frame pixels (centre inside the frame when wrapping)."""
+    async def detect(self, frame: av.VideoFrame, roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Face boxes of one frame in full-frame pixels (centre inside the frame when wrapping);
+        only inside `roi` (x0, y0, x1, y1 full-frame pixels) when given."""
         start = time.perf_counter()
         width, height = frame.width, frame.height
         scale = 1.0
@@ -83,14 +94,23 @@ class FaceBlurPipeline:
             scale = self.max_side / max(width, height)
         det_w, det_h = max(2, round(width * scale)), max(2, round(height * scale))
         rgb = await asyncio.to_thread(frame.to_ndarray, width=det_w, height=det_h, format="rgb24")
-        pad = 0
-        if self.wrap:
+        sx, sy = width / det_w, height / det_h
+        offset_x = offset_y = 0.0
+        if roi is not None:
+            x0, y0 = int(roi[0] / sx), int(roi[1] / sy)
+            x1, y1 = int(np.ceil(roi[2] / sx)), int(np.ceil(roi[3] / sy))
+            rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            offset_x, offset_y = float(x0), float(y0)
+        elif self.wrap:
             pad = max(1, round(det_w * WRAP_PAD))
             rgb = np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1)
+            offset_x = -float(pad)
         faces = await self.detector.detect(rgb, None)
-        found = bx.as_boxes([[f.x_min - pad, f.y_min, f.x_max - pad, f.y_max] for f in faces])
+        found = bx.as_boxes(
+            [[f.x_min + offset_x, f.y_min + offset_y, f.x_max + offset_x, f.y_max + offset_y] for f in faces]
+        )
         if len(found):
-            found = found * np.array([width / det_w, height / det_h] * 2)
+            found = found * np.array([sx, sy, sx, sy])
             if self.wrap:
                 # A face near the seam is seen twice (once in the padding): keep one.
                 found = bx.canonical(found, self.wrap_width)
@@ -99,13 +119,43 @@ class FaceBlurPipeline:
         self.timings["detect"] += time.perf_counter() - start
         return found
 
+    async def _check_between(self, frame: av.VideoFrame, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+        """The faces of a frame at fraction t between two checked frames a and b that differ.
+
+        Between them only the faces that a and b do not share changed (the sampling assumes as
+        much), so the detector looks only around those: a crop of a few face sizes instead of the
+        whole frame. Shared faces are taken where interpolation puts them, unless the check sees
+        them itself."""
+        pairs = bx.pairs_nearby(a, b, self.wrap_width)
+        changed = bx.unpaired(a, b, pairs)
+        if self.wrap or not len(changed):
+            return await self.detect(frame)
+        reach = bx.sizes(changed).max() * ROI_REACH
+        x0, y0 = max(0, int(changed[:, 0].min() - reach)), max(0, int(changed[:, 1].min() - reach))
+        x1 = min(self.width, int(changed[:, 2].max() + reach))
+        y1 = min(self.height, int(changed[:, 3].max() + reach))
+        if (x1 - x0) * (y1 - y0) > ROI_MAX_AREA * self.width * self.height:
+            return await self.detect(frame)
+        found = await self.detect(frame, (x0, y0, x1, y1))
+        shared = bx.interpolate(a, b, pairs, t, self.wrap_width, motion_margin=False)
+        kept = [box for box in shared if not len(found) or iomin_matrix(box[None], found).max() < 0.3]
+        return np.concatenate([found, bx.as_boxes(kept)]) if kept else found
+
     async def _resolve(self, frames: dict[int, av.VideoFrame], dets: dict[int, np.ndarray], lo: int, hi: int) -> None:
         """Checks frames between lo and hi (both checked) until every gap has the same faces at
         both ends."""
         if hi - lo <= 1 or bx.match(dets[lo], dets[hi], self.wrap_width) is not None:
             return
+        if hi - lo <= TEMPORAL_PAD:
+            # Faces on one side only: the frames between are within the temporal pad of that
+            # side, so they are blurred whatever a check would say (faces on both sides: held).
+            return
+        if len(dets[lo]) and len(dets[hi]) and hi - lo <= self.hold_gap:
+            # Faces on both sides, just not the same set (one came or went, or the detector
+            # flickered on a turned head): the few frames between get every face of both sides.
+            return
         mid = (lo + hi) // 2
-        dets[mid] = await self.detect(frames[mid])
+        dets[mid] = await self._check_between(frames[mid], dets[lo], dets[hi], (mid - lo) / (hi - lo))
         await self._resolve(frames, dets, lo, mid)
         await self._resolve(frames, dets, mid, hi)
 
@@ -113,11 +163,22 @@ class FaceBlurPipeline:
         """Boxes of every frame in (lo, hi]: checked ones as found, the others interpolated."""
         checked = sorted(i for i in dets if lo <= i <= hi)
         out: dict[int, np.ndarray] = {}
-        for left, right in zip(checked, checked[1:], strict=False):
-            pairs = bx.match(dets[left], dets[right], self.wrap_width) or []
+        for left, right in itertools.pairwise(checked):
+            pairs = bx.match(dets[left], dets[right], self.wrap_width)
+            held = bx.EMPTY
+            if pairs is None and not (len(dets[left]) and len(dets[right])):
+                # A face on one side only, a gap within TEMPORAL_PAD (see _resolve): the pad
+                # blurs the frames between, and they keep no boxes of their own.
+                pairs = []
+            elif pairs is None:
+                # A short gap with faces on both sides: pair what may be the same face even when it
+                # moved fast, and hold the rest where it was seen.
+                pairs = bx.pairs_nearby(dets[left], dets[right], self.wrap_width, reach=HOLD_REACH)
+                held = bx.unpaired(dets[left], dets[right], pairs)
             for i in range(left + 1, right):
                 t = (i - left) / (right - left)
-                out[i] = bx.interpolate(dets[left], dets[right], pairs, t, self.wrap_width)
+                moving = bx.interpolate(dets[left], dets[right], pairs, t, self.wrap_width)
+                out[i] = np.concatenate([moving, held]) if len(held) else moving
             out[right] = dets[right]
         return out
 
@@ -176,7 +237,7 @@ class FaceBlurPipeline:
             boxes = item.boxes
             if item.extra:
                 boxes = np.concatenate([boxes, bx.as_boxes(item.extra)])
-            blurred = bx.with_margin(boxes)
+            blurred = bx.snap_to_edges(bx.with_margin(boxes), self.width, self.height, self.wrap)
             self.tracks.add(item.index, item.time_s, blurred)
             frame = item.frame
             if len(blurred):
@@ -184,7 +245,7 @@ class FaceBlurPipeline:
                 frame = box_blur_frame(frame, blurred, self.wrap)
                 self.timings["blur"] += time.perf_counter() - start
             start = time.perf_counter()
-            self.output.encode(frame)
+            self.output.encode(frame, item.index)
             self.timings["encode"] += time.perf_counter() - start
 
     # -- the whole run ---------------------------------------------------------------------

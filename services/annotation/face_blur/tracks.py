@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.annotation.face_blur.boxes import dx_matrix, centers, sizes
+from services.annotation.face_blur.boxes import centers, dx_matrix, sizes
 
 NormBox = tuple[float, float, float, float]
 

@@ -4,6 +4,7 @@ FFmpeg allows; otherwise H.264 (VP9 for WebM)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -98,34 +99,18 @@ class BlurredOutput:
     """The output container in memory: re-encoded video, audio packets copied as they are."""
 
     def __init__(self, source: SourceVideo) -> None:
-        self._buffer = io.BytesIO()
         fmt, fallback_codec = _FORMATS.get(source.mime_type, ("mp4", "h264"))
-        self.container = av.open(self._buffer, mode="w", format=fmt)
         self.mime_type = source.mime_type if source.mime_type in _FORMATS else "video/mp4"
         src = source.video
-        codec = src.codec_context.name
         rate = src.average_rate or src.guessed_rate or Fraction(25)
+        self._rate = Fraction(rate)
         try:
-            self.video = self.container.add_stream(codec, rate=rate)
-        except (av.error.FFmpegError, ValueError):
-            log.info("no %s encoder in this FFmpeg build; writing %s", codec, fallback_codec)
-            self.video = self.container.add_stream(fallback_codec, rate=rate)
-        ctx = self.video.codec_context
-        ctx.width, ctx.height = src.codec_context.width, src.codec_context.height
-        pix_fmt = src.codec_context.pix_fmt
-        supported = {f.name for f in (ctx.codec.video_formats or ())}
-        ctx.pix_fmt = pix_fmt if pix_fmt in supported else "yuv420p"
-        # Keep the source's time base, so every frame keeps its own time stamp (VFR stays VFR).
-        ctx.time_base = src.time_base or Fraction(1, int(rate * 1000))
-        self.video.time_base = ctx.time_base
-        options = ENCODER_OPTIONS.get(ctx.codec.name)
-        if options:
-            ctx.options = dict(options)
-        elif src.codec_context.bit_rate:
-            ctx.bit_rate = src.codec_context.bit_rate
-        if src.codec_context.color_range is not None:
-            ctx.color_range = src.codec_context.color_range
-        self.video.thread_type = "AUTO"
+            self._open(source, fmt, src.codec_context.name)
+        except (av.error.FFmpegError, ValueError) as exc:
+            # No encoder for the source's codec here, or it refuses these frames: use the
+            # container's usual codec instead.
+            log.info("cannot encode %s (%s); writing %s", src.codec_context.name, exc, fallback_codec)
+            self._open(source, fmt, fallback_codec)
         self.audio = None
         if source.audio is not None:
             try:
@@ -133,11 +118,41 @@ class BlurredOutput:
             except (av.error.FFmpegError, ValueError) as exc:
                 log.warning("the audio stream cannot be copied into %s: %s", fmt, exc)
 
+    def _open(self, source: SourceVideo, fmt: str, codec: str) -> None:
+        self._buffer = io.BytesIO()
+        self.container = av.open(self._buffer, mode="w", format=fmt)
+        try:
+            src = source.video.codec_context
+            self.video = self.container.add_stream(codec, rate=self._rate)
+            ctx = self.video.codec_context
+            ctx.width, ctx.height = src.width, src.height
+            supported = {f.name for f in (ctx.codec.video_formats or ())}
+            ctx.pix_fmt = src.pix_fmt if src.pix_fmt in supported else "yuv420p"
+            # Keep the source's time base, so every frame keeps its own time stamp (VFR stays VFR).
+            ctx.time_base = source.video.time_base or Fraction(1, int(self._rate * 1000))
+            self.video.time_base = ctx.time_base
+            options = ENCODER_OPTIONS.get(ctx.codec.name)
+            if options:
+                ctx.options = dict(options)
+            elif src.bit_rate:
+                ctx.bit_rate = src.bit_rate
+            if src.color_range is not None:
+                ctx.color_range = src.color_range
+            self.video.thread_type = "AUTO"
+            ctx.open()  # now, not on the first frame, so a refusal can still fall back
+        except BaseException:
+            self.container.close()
+            raise
+
     @property
     def codec(self) -> str:
         return self.video.codec_context.name
 
-    def encode(self, frame: av.VideoFrame) -> None:
+    def encode(self, frame: av.VideoFrame, index: int) -> None:
+        if frame.pts is None:  # some raw streams carry no time stamps: use the frame rate
+            time_base = self.video.codec_context.time_base
+            frame.pts = round(index / (self._rate * time_base))
+            frame.time_base = time_base
         frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose frame types
         for packet in self.video.encode(frame):
             self.container.mux(packet)
@@ -155,7 +170,5 @@ class BlurredOutput:
         return self._buffer.getvalue()
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(av.error.FFmpegError, ValueError):
             self.container.close()
-        except (av.error.FFmpegError, ValueError):
-            pass

@@ -87,8 +87,10 @@ def decode_scrfd(
     input_width: int,
     input_height: int,
     params: ScrfdParams,
+    valid: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes (K, 4), scores (K,), landmarks (K, 5, 2)) in model-input pixels, after NMS."""
+    """(boxes (K, 4), scores (K,), landmarks (K, 5, 2)) in model-input pixels, after NMS. Boxes are
+    clipped to `valid` (width, height: the image part of a letterboxed input) before NMS."""
     expected_rows = {
         (input_height // s) * (input_width // s) * params.num_anchors: s for s in params.strides
     }
@@ -110,7 +112,8 @@ def decode_scrfd(
         if scores is None or distances is None:
             raise FaceModelError(f"the model has no score/box outputs for stride {stride}")
         centers = anchor_centers(input_height // stride, input_width // stride, stride, params.num_anchors)
-        keep = np.flatnonzero(scores[:, 0] >= params.score_threshold)
+        # Negative distances (an untrained or broken model) would make inside-out boxes.
+        keep = np.flatnonzero((scores[:, 0] >= params.score_threshold) & (distances.min(axis=1) >= 0))
         if keep.size == 0:
             continue
         d = distances[keep] * stride
@@ -126,6 +129,10 @@ def decode_scrfd(
     if not all_boxes:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
     boxes, scores, kps = np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_kps)
+    if valid is not None:
+        boxes = np.clip(boxes, 0, [valid[0], valid[1], valid[0], valid[1]])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores, kps = boxes[inside], scores[inside], kps[inside]
     keep_idx = nms(boxes, scores, params.nms_threshold)
     return boxes[keep_idx], scores[keep_idx], kps[keep_idx]
 
@@ -175,8 +182,8 @@ class ScrfdFaceDetector:
             raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         tensor, scale, (in_w, in_h) = self.preprocess(image, max_side)
         outputs = await self.backend.infer(self.name, {self.input_name: tensor})
-        boxes, scores, kps = decode_scrfd(outputs, in_w, in_h, self.params)
         height, width = image.shape[:2]
+        boxes, scores, kps = decode_scrfd(outputs, in_w, in_h, self.params, (width * scale, height * scale))
         boxes = boxes / scale
         kps = kps / scale
         faces = []

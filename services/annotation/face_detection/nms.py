@@ -20,8 +20,22 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    """Indices of the boxes kept, best score first."""
+def iomin_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area: 1 when one box lies inside the other."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    iou = iou_matrix(a, b)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    # inter = iou * union and union = area_a + area_b - inter  =>  inter = iou (a + b) / (1 + iou)
+    inter = iou * (area_a[:, None] + area_b[None, :]) / (1 + iou)
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-12)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, overlap: str = "iou") -> list[int]:
+    """Indices of the boxes kept, best score first. `overlap` "iomin" also drops a box that lies
+    mostly inside a better one (the same face found by two cascades at two scales)."""
+    measure = iomin_matrix if overlap == "iomin" else iou_matrix
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     order = list(np.argsort(-np.asarray(scores, np.float64), kind="stable"))
     keep: list[int] = []
@@ -30,6 +44,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
         keep.append(int(best))
         if not order:
             break
-        overlaps = iou_matrix(boxes[best : best + 1], boxes[order])[0]
+        overlaps = measure(boxes[best : best + 1], boxes[order])[0]
         order = [i for i, o in zip(order, overlaps, strict=True) if o <= iou_threshold]
     return keep

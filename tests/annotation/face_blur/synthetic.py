@@ -122,10 +122,12 @@ def make_video(
     audio: bool = True,
     gop_seconds: float = 1.0,
     backdrop: str = "coffee",
+    scenario: list[Appearance] | None = None,
 ) -> bytes:
     """An H.264/AAC MP4 of the regular (or, when equirectangular, the seam-crossing) scenario."""
     frames = round(seconds * fps)
-    scenario = seam_scenario(frames) if equirectangular else regular_scenario(frames)
+    if scenario is None:
+        scenario = seam_scenario(frames) if equirectangular else regular_scenario(frames)
     back = background(width, height, backdrop)
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:

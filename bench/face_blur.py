@@ -1,0 +1,128 @@
+"""Video face blurring: the sampled pipeline against the per-frame baseline, in the same run.
+
+Baseline (source document 3.4.1, "without modifications"): decode every frame to RGB, run the
+detector on every frame at full input size, Gaussian-blur each face (PIL), encode every frame.
+Pipeline (3.4.2): `blur_video` with every=10, detection at max_side=640, box blur on the YUV
+planes, untouched frames passed straight to the encoder. Both use the same detector (the shipped
+Haar cascades), the same encoder and settings, and copy the audio.
+
+Printed per resolution: end-to-end time ratio, detect+blur ratio, per-stage seconds, frames the
+detector ran on, and blur recall: the share of frames with a face found by the baseline's per-frame
+full-size detector whose every such face is blurred in the output.
+Goals: end-to-end >= 4x at >= 99 % recall, detect+blur >= 10x.
+
+    .venv/bin/python bench/face_blur.py           # 480p, 720p, 1080p; 6 s at 25 fps
+    .venv/bin/python bench/face_blur.py --quick   # 480p and 720p; 4 s at 15 fps
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.annotation.face_blur import blur_video
+from services.annotation.face_blur.blur import gaussian_blur_rgb
+from services.annotation.face_blur.boxes import as_boxes, snap_to_edges, with_margin
+from services.annotation.face_blur.video_io import BlurredOutput, demux, open_source
+from services.annotation.face_detection.haar import HaarFaceDetector
+from tests.annotation.face_blur.measure import measure
+from tests.annotation.face_blur.synthetic import make_video
+
+RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def per_frame_baseline(data: bytes, detector: HaarFaceDetector) -> tuple[bytes, dict[str, float], dict[int, list]]:
+    """Every frame: RGB, full-size detection, Gaussian blur, encode. Returns the video, stage
+    seconds and the faces found on each frame (the recall reference)."""
+    timings: dict[str, float] = defaultdict(float)
+    faces: dict[int, list[np.ndarray]] = {}
+    started = time.perf_counter()
+    source = open_source(data)
+    output = BlurredOutput(source)
+    width, height = source.video.codec_context.width, source.video.codec_context.height
+    items = demux(source)
+    index = 0
+    while True:
+        start = time.perf_counter()
+        item = next(items, None)
+        if item is None:
+            break
+        if not hasattr(item, "to_ndarray"):
+            output.copy_audio(item)
+            continue
+        rgb = item.to_ndarray(format="rgb24")
+        timings["decode"] += time.perf_counter() - start
+        start = time.perf_counter()
+        found = detector.detect_sync(rgb, None)
+        timings["detect"] += time.perf_counter() - start
+        boxes = as_boxes([[f.x_min, f.y_min, f.x_max, f.y_max] for f in found])
+        faces[index] = list(boxes)
+        start = time.perf_counter()
+        gaussian_blur_rgb(rgb, snap_to_edges(with_margin(boxes), width, height, False))
+        timings["blur"] += time.perf_counter() - start
+        start = time.perf_counter()
+        import av
+
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = item.pts, item.time_base
+        output.encode(frame, index)
+        timings["encode"] += time.perf_counter() - start
+        index += 1
+    start = time.perf_counter()
+    video = output.finish()
+    timings["encode"] += time.perf_counter() - start
+    source.close()
+    timings["total"] = time.perf_counter() - started
+    return video, timings, faces
+
+
+def fmt(timings: dict[str, float]) -> str:
+    return "  ".join(f"{k} {timings.get(k, 0.0):6.2f}" for k in ("decode", "detect", "blur", "encode", "total"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="480p and 720p, 4 s at 15 fps")
+    parser.add_argument("--seconds", type=float, help="video length (default 6, quick 4)")
+    parser.add_argument("--fps", type=int, help="frame rate (default 25, quick 15)")
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--max-side", type=int, default=640)
+    parser.add_argument("--resolutions", nargs="*", choices=sorted(RESOLUTIONS))
+    args = parser.parse_args()
+    names = args.resolutions or (["480p", "720p"] if args.quick else ["480p", "720p", "1080p"])
+    seconds = args.seconds or (4.0 if args.quick else 6.0)
+    fps = args.fps or (15 if args.quick else 25)
+    detector = HaarFaceDetector()
+    rows = []
+    for name in names:
+        width, height = RESOLUTIONS[name]
+        data = make_video(width, height, seconds=seconds, fps=fps)
+        base_video, base_t, reference = per_frame_baseline(data, detector)
+        result = asyncio.run(blur_video(data, detector, every=args.every, max_side=args.max_side))
+        blurred = {i for track in result.tracks for i, _ in track.boxes}
+        report, _ = measure(data, result.video, reference, blurred)
+        base_report, _ = measure(data, base_video, reference, set(reference))
+        pipe_t = result.timings
+        e2e = base_t["total"] / pipe_t["total"]
+        db = (base_t["detect"] + base_t["blur"]) / max(1e-9, pipe_t["detect"] + pipe_t.get("blur", 0.0))
+        rows.append((name, e2e, db, report.recall))
+        print(f"\n{name} {width}x{height}, {report.frames} frames, {report.face_frames} with faces (per-frame)")
+        print(f"  baseline  {fmt(base_t)}   recall {base_report.recall:.3f}   detector on {report.frames} frames")
+        print(f"  pipeline  {fmt(pipe_t)}   recall {report.recall:.3f}   detector on {result.frames_checked} frames")
+        print(f"  end-to-end {e2e:.1f}x   detect+blur {db:.1f}x   missed frames {report.missed}", flush=True)
+    print("\nresolution  end-to-end  detect+blur  recall   goals: >=4x, >=10x, >=0.99")
+    for name, e2e, db, recall in rows:
+        ok = "ok" if e2e >= 4 and db >= 10 and recall >= 0.99 else "MISSED"
+        print(f"{name:>10}  {e2e:9.1f}x  {db:10.1f}x  {recall:6.3f}   {ok}")
+
+
+if __name__ == "__main__":
+    main()
