@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
 from services.dam.context import DamContext
@@ -38,5 +37,4 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
-    app.mount("/metrics", make_asgi_app())
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services.dam.api.deps import AdminUser, Ctx
@@ -19,6 +20,11 @@ async def healthz(ctx: Ctx) -> dict:
     except Exception as exc:
         raise HTTPException(503, f"database unavailable: {exc}") from exc
     return {"status": "ok", "search_backend": ctx.backend.name, "annotation_service": ctx.client.target}
+
+
+@router.get("/metrics", tags=["health"], include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post("/api/admin/gc", tags=["admin"])
