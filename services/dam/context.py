@@ -11,7 +11,7 @@ from services.dam.annotation.client import AnnotationClient
 from services.dam.annotation.worker import AnnotationWorkers
 from services.dam.blobstore import BlobStore
 from services.dam.core.config import DamSettings
-from services.dam.core.db import Database, database_url, run_migrations
+from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
 
@@ -80,3 +80,5 @@ class DamContext:
         await self.client.close()
         await self.backend.close()
         await self.db.close()
+        if not self.settings.database_url:
+            await asyncio.to_thread(stop_embedded_postgres)

@@ -38,6 +38,16 @@ def start_embedded_postgres(pgdata: Path) -> str:
     return str(make_url(uri).set(drivername="postgresql+psycopg", database=EMBEDDED_DB_NAME).render_as_string(False))
 
 
+def stop_embedded_postgres() -> None:
+    """Stops the embedded servers this process started (pgserver leaves running ones used by others)."""
+    while _embedded_servers:
+        _, server = _embedded_servers.popitem()
+        try:
+            server.cleanup()  # type: ignore[attr-defined]
+        except Exception:  # already stopped, or shared with another process that still uses it
+            log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
+
+
 def ensure_database(server_uri: str, name: str) -> None:
     import psycopg
 
