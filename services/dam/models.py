@@ -93,6 +93,7 @@ class AssetVector(Base):
     __tablename__ = "asset_vectors"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text)
     box: Mapped[list[float] | None] = mapped_column(ARRAY(Float))

@@ -8,6 +8,7 @@ import io
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.dam.conftest import png_bytes, upload, wait_annotated
 from tests.support.processes import wait_until
@@ -204,3 +205,24 @@ def test_user_made_detector_matches_and_applies_a_label(alice):
     assert alice.get("/api/search", params={"label": "rainbow flag"}).json()["total"] >= 4
     assert alice.delete(f"/api/detectors/{detector['id']}").status_code == 204
     assert alice.get("/api/search", params={"label": "rainbow flag"}).json()["total"] == 0
+
+
+def test_detector_matches_an_object_inside_a_region(alice):
+    """An anchor showing only one detected object matches the asset through that region's vector."""
+    data = png_bytes(777, size=64, pattern="photo")
+    asset = upload(alice, data, title="scene").json()
+    wait_annotated(alice, asset["id"])
+    regions = next(a for a in alice.get(f"/api/assets/{asset['id']}/annotations").json()
+                   if a["task"] == "region_features")["data"]["regions"]
+    box = {k: float(np.float32(regions[0]["box"].get(k, 0.0))) for k in ("x_min", "y_min", "x_max", "y_max")}
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    h, w = pixels.shape[:2]
+    x0, y0 = int(box["x_min"] * w), int(box["y_min"] * h)
+    x1, y1 = max(x0 + 1, round(box["x_max"] * w)), max(y0 + 1, round(box["y_max"] * h))
+    crop = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1])).save(crop, "PNG")
+    detector = alice.post("/api/detectors", data={"name": "the object", "threshold": "0.99"},
+                          files=[("anchors", ("crop.png", crop.getvalue()))]).json()
+    best = alice.get(f"/api/detectors/{detector['id']}/matches").json()[0]
+    assert best["asset_id"] == asset["id"] and best["matched"] == "region" and best["score"] > 0.999
+    assert best["box"] == pytest.approx([box["x_min"], box["y_min"], box["x_max"], box["y_max"]], abs=1e-6)

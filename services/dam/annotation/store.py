@@ -20,8 +20,8 @@ ON CONFLICT (asset_id, model) DO UPDATE SET task = EXCLUDED.task, state = EXCLUD
     error = EXCLUDED.error, updated_at = now()
 """)
 _INSERT_VECTOR = text("""
-INSERT INTO asset_vectors (asset_id, model, kind, box, label, embedding)
-VALUES (:asset_id, :model, :kind, :box, :label, CAST(:embedding AS vector))
+INSERT INTO asset_vectors (asset_id, source, model, kind, box, label, embedding)
+VALUES (:asset_id, :source, :model, :kind, :box, :label, CAST(:embedding AS vector))
 """)
 
 
@@ -34,7 +34,7 @@ async def store_result(session: AsyncSession, asset_id: int, result: ModelResult
     if not result.ok:
         return
     # Vectors are keyed by the producing annotation model, so a re-run replaces them.
-    await session.execute(text("DELETE FROM asset_vectors WHERE asset_id = :a AND model = :m"),
+    await session.execute(text("DELETE FROM asset_vectors WHERE asset_id = :a AND source = :m"),
                           {"a": asset_id, "m": result.model})
     for vector in result.vectors:
         if len(vector.values) != embedding_dim:
@@ -42,7 +42,7 @@ async def store_result(session: AsyncSession, asset_id: int, result: ModelResult
                         asset_id, result.model, len(vector.values), embedding_dim)
             continue
         await session.execute(_INSERT_VECTOR, {
-            "asset_id": asset_id, "model": result.model, "kind": vector.kind, "box": vector.box,
+            "asset_id": asset_id, "source": result.model, "model": vector.model, "kind": vector.kind, "box": vector.box,
             "label": vector.label, "embedding": vector_literal(vector.values),
         })
     await session.execute(

@@ -55,7 +55,8 @@ async def current_user(
         raise unauthorized
     if token.kind == "api_key":
         await session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-        await session.commit()
+    # Ends the transaction so the connection goes back to the pool, e.g. while a large upload streams in.
+    await session.commit()
     return user
 
 

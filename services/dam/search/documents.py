@@ -13,7 +13,7 @@ SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.
        ARRAY(SELECT pa.project_id FROM project_assets pa WHERE pa.asset_id = a.id ORDER BY 1) AS project_ids,
        ARRAY(SELECT DISTINCT al.label FROM asset_labels al WHERE al.asset_id = a.id) AS labels,
        (SELECT v.embedding::text FROM asset_vectors v WHERE v.asset_id = a.id AND v.kind = 'image'
-         ORDER BY (SELECT an.task FROM annotations an WHERE an.asset_id = a.id AND an.model = v.model)
+         ORDER BY (SELECT an.task FROM annotations an WHERE an.asset_id = a.id AND an.model = v.source)
                   = 'cross_modal_embedding' DESC, v.id LIMIT 1) AS embedding
 FROM assets a WHERE a.id = :id AND a.deleted_at IS NULL
 """)

@@ -97,6 +97,9 @@ _SCHEMA = """
     CREATE TABLE asset_vectors (
         id bigserial PRIMARY KEY,
         asset_id bigint NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
+        -- The annotation model whose result holds the vector (a re-run replaces its vectors) ...
+        source text NOT NULL,
+        -- ... and the embedding model (the space): only vectors of one space are compared.
         model text NOT NULL,
         kind text NOT NULL CHECK (kind IN ('image', 'region')),
         box real[],
