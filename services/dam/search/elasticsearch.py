@@ -97,7 +97,8 @@ class ElasticsearchSearch(SearchBackend):
     name = "elasticsearch"
 
     def __init__(self, url: str, index: str, dims: int, refresh_on_write: bool = True) -> None:
-        self._es = AsyncElasticsearch(url, request_timeout=30)
+        # httpx is already a dependency; the default async node would need aiohttp.
+        self._es = AsyncElasticsearch(url, request_timeout=30, node_class="httpxasync")
         self.index = index
         self._dims = dims
         # Search sees a write at once (the API promises read-your-writes); bulk reindex refreshes once at the end.
@@ -138,8 +139,9 @@ class ElasticsearchSearch(SearchBackend):
         filters, must_not = filters_for(query)
         filters_with_text = [*filters, _text_query(query.q)] if query.q else filters
         offset = (query.page - 1) * query.size
-        body: dict[str, Any] = {"from": offset, "size": query.size, "track_total_hits": True,
-                                "_source": ["asset_id"]}
+        # Keyword names of the Python client (`from_`, `source`), not the raw JSON body keys.
+        body: dict[str, Any] = {"from_": offset, "size": query.size, "track_total_hits": True,
+                                "source": ["asset_id"]}
         if query.vector is not None:
             k = offset + query.size
             knn: dict[str, Any] = {
