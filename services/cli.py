@@ -73,7 +73,8 @@ def up(host: HostOption = "127.0.0.1") -> None:
     names = available_services()
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
-        port = SERVICES[name][1]
+        # Same variables as each service's settings (MAAM_ANNOTATION__PORT, MAAM_DAM__PORT, ...).
+        port = int(os.environ.get(f"MAAM_{name.upper()}__PORT", SERVICES[name][1]))
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)]
         )

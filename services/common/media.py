@@ -106,7 +106,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaError(f"the image is too large to decode safely: {exc}") from exc
+        raise MediaError(f"the image is too large to decode safely (decompression bomb protection): {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         kind = sniff_media_type(data)
         what = f"a corrupt or truncated {kind}" if kind else "not an image format that can be read"
