@@ -52,7 +52,7 @@ class DamContext:
             settings=settings, db=db, blobs=BlobStore(settings.blob_dir), backend=backend,
             indexer=Indexer(db.sessions, backend, settings.dam.object_min_score),
             client=AnnotationClient(settings.annotation_target, settings.annotation.max_message_mb,
-                                    settings.dam.annotation_timeout_s),
+                                    settings.dam.annotation_timeout_s, settings.dam.annotation_models),
         )
 
     def start_background(self) -> None:

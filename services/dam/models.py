@@ -134,4 +134,5 @@ class DetectorPrototype(Base):
     __tablename__ = "detector_prototypes"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     detector_id: Mapped[int] = mapped_column(ForeignKey("detectors.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(Text)
     embedding: Mapped[Any] = mapped_column(Vector())

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from tests.dam.annotation_servicer import AnnotationServerThread
+from tests.dam.annotation_server import AnnotationProcess
 from tests.support.processes import ServiceProcess, child_env, free_port, maam, wait_until
 
 EMBED_DIM = "16"
@@ -47,11 +47,12 @@ def fresh_database(server_uri: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def annotation_server(test_repository: Path) -> Iterator[AnnotationServerThread]:
-    server = AnnotationServerThread(test_repository, free_port())
+def annotation_server(test_repository: Path) -> Iterator[AnnotationProcess]:
+    """`maam serve annotation` on the test models, shared by the session."""
+    server = AnnotationProcess(test_repository, free_port())
     server.start()
     yield server
-    server.close()
+    server.stop()
 
 
 @dataclass

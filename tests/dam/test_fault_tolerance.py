@@ -1,9 +1,12 @@
 """The annotation service stops during a 200-asset ingest: every asset is stored, all are annotated after
-it comes back, and none is annotated twice."""
+it comes back, and none is annotated twice. The service is the real one (its own catalog, controller and
+servicer on a real gRPC port), run in-process so its finished streams can be counted per image; stopping it
+cancels in-flight calls like a crash."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -11,16 +14,17 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.dam.annotation_servicer import AnnotationServerThread
+from tests.dam.annotation_server import InProcessAnnotation
 from tests.dam.conftest import png_bytes, start_dam
 from tests.support.processes import ServiceProcess, child_env, free_port, wait_until
 
 ASSETS = 200
+MODELS = ["test_detector", "test_image_embedder", "test_region_embedder"]
 
 
 @pytest.fixture(scope="module")
 def flaky_annotation(test_repository: Path):
-    server = AnnotationServerThread(test_repository, free_port())
+    server = InProcessAnnotation(test_repository, free_port())
     server.start()
     yield server
     server.close()
@@ -28,7 +32,9 @@ def flaky_annotation(test_repository: Path):
 
 @pytest.fixture(scope="module")
 def fault_dam(tmp_path_factory, pg_server_uri, flaky_annotation):
-    instance = start_dam(tmp_path_factory.mktemp("fault-dam"), pg_server_uri, flaky_annotation.port)
+    # Three models keep 200 assets quick on two shared cores.
+    instance = start_dam(tmp_path_factory.mktemp("fault-dam"), pg_server_uri, flaky_annotation.port,
+                         MAAM_DAM__ANNOTATION_MODELS=json.dumps(MODELS))
     yield instance
     instance.process.stop()
 
@@ -81,8 +87,7 @@ def test_annotation_outage_during_ingest(fault_dam, flaky_annotation, tmp_path):
     completed = flaky_annotation.servicer.completed
     assert {sha: completed[sha] for sha in digests} == dict.fromkeys(digests, 1)
     per_model = _query(fault_dam, "SELECT model, count(*), count(DISTINCT asset_id) FROM annotations GROUP BY 1")
-    assert sorted(per_model) == [("test_detector", ASSETS, ASSETS), ("test_image_embedder", ASSETS, ASSETS),
-                                 ("test_region_features", ASSETS, ASSETS)]
+    assert sorted(per_model) == [(m, ASSETS, ASSETS) for m in sorted(MODELS)]
     jobs = _query(fault_dam, "SELECT state, count(*) FROM annotation_jobs GROUP BY 1")
     assert jobs == [("done", ASSETS)]
 

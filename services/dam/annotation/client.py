@@ -31,7 +31,8 @@ def rpc_error(exc: grpc.aio.AioRpcError) -> AnnotationServiceError:
 
 
 class AnnotationClient:
-    def __init__(self, target: str, max_message_mb: int = 256, timeout_s: float = 600.0) -> None:
+    def __init__(self, target: str, max_message_mb: int = 256, timeout_s: float = 600.0,
+                 models: list[str] | None = None) -> None:
         max_bytes = max_message_mb * 1024 * 1024
         self._channel = grpc.aio.insecure_channel(
             target,
@@ -39,6 +40,7 @@ class AnnotationClient:
         )
         self._stub = pb_grpc.MediaAnnotationServerStub(self._channel)
         self._timeout = timeout_s
+        self._models = list(models or [])
         self.target = target
 
     async def close(self) -> None:
@@ -47,9 +49,11 @@ class AnnotationClient:
     async def stream(self, kind: str, data: bytes) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
         """Each model's result as the service sends it. Raises AnnotationServiceError."""
         if kind == "image":
-            call = self._stub.ImageAnnotationStream(pb.ImageAnnotationRequest(image_data=data), timeout=self._timeout)
+            request = pb.ImageAnnotationRequest(image_data=data, models=self._models)
+            call = self._stub.ImageAnnotationStream(request, timeout=self._timeout)
         elif kind == "video":
-            call = self._stub.VideoAnnotationStream(pb.VideoAnnotationRequest(video_data=data), timeout=self._timeout)
+            video = pb.VideoAnnotationRequest(video_data=data, models=self._models)
+            call = self._stub.VideoAnnotationStream(video, timeout=self._timeout)
         else:
             raise AnnotationServiceError(f"no streaming annotation for {kind} assets", permanent=True)
         try:

@@ -28,6 +28,8 @@ class DamOptions(BaseModel):
     retry_max_s: float = 300.0
     # A claimed job whose worker vanished is claimed again after this lease.
     job_lease_s: float = 600.0
+    # Models asked for on upload (ImageAnnotationRequest.models); empty = every installed model.
+    annotation_models: list[str] = Field(default_factory=list)
     # Seconds one annotation stream may take.
     annotation_timeout_s: float = 600.0
     # Detections under this score are not used as object labels in search.

@@ -35,6 +35,7 @@ class SearchDoc:
     labels: list[str] = field(default_factory=list)
     project_ids: list[int] = field(default_factory=list)
     embedding: list[float] | None = None
+    embedding_model: str | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ class SearchQuery:
     asset_ids: list[int] | None = None  # restrict to these (e.g. a project's members)
     exclude_ids: list[int] = field(default_factory=list)
     vector: list[float] | None = None
+    vector_model: str | None = None  # kNN only over documents embedded by this model
     min_score: float | None = None
     page: int = 1
     size: int = 20

@@ -27,6 +27,7 @@ def mapping(dims: int) -> dict[str, Any]:
             "disturbing": {"type": "boolean"}, "meme": {"type": "boolean"}, "annotation_types": keyword,
             "labels": keyword, "project_ids": {"type": "long"}, "uploaded_at": {"type": "date"},
             "embedding": {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine"},
+            "embedding_model": keyword,
         }
     }
 
@@ -68,6 +69,8 @@ def filters_for(query: SearchQuery) -> tuple[list[dict], list[dict]]:
         filters.append({"terms": {"asset_id": query.asset_ids}})
     if query.exclude_ids:
         must_not.append({"terms": {"asset_id": query.exclude_ids}})
+    if query.vector is not None and query.vector_model is not None:
+        filters.append({"term": {"embedding_model": query.vector_model}})
     return filters, must_not
 
 
@@ -114,6 +117,7 @@ class ElasticsearchSearch(SearchBackend):
         source["uploaded_at"] = doc.uploaded_at.isoformat()
         if doc.embedding is None:
             source.pop("embedding")
+            source.pop("embedding_model")
         return source
 
     async def upsert(self, doc: SearchDoc) -> None:

@@ -18,10 +18,11 @@ TS_CONFIG = "english"
 
 _UPSERT = text(f"""
 INSERT INTO search_docs (asset_id, owner_id, visibility, kind, mime, title, description, tags, captions, ocr_text,
-    objects, faces, nsfw, disturbing, meme, annotation_types, labels, project_ids, uploaded_at, embedding, tsv)
+    objects, faces, nsfw, disturbing, meme, annotation_types, labels, project_ids, uploaded_at, embedding,
+    embedding_model, tsv)
 VALUES (:asset_id, :owner_id, :visibility, :kind, :mime, :title, :description, :tags, :captions, :ocr_text,
     :objects, :faces, :nsfw, :disturbing, :meme, :annotation_types, :labels, :project_ids, :uploaded_at,
-    CAST(:embedding AS vector),
+    CAST(:embedding AS vector), :embedding_model,
     setweight(to_tsvector('{TS_CONFIG}', :title), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', array_to_string(CAST(:tags AS text[]), ' ')), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', :description), 'B')
@@ -32,7 +33,8 @@ ON CONFLICT (asset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, visibility = 
     tags = EXCLUDED.tags, captions = EXCLUDED.captions, ocr_text = EXCLUDED.ocr_text, objects = EXCLUDED.objects,
     faces = EXCLUDED.faces, nsfw = EXCLUDED.nsfw, disturbing = EXCLUDED.disturbing, meme = EXCLUDED.meme,
     annotation_types = EXCLUDED.annotation_types, labels = EXCLUDED.labels, project_ids = EXCLUDED.project_ids,
-    uploaded_at = EXCLUDED.uploaded_at, embedding = EXCLUDED.embedding, tsv = EXCLUDED.tsv
+    uploaded_at = EXCLUDED.uploaded_at, embedding = EXCLUDED.embedding,
+    embedding_model = EXCLUDED.embedding_model, tsv = EXCLUDED.tsv
 """)
 
 
@@ -93,6 +95,9 @@ def where_clause(query: SearchQuery) -> tuple[str, dict[str, Any]]:
         params["exclude_ids"] = query.exclude_ids
     if query.vector is not None:
         parts.append("embedding IS NOT NULL")
+        if query.vector_model is not None:
+            parts.append("embedding_model = :vector_model")
+            params["vector_model"] = query.vector_model
         if query.min_score is not None:
             parts.append("(embedding <=> CAST(:vec AS vector)) <= 1 - :min_score")
             params["min_score"] = query.min_score

@@ -20,11 +20,11 @@ router = APIRouter(prefix="/detectors", tags=["detectors"])
 MAX_ANCHORS = 32
 MAX_ANCHOR_BYTES = 20 * 1024 * 1024
 
-# Best (prototype, vector) pair per asset, among assets the viewer may see; vectors of the detector's model only.
+# Best (prototype, vector) pair per asset among assets the viewer may see; a prototype meets vectors of its own model.
 _MATCHES = text("""
 SELECT DISTINCT ON (v.asset_id) v.asset_id, 1 - (v.embedding <=> p.embedding) AS score, v.kind, v.box
 FROM detector_prototypes p
-JOIN asset_vectors v ON v.model = :model
+JOIN asset_vectors v ON v.model = p.model
 JOIN assets a ON a.id = v.asset_id AND a.deleted_at IS NULL
 WHERE p.detector_id = :detector AND (:admin OR a.owner_id = :viewer OR a.visibility = 'public')
 ORDER BY v.asset_id, v.embedding <=> p.embedding
@@ -47,8 +47,7 @@ async def create_detector(
 ) -> DetectorOut:
     if not anchors or len(anchors) > MAX_ANCHORS:
         raise HTTPException(422, f"give between 1 and {MAX_ANCHORS} anchor images")
-    vectors: list[list[float]] = []
-    model = ""
+    prototypes: list[tuple[str, list[float]]] = []
     for anchor in anchors:
         data = await anchor.read(MAX_ANCHOR_BYTES + 1)
         if len(data) > MAX_ANCHOR_BYTES:
@@ -58,21 +57,29 @@ async def create_detector(
         except MediaError as exc:
             raise HTTPException(422, f"anchor {anchor.filename!r}: {exc}") from exc
         try:
-            model, vector = await ctx.client.image_embedding(data)
+            prototypes.append(await ctx.client.image_embedding(data))
         except AnnotationServiceError as exc:
             code = 422 if exc.permanent else 503
             raise HTTPException(code, f"cannot embed anchor {anchor.filename!r}: {exc}") from exc
-        if len(vector) != ctx.settings.dam.embedding_dim:
-            raise HTTPException(409, f"the embedding model gives {len(vector)}-d vectors, the DAM stores "
-                                     f"{ctx.settings.dam.embedding_dim}-d ones")
-        vectors.append(vector)
+        # Region vectors may come from another model: the anchor in that model's space too (whole image as box).
+        try:
+            region = await ctx.client.region_embedding(data, (0.0, 0.0, 1.0, 1.0))
+            if region[0] != prototypes[-1][0]:
+                prototypes.append(region)
+        except AnnotationServiceError as exc:
+            if not exc.permanent:
+                raise HTTPException(503, f"cannot embed anchor {anchor.filename!r}: {exc}") from exc
+    wrong = [len(v) for _, v in prototypes if len(v) != ctx.settings.dam.embedding_dim]
+    if wrong:
+        raise HTTPException(409, f"the embedding model gives {wrong[0]}-d vectors, the DAM stores "
+                                 f"{ctx.settings.dam.embedding_dim}-d ones")
     detector = Detector(owner_id=user.id, name=name, label=name.strip().lower(), visibility=visibility,
                         threshold=ctx.settings.dam.detector_threshold if threshold is None else threshold,
-                        model=model)
+                        model=prototypes[0][0])
     session.add(detector)
     await session.flush()
-    for vector in vectors:
-        session.add(DetectorPrototype(detector_id=detector.id, embedding=vector))
+    for model, vector in prototypes:
+        session.add(DetectorPrototype(detector_id=detector.id, model=model, embedding=vector))
     await session.commit()
     return await _out(session, detector)
 
@@ -112,7 +119,7 @@ async def delete_detector(detector_id: int, user: CurrentUser, session: Session,
 
 
 async def compute_matches(session: Session, detector: Detector, user: User, threshold: float | None) -> list[Match]:
-    rows = (await session.execute(_MATCHES, {"model": detector.model, "detector": detector.id,
+    rows = (await session.execute(_MATCHES, {"detector": detector.id,
                                              "admin": user.is_admin, "viewer": user.id})).all()
     matches = [Match(asset_id=r.asset_id, score=float(r.score), matched=r.kind, box=list(r.box) if r.box else None)
                for r in rows if threshold is None or r.score >= threshold]

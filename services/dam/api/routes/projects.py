@@ -117,16 +117,18 @@ async def expand(project_id: int, user: CurrentUser, session: Session, ctx: Ctx,
         require_owner(project, user, "project")
     members = [r[0] for r in (await session.execute(
         select(ProjectAsset.asset_id).where(ProjectAsset.project_id == project_id))).all()]
+    # Centroid of the members' vectors of the most common embedding model (vectors of two models don't mix).
     row = (await session.execute(text("""
-        SELECT avg(d.embedding)::text FROM search_docs d
+        SELECT d.embedding_model, avg(d.embedding)::text FROM search_docs d
         WHERE d.asset_id = ANY(:ids) AND d.embedding IS NOT NULL
-          AND (:admin OR d.visibility = 'public' OR d.owner_id = :viewer)"""),
+          AND (:admin OR d.visibility = 'public' OR d.owner_id = :viewer)
+        GROUP BY d.embedding_model ORDER BY count(*) DESC, d.embedding_model LIMIT 1"""),
         {"ids": members, "admin": user.is_admin, "viewer": user.id})).first()
-    if row is None or row[0] is None:
+    if row is None:
         raise HTTPException(409, "no member of this project has an image embedding yet")
-    vector = [float(x) for x in row[0].strip("[]").split(",")]
+    vector = [float(x) for x in row[1].strip("[]").split(",")]
     result = await ctx.backend.search(SearchQuery(viewer_id=user.id, is_admin=user.is_admin, vector=vector,
-                                                  exclude_ids=members, size=k, facets=False))
+                                                  vector_model=row[0], exclude_ids=members, size=k, facets=False))
     ids = [h.asset_id for h in result.hits]
     assets = {a.id: a for a in (await session.execute(select(Asset).where(Asset.id.in_(ids)))).scalars()}
     found = [assets[i] for i in ids if i in assets and assets[i].deleted_at is None]

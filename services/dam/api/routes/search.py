@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -93,16 +94,42 @@ def parse_box(raw: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-async def asset_vector(session: Session, asset: Asset) -> list[float]:
+async def asset_vector(session: Session, asset: Asset) -> tuple[str, list[float]]:
+    """(embedding model, vector) of the asset's indexed whole-image embedding."""
     row = (await session.execute(text(
-        "SELECT embedding::text FROM search_docs WHERE asset_id = :id AND embedding IS NOT NULL"), {"id": asset.id}
-    )).first() or (await session.execute(text(
-        "SELECT embedding::text FROM asset_vectors WHERE asset_id = :id AND kind = 'image' ORDER BY id LIMIT 1"),
+        "SELECT embedding_model, embedding::text FROM search_docs WHERE asset_id = :id AND embedding IS NOT NULL"),
         {"id": asset.id})).first()
     if row is None:
         raise HTTPException(409, f"asset {asset.id} has no image embedding yet (annotation state: "
                                  f"{asset.annotation_state}); try again when it is annotated")
-    return [float(x) for x in row[0].strip("[]").split(",")]
+    return row[0], [float(x) for x in row[1].strip("[]").split(",")]
+
+
+def crop_png(data: bytes, box: tuple[float, float, float, float]) -> bytes:
+    image = open_image(data)
+    w, h = image.size
+    # The annotation service's own rounding (services/annotation/models/preprocess.py: crop).
+    x0, y0 = min(math.floor(box[0] * w), w - 1), min(math.floor(box[1] * h), h - 1)
+    area = (x0, y0, min(max(math.ceil(box[2] * w), x0 + 1), w), min(max(math.ceil(box[3] * h), y0 + 1), h))
+    out = io.BytesIO()
+    image.convert("RGB").crop(area).save(out, "PNG")
+    return out.getvalue()
+
+
+async def region_vector(ctx: Ctx, session: Session, asset: Asset, box: tuple[float, float, float, float]
+                        ) -> tuple[str, list[float]]:
+    """The region's embedding, on the fly through ImageRegionFeatureExtraction. When the region model's space is
+    not the one the index holds (e.g. a separate region embedder), the crop goes through the index's model."""
+    data = await asyncio.to_thread(ctx.blobs.read, asset.sha256)
+    indexed_model, _ = await asset_vector(session, asset)
+    try:
+        model, vector = await ctx.client.region_embedding(data, box)
+        if model != indexed_model:
+            crop = await asyncio.to_thread(crop_png, data, box)
+            model, vector = await ctx.client.image_embedding(crop)
+    except AnnotationServiceError as exc:
+        raise _service_error(exc) from exc
+    return model, vector
 
 
 async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) -> SearchOut:
@@ -142,14 +169,10 @@ async def search(
             region = parse_box(box)
             if asset.kind != "image":
                 raise HTTPException(422, "region search needs an image asset")
-            data = await asyncio.to_thread(ctx.blobs.read, asset.sha256)
-            try:
-                _, query.vector = await ctx.client.region_embedding(data, region)
-            except AnnotationServiceError as exc:
-                raise _service_error(exc) from exc
+            query.vector_model, query.vector = await region_vector(ctx, session, asset, region)
             mode = "region"
         else:
-            query.vector = await asset_vector(session, asset)
+            query.vector_model, query.vector = await asset_vector(session, asset)
             query.exclude_ids = [asset.id]
             mode = "knn"
         _check_dim(ctx, query.vector)
@@ -176,7 +199,7 @@ async def similar_to_image(
         raise HTTPException(422, str(exc)) from exc
     query = await params.to_query(user, session)
     try:
-        _, query.vector = await ctx.client.image_embedding(data)
+        query.vector_model, query.vector = await ctx.client.image_embedding(data)
     except AnnotationServiceError as exc:
         raise _service_error(exc) from exc
     _check_dim(ctx, query.vector)

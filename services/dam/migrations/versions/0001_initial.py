@@ -130,8 +130,14 @@ _SCHEMA = """
         project_ids bigint[] NOT NULL DEFAULT '{}',
         uploaded_at timestamptz NOT NULL,
         tsv tsvector NOT NULL DEFAULT ''::tsvector,
-        embedding vector({dim})
+        embedding vector({dim}),
+        -- The embedding model of `embedding`: kNN compares vectors of one model only.
+        embedding_model text
     );
+    -- Vectors (2 KiB at 512-d) live out of line so the heap stays narrow: counts, facets and filters scan
+    -- ~100-byte rows instead of 2-KiB ones; HNSW scans read vectors from the index, not the heap.
+    ALTER TABLE search_docs ALTER COLUMN embedding SET STORAGE EXTERNAL;
+    ALTER TABLE search_docs SET (toast_tuple_target = 256);
     CREATE INDEX search_docs_tsv ON search_docs USING gin (tsv);
     CREATE INDEX search_docs_objects ON search_docs USING gin (objects);
     CREATE INDEX search_docs_labels ON search_docs USING gin (labels);
@@ -169,6 +175,8 @@ _SCHEMA = """
     CREATE TABLE detector_prototypes (
         id bigserial PRIMARY KEY,
         detector_id bigint NOT NULL REFERENCES detectors(id) ON DELETE CASCADE,
+        -- One prototype per anchor and embedding model (whole-image and region models may differ).
+        model text NOT NULL,
         embedding vector({dim}) NOT NULL
     );
     -- Labels written by applying a detector; a search filter through search_docs.labels.
