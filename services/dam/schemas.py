@@ -166,6 +166,7 @@ class SearchHitOut(BaseModel):
 
 class SearchOut(BaseModel):
     total: int
+    total_relation: Literal["eq", "gte"] = "eq"
     page: int
     size: int
     hits: list[SearchHitOut]

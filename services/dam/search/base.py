@@ -11,6 +11,9 @@ Tri = Literal["include", "exclude", "only"]
 FACETS = ("kind", "objects", "nsfw", "meme", "month", "annotation_types")
 MAX_QUERY_CHARS = 500
 MAX_PAGE_SIZE = 100
+# Totals are exact up to this many hits and reported as a lower bound beyond it (Elasticsearch's default too):
+# counting every match of a common word, or every vector, would cost more than the search itself.
+TOTAL_EXACT_UP_TO = 10_000
 
 
 @dataclass
@@ -77,6 +80,7 @@ class SearchPage:
     total: int
     hits: list[Hit]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    total_relation: Literal["eq", "gte"] = "eq"  # "gte": at least `total` hits
 
 
 class SearchBackend(ABC):

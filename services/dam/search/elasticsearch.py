@@ -9,7 +9,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
-from services.dam.search.base import Hit, SearchBackend, SearchDoc, SearchPage, SearchQuery
+from services.dam.search.base import TOTAL_EXACT_UP_TO, Hit, SearchBackend, SearchDoc, SearchPage, SearchQuery
 
 _TEXT_FIELDS = ["title^3", "tags^3", "description^2", "captions^2", "ocr_text"]
 
@@ -144,7 +144,7 @@ class ElasticsearchSearch(SearchBackend):
         filters_with_text = [*filters, _text_query(query.q)] if query.q else filters
         offset = (query.page - 1) * query.size
         # Keyword names of the Python client (`from_`, `source`), not the raw JSON body keys.
-        body: dict[str, Any] = {"from_": offset, "size": query.size, "track_total_hits": True,
+        body: dict[str, Any] = {"from_": offset, "size": query.size, "track_total_hits": TOTAL_EXACT_UP_TO,
                                 "source": ["asset_id"]}
         if query.vector is not None:
             k = offset + query.size
@@ -174,11 +174,12 @@ class ElasticsearchSearch(SearchBackend):
                 score = None
             hits.append(Hit(asset_id=int(h["_source"]["asset_id"]), score=score,
                             highlights={k: list(v) for k, v in h.get("highlight", {}).items()}))
-        total = int(reply["hits"]["total"]["value"])
+        total = min(int(reply["hits"]["total"]["value"]), TOTAL_EXACT_UP_TO)
+        relation = "gte" if total == TOTAL_EXACT_UP_TO else "eq"
         facets: dict[str, dict[str, int]] = {}
         if query.facets:
             facets = await self._facets(filters_with_text, must_not, query)
-        return SearchPage(total=total, hits=hits, facets=facets)
+        return SearchPage(total=total, hits=hits, facets=facets, total_relation=relation)
 
     async def _facets(self, filters: list, must_not: list, query: SearchQuery) -> dict[str, dict[str, int]]:
         extra = [{"exists": {"field": "embedding"}}] if query.vector is not None else []

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.dam.search.base import Hit, SearchBackend, SearchDoc, SearchPage, SearchQuery
+from services.dam.search.base import TOTAL_EXACT_UP_TO, Hit, SearchBackend, SearchDoc, SearchPage, SearchQuery
 
 # Private-use characters mark highlights so the text can be HTML-escaped before <mark> is put in.
 _SEL, _ENDSEL = "\ue000", "\ue001"
@@ -151,12 +151,15 @@ class PostgresSearch(SearchBackend):
             rows = (await session.execute(text(sql), params)).all()
             hits = [Hit(asset_id=r[0], score=None if r[1] is None else float(r[1])) for r in rows]
             count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
-            total = (await session.execute(text(f"SELECT count(*) FROM search_docs WHERE {where}"), count_params))
-            total_count = int(total.scalar_one())
+            total = await session.execute(text(
+                f"SELECT count(*) FROM (SELECT 1 FROM search_docs WHERE {where} LIMIT {TOTAL_EXACT_UP_TO + 1}) s"),
+                count_params)
+            total_count = min(int(total.scalar_one()), TOTAL_EXACT_UP_TO)
+            relation = "gte" if total_count == TOTAL_EXACT_UP_TO else "eq"
             if query.q and query.highlight and hits:
                 await self._highlight(session, hits, query.q)
             facets = await self._facets(session, where, count_params) if query.facets else {}
-        return SearchPage(total=total_count, hits=hits, facets=facets)
+        return SearchPage(total=total_count, hits=hits, facets=facets, total_relation=relation)
 
     async def _highlight(self, session: AsyncSession, hits: list[Hit], q: str) -> None:
         columns = ", ".join(

@@ -141,7 +141,8 @@ async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) 
         select(Asset).where(Asset.id.in_(ids), Asset.deleted_at.is_(None)))).scalars()}
     hits = [SearchHitOut(asset=AssetOut.model_validate(assets[h.asset_id]), score=h.score, highlights=h.highlights)
             for h in result.hits if h.asset_id in assets]
-    return SearchOut(total=result.total, page=query.page, size=query.size, hits=hits, facets=result.facets)
+    return SearchOut(total=result.total, total_relation=result.total_relation, page=query.page, size=query.size,
+                     hits=hits, facets=result.facets)
 
 
 def _service_error(exc: AnnotationServiceError) -> HTTPException:

@@ -134,10 +134,9 @@ _SCHEMA = """
         -- The embedding model of `embedding`: kNN compares vectors of one model only.
         embedding_model text
     );
-    -- Vectors (2 KiB at 512-d) live out of line so the heap stays narrow: counts, facets and filters scan
-    -- ~100-byte rows instead of 2-KiB ones; HNSW scans read vectors from the index, not the heap.
+    -- Vectors (2 KiB at 512-d) go out of line uncompressed, so the heap stays narrow for counts, facets and
+    -- filters, while the small arrays stay inline (a lower toast_tuple_target would toast them too: slower).
     ALTER TABLE search_docs ALTER COLUMN embedding SET STORAGE EXTERNAL;
-    ALTER TABLE search_docs SET (toast_tuple_target = 256);
     CREATE INDEX search_docs_tsv ON search_docs USING gin (tsv);
     CREATE INDEX search_docs_objects ON search_docs USING gin (objects);
     CREATE INDEX search_docs_labels ON search_docs USING gin (labels);
