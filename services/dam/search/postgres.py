@@ -137,6 +137,9 @@ class PostgresSearch(SearchBackend):
                 # relaxed order is re-sorted by the outer query.
                 await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(self._ef_search)}"))
                 await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                # At small tables or large ef_search the planner prices a full scan + sort below the HNSW scan;
+                # steer it to an index (HNSW, or a selective GIN filter then sort) for the kNN query only.
+                await session.execute(text("SET LOCAL enable_seqscan = off"))
                 sql = f"""
                 WITH nn AS MATERIALIZED (
                     SELECT asset_id, embedding <=> CAST(:vec AS vector) AS distance FROM search_docs
@@ -149,6 +152,8 @@ class PostgresSearch(SearchBackend):
                 sql = f"""SELECT asset_id, NULL AS score FROM search_docs WHERE {where}
                 ORDER BY uploaded_at DESC, asset_id DESC LIMIT :limit OFFSET :offset"""
             rows = (await session.execute(text(sql), params)).all()
+            if query.vector is not None:
+                await session.execute(text("SET LOCAL enable_seqscan = on"))
             hits = [Hit(asset_id=r[0], score=None if r[1] is None else float(r[1])) for r in rows]
             count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
             total = await session.execute(text(
