@@ -47,8 +47,9 @@ class ModelCatalog:
         adapters: dict[str, TaskModel] = {}
         haar_names: list[str] = []
         for spec in self.repository.models():
-            if spec.task == "face_detection" and spec.meta.params.get("runtime") == HAAR_RUNTIME:
-                haar_names.append(spec.name)
+            if spec.task == "face_detection" and HAAR_RUNTIME in (spec.meta.runtime, spec.meta.params.get("runtime")):
+                if spec.installed:
+                    haar_names.append(spec.name)
                 continue
             if not spec.installed:
                 continue
@@ -98,11 +99,16 @@ class ModelCatalog:
         detectors: list[FaceDetector] = [
             FaceDetectorView(a) for a in self.of_task("face_detection") if isinstance(a, DnnFaceDetector)
         ]
-        haar = self._haar or default_haar_detector()
+        for spec in sorted(self.repository.installed("face_detection"), key=lambda s: s.name):
+            if spec.meta.runtime != HAAR_RUNTIME and spec.name not in self.adapters:
+                from services.annotation.face_detection.dnn import ScrfdFaceDetector
+
+                detectors.append(ScrfdFaceDetector(self.backend, spec))
+        # OpenCV's Haar cascades run in process; `maam models install-shipped` adds their entry.
+        haar = (self._haar or default_haar_detector()) if haar_names else None
         if haar is not None:
             self._haar = haar
-            if haar_names:
-                haar.name = haar_names[0]  # reported under its repository entry's name
+            haar.name = haar_names[0]  # reported under its repository entry's name
             detectors.append(haar)
         face_embedder = embedder if isinstance(embedder, ImageEmbedder) else None
         self.face_pipelines = [

@@ -49,12 +49,13 @@ class Gallery:
 
 def default_haar_detector() -> FaceDetector | None:
     """The Haar detector that ships with opencv-python-headless 4.x (from the face-blur package)."""
+    from services.annotation.face_detection.haar import HaarCascadeMissingError, HaarFaceDetector
+
     try:
-        from services.annotation.face_blur import default_face_detector
-    except ImportError:
-        log.warning("no Haar face detector available (services.annotation.face_blur not installed)")
+        return HaarFaceDetector()
+    except HaarCascadeMissingError as exc:
+        log.warning("no Haar face detector: %s", exc)
         return None
-    return default_face_detector()
 
 
 class FacePipeline:

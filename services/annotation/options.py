@@ -13,7 +13,7 @@ class AnnotationOptions(BaseSettings):
     # One model run may take this long before it is reported as a DEADLINE_EXCEEDED ModelError.
     model_timeout_s: float = 120.0
     # Model runs in flight across all requests; more wait their turn (backpressure).
-    max_concurrent_model_runs: int = 16
+    max_concurrent_model_runs: int = 64
     # Images of one ImageAnnotationStreamBatch annotated at once; results waiting to be sent are
     # capped too, so a slow reader stalls the producers instead of filling memory.
     batch_parallelism: int = 4

@@ -54,12 +54,23 @@ async def build_server(
 
 
 async def wait_backend(backend: InferenceBackend, timeout_s: float = 120.0) -> list[str]:
-    """Waits until the backend answers (Triton may still be starting); returns its ready models."""
+    """Waits until the backend answers (Triton may still be starting) and, in process, loads the
+    ONNX sessions now rather than on the first request; returns the ready models. A model that
+    fails to load is logged and later reported per request as a ModelError, it does not keep the
+    service down."""
+    if isinstance(backend, OnnxBackend):
+        names = [
+            spec.name for spec in backend.repository.installed()
+            if getattr(spec.meta, "runtime", "onnxruntime") == "onnxruntime"
+        ]
+        for name, outcome in zip(names, await asyncio.gather(*(backend.load([n]) for n in names),
+                                                             return_exceptions=True), strict=True):
+            if isinstance(outcome, Exception):
+                log.error("model %s could not be loaded: %s", name, outcome)
+        return await backend.ready_models()
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
-            if isinstance(backend, OnnxBackend):
-                await backend.load()  # load every session now, not on the first request
             return await backend.ready_models()
         except Exception as exc:
             if asyncio.get_running_loop().time() > deadline:

@@ -47,11 +47,11 @@ async def start_service() -> AsyncIterator:
         backend = backend or create_backend(settings, ModelRepository(settings.model_repository))
         server, port, _, controller = await build_annotation_server(settings, "127.0.0.1:0", backend, options)
         await server.start()
-        await wait_backend(backend, timeout_s=60)
         channel = grpc.aio.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
         running.append((server, channel, backend))
+        await wait_backend(backend, timeout_s=60)
         return Running(pb_grpc.MediaAnnotationServerStub(channel), controller, settings.inference_backend)
 
     yield start
@@ -69,11 +69,11 @@ async def service(request: pytest.FixtureRequest, test_repository: Path) -> Asyn
     backend = create_backend(settings, ModelRepository(test_repository))
     server, port, _, controller = await build_annotation_server(settings, "127.0.0.1:0", backend)
     await server.start()
-    await wait_backend(backend, timeout_s=120)
     channel = grpc.aio.insecure_channel(
         f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
     )
     try:
+        await wait_backend(backend, timeout_s=120)
         yield Running(pb_grpc.MediaAnnotationServerStub(channel), controller, request.param)
     finally:
         await channel.close()

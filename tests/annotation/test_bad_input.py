@@ -54,7 +54,8 @@ async def test_private_url_is_refused(svc: Running) -> None:
 
 
 async def test_truncated_jpeg(svc: Running, jpeg: bytes) -> None:
-    err = await rpc_error(lambda: svc.stub.ImageObjectDetection(pb.AnnotationRequest(asset_data=jpeg[: len(jpeg) // 2])))
+    truncated = pb.AnnotationRequest(asset_data=jpeg[: len(jpeg) // 2])
+    err = await rpc_error(lambda: svc.stub.ImageObjectDetection(truncated))
     assert err.code() == INVALID and "corrupt or truncated image/jpeg" in err.details()
 
 
@@ -97,7 +98,8 @@ async def test_missing_model_is_named(svc: Running, jpeg: bytes) -> None:
     err = await rpc_error(lambda: svc.stub.ImageObjectDetection(pb.AnnotationRequest(asset_data=jpeg, model="yolo_x")))
     assert err.code() == grpc.StatusCode.NOT_FOUND and "'yolo_x' is not installed" in err.details()
     bad_box = pb.BoundingBox(x_min=0.5, y_min=0.2, x_max=0.1, y_max=0.9)
-    err = await rpc_error(lambda: svc.stub.ImageRegionFeatureExtraction(pb.AnnotationRequest(asset_data=jpeg, boxes=[bad_box])))
+    request = pb.AnnotationRequest(asset_data=jpeg, boxes=[bad_box])
+    err = await rpc_error(lambda: svc.stub.ImageRegionFeatureExtraction(request))
     assert err.code() == INVALID
     err = await rpc_error(lambda: svc.stub.TextCrossModalEmbedding(pb.TextEmbeddingRequest(text="  ")))
     assert err.code() == INVALID and "empty" in err.details()

@@ -82,3 +82,20 @@ async def test_single_video_endpoints(service: Running, video: bytes) -> None:
     assert tsn.model == "test_action_classifier" and [c.start_time for c in tsn.clips] == [0.0, 1.5]
     assert all(c.actions[0].label.startswith("action_") for c in tsn.clips)
     assert_keyframes_at_shots(nsfw.video)
+
+
+async def test_face_blurring_returns_a_playable_video(service: Running, video: bytes) -> None:
+    import io
+
+    import av
+
+    reply = await service.stub.VideoFaceBlurring(
+        req(video, model="test_face_detector", video_options=pb.VideoOptions(face_check_every=6))
+    )
+    assert reply.model == "test_face_detector" and reply.mime_type.startswith("video/")
+    assert reply.video.frame_count == 24 and reply.frames_checked >= 4
+    assert reply.video_size == len(reply.video_data) > 0
+    with av.open(io.BytesIO(reply.video_data)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 24
+    for track in reply.tracks:
+        assert track.start_frame <= track.end_frame and track.boxes

@@ -256,7 +256,7 @@ def _face_detector(root: Path, rng: np.random.Generator) -> None:
     ]
     graph = helper.make_graph(nodes, "test_face_detector", [_value_info(inp, True)], [_value_info(out, True)], init)
     _write(root, "test_face_detector", "face_detection", graph, [inp], [out], 8, ["face"],
-           {"input_size": IMAGE_SIZE, "conf_threshold": 0.3})
+           {"input_size": IMAGE_SIZE, "conf_threshold": 0.3, "format": "yolov8"})
 
 
 def _clip_classifier(root: Path, rng: np.random.Generator) -> None:

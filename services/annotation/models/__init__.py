@@ -34,7 +34,10 @@ HAAR_RUNTIME = "opencv-haar"
 
 
 def create_adapter(spec: ModelSpec, backend: InferenceBackend) -> TaskModel | None:
-    """The adapter for a repository model, or None when no adapter serves its task."""
+    """The adapter for a repository model, or None when no adapter serves its task (SCRFD face
+    detectors are built by the catalog with services.annotation.face_detection.dnn)."""
+    if spec.task == "face_detection" and spec.meta.params.get("format") != "yolov8":
+        return None
     cls = ADAPTERS.get(spec.task)
     return cls(spec, backend) if cls is not None else None
 

@@ -49,12 +49,15 @@ class YoloDetector(TaskModel):
         return int(self.param("input_size", 640))
 
     async def detect(self, rgb: np.ndarray, conf_threshold: float | None = None) -> list[Detection]:
-        padded, lb = letterbox(rgb, self.input_size, corner=self.param("pad", "center") == "corner")
+        corner = self.param("letterbox", "center") in ("pad_bottom_right", "corner")
+        padded, lb = letterbox(rgb, self.input_size, corner=corner)
         tensor = to_tensor(padded)
         out = await self._infer_one({self.input_names[0]: tensor})
         raw = out[self.output_names[0]] if self.output_names else next(iter(out.values()))
-        conf = self.param("conf_threshold", self.default_conf) if conf_threshold is None else conf_threshold
-        boxes, scores, class_ids = decode_yolov8(raw, float(conf), float(self.param("iou_threshold", 0.45)))
+        if conf_threshold is None:
+            conf_threshold = self.param("conf_threshold", self.param("score_threshold", self.default_conf))
+        iou = float(self.param("iou_threshold", self.param("nms_iou", 0.45)))
+        boxes, scores, class_ids = decode_yolov8(raw, float(conf_threshold), iou)
         normalised = lb.to_image(boxes)
         return [
             Detection(self.label(int(c)), float(s), tuple(float(v) for v in b), int(c))  # type: ignore[arg-type]

@@ -48,6 +48,10 @@ class TextEmbedder(TaskModel):
 
     async def embed_text(self, text: str) -> Vector:
         encoded = self.tokenizer.encode(text)
+        if self.spec.config.input and self.spec.config.input[0].dims[-1] == -1:
+            # A dynamic sequence axis: send the real tokens only, not the padding.
+            length = int(encoded["attention_mask"].sum())
+            encoded = {k: v[:length] for k, v in encoded.items()}
         inputs = {name: encoded[name] for name in self.input_names if name in encoded}
         out = await self._infer_one(inputs)
         raw = out[self.output_names[0]].astype(np.float32)

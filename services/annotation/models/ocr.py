@@ -53,13 +53,14 @@ class TextDirection(TaskModel):
         """Turns crops the classifier finds upside down (label "180") the right way up."""
         if not crops:
             return crops
-        _, height, width = (int(v) for v in self.param("image_shape", [3, 48, 192]))
+        _, height, width = (int(v) for v in self.param("cls_image_shape", self.param("image_shape", [3, 48, 192])))
         batch = np.stack([_resize_norm(c, height, width, width / height) for c in crops])
         probs = (await self._infer({self.input_names[0]: batch}))[self.output_names[0]]
         labels = list(self.labels or ("0", "180"))
         out = []
         for crop, p in zip(crops, probs, strict=True):
-            flip = "180" in labels[int(np.argmax(p))] and float(np.max(p)) > float(self.param("thresh", 0.9))
+            threshold = float(self.param("cls_thresh", self.param("thresh", 0.9)))
+            flip = "180" in labels[int(np.argmax(p))] and float(np.max(p)) > threshold
             out.append(cv2.rotate(crop, cv2.ROTATE_180) if flip else crop)
         return out
 
@@ -75,7 +76,11 @@ class TextRecognizer(TaskModel):
         if not self.labels:
             raise AdapterError(f"model {self.name!r}: its maam.json needs the character dictionary as labels")
         decode = CTCLabelDecode(character=list(self.labels))
-        _, height, width = (int(v) for v in self.param("image_shape", [3, 48, 320]))
+        if self.labels[0] == "blank":
+            # The sidecar holds the model's full class list (CTC blank first, space last) already.
+            decode.character = list(self.labels)
+            decode.dict = {char: i for i, char in enumerate(decode.character)}
+        _, height, width = (int(v) for v in self.param("rec_img_shape", self.param("image_shape", [3, 48, 320])))
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         order = np.argsort([c.shape[1] / c.shape[0] for c in crops])
         batch_size = 6

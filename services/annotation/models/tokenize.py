@@ -74,8 +74,14 @@ class WordPieceTokenizer:
 
 
 def tokenizer_for(model_dir: Path, params: dict) -> HashTokenizer | WordPieceTokenizer:
-    seq_len = int(params.get("seq_len", 77))
-    vocab = model_dir / str(params.get("vocab_file", "vocab.txt"))
-    if params.get("tokenizer", "wordpiece" if vocab.is_file() else "hash") == "wordpiece":
-        return WordPieceTokenizer(vocab, seq_len, bool(params.get("lowercase", True)))
+    """From params `tokenizer` (a kind, or {kind, vocab_file, lowercase, max_length}) and `seq_len`."""
+    spec = params.get("tokenizer")
+    options = dict(spec) if isinstance(spec, dict) else {"kind": spec} if spec else {}
+    seq_len = int(options.get("max_length", params.get("seq_len", 77)))
+    vocab = model_dir / str(options.get("vocab_file", params.get("vocab_file", "vocab.txt")))
+    kind = options.get("kind") or ("wordpiece" if vocab.is_file() else "hash")
+    if kind == "wordpiece":
+        return WordPieceTokenizer(vocab, seq_len, bool(options.get("lowercase", params.get("lowercase", True))))
+    if kind != "hash":
+        raise ValueError(f"{model_dir.name}: tokenizer {kind!r} is not supported (wordpiece or hash)")
     return HashTokenizer(int(params.get("vocab_size", 49408)), seq_len)
