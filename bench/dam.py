@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import io
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from services.dam.core.config import DamSettings
-from services.dam.core.db import Database, run_migrations, start_embedded_postgres
+from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
 from services.dam.search.base import SearchQuery
 from services.dam.search.postgres import PostgresSearch, vector_literal
 
@@ -132,7 +133,8 @@ async def time_search(backend: PostgresSearch, queries: list[SearchQuery]) -> tu
 async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     words = vocabulary(rng)
-    url = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="maam-bench-pg-")) / "pg")
+    workdir = Path(tempfile.mkdtemp(prefix="maam-bench-pg-"))
+    url = start_embedded_postgres(workdir / "pg")
     run_migrations(url, dim)
     db = Database(url, DamSettings(database_url=url))
     started = time.perf_counter()
@@ -177,6 +179,8 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
                   f"p50 {pct(exact_lat, 50):6.1f} ms  p95 {pct(exact_lat, 95):6.1f} ms | speed-up x"
                   f"{pct(exact_lat, 95) / pct(lat, 95):.1f} (p95) | recall@10 {recall:.3f}")
     await db.close()
+    stop_embedded_postgres()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -258,8 +262,9 @@ def ingest_bench(count: int) -> None:
         print(f"upload + annotation (all test models) {included:7.1f} assets/s"
               f"   (x{included / baseline:.3f} of baseline)")
     finally:
-        dam.stop()
+        dam.stop()  # stops its embedded PostgreSQL too
         annotation.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
