@@ -23,7 +23,7 @@ class DamOptions(BaseModel):
     # Concurrent annotation workers inside the DAM process.
     workers: int = 2
     # Outbox retries: exponential backoff from retry_base_s up to retry_max_s, at most max_attempts tries.
-    max_attempts: int = 12
+    max_attempts: int = 100  # with the 300 s cap: an outage of about 8 hours is waited out
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     # A claimed job whose worker vanished is claimed again after this lease.
