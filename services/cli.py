@@ -79,6 +79,12 @@ def _mount(module_name: str, target: typer.Typer, name: str | None = None) -> No
 
 
 _mount("services.models.cli", models_app)
+_mount("services.annotation.cli", app)  # maam blur-faces
+_mount("services.dam.cli", app, name="dam")  # maam dam reindex / ingest
+if importlib.util.find_spec("services.dam.cli") is not None:
+    app.command("ingest", help="Bulk upload a directory to the DAM (resumable).")(
+        importlib.import_module("services.dam.cli").ingest
+    )
 
 
 @app.command()
