@@ -1,0 +1,37 @@
+"""NDD settings: environment variables with the MAAM_NDD_ prefix (data dir and media limits come
+from the shared MAAM_ settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NddSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAAM_NDD_", extra="ignore")
+
+    # host:port of the annotation gRPC service for the deep descriptor; empty disables it.
+    annotation_url: str = ""
+    # Embedding model the annotation service should use (empty: its default for the task).
+    annotation_model: str = ""
+    annotation_timeout_s: float = 30.0
+    # Indexes switch from exact (Flat) to HNSW above this many vectors.
+    flat_max_vectors: int = 200_000
+    hnsw_m: int = 32
+    # Jobs waiting beyond this are refused with 503 (the worker drains the queue in order).
+    job_queue_size: int = 64
+    # Jobs kept for GET /jobs/{id} after they finish.
+    jobs_kept: int = 1000
+    max_upload_mb: int = 256
+    max_items_per_job: int = 1000
+    # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.
+    video_frame_interval_s: float = 1.0
+    # Mean absolute difference of grey thumbnails (0-255) above which a shot cut is declared.
+    shot_cut_threshold: float = 30.0
+    max_video_frames: int = 3600
+
+
+@lru_cache
+def get_ndd_settings() -> NddSettings:
+    return NddSettings()
