@@ -17,7 +17,7 @@ import numpy as np
 from scipy.fft import dctn
 
 from services.ndd.descriptors.calibration import calibrate
-from services.ndd.descriptors.keypoints import Keypoints, detect, mirrored, verify
+from services.ndd.descriptors.keypoints import MIN_KEYPOINTS, Keypoints, detect, mirrored, verify
 
 NAME = "offline"
 
@@ -33,10 +33,12 @@ class OfflineParams:
     # Pre-blur sigma in grid pixels: tolerance to small rotations and misaligned windows.
     blur: float = 1.0
     # Per axis: (window length as fraction of the side, number of positions).
-    axis_windows: tuple[tuple[float, int], ...] = ((1.0, 1), (0.85, 3), (0.7, 3))
+    axis_windows: tuple[tuple[float, int], ...] = ((1.0, 1), (0.85, 3), (0.7, 3), (0.5, 2))
     # Centred query windows (fraction of each side): the inner ones drop rotation corners, borders
     # and most captions or corner logos.
     query_windows: tuple[float, ...] = (1.0, 0.8, 0.65)
+    # Query halves (top, bottom, left, right): each avoids a caption band or a logo in the other half.
+    query_halves: bool = True
 
 
 DEFAULT = OfflineParams()
@@ -104,6 +106,10 @@ def describe_query(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarr
         h, w = max(4, round(height * fraction)), max(4, round(width * fraction))
         y, x = (height - h) // 2, (width - w) // 2
         out.append(_describe_window(grey[y : y + h, x : x + w], params))
+    if params.query_halves:
+        half_h, half_w = max(4, height // 2), max(4, width // 2)
+        for window in (grey[:half_h], grey[height - half_h :], grey[:, :half_w], grey[:, width - half_w :]):
+            out.append(_describe_window(window, params))
     vectors = _normalise(np.stack(out))
     return np.concatenate([vectors, vectors * _flip_signs(params)[None, :]])
 
@@ -149,5 +155,7 @@ def score(query: OfflineQuery, cosine: float, reference: Keypoints) -> float:
     verified = [v for v in (verify(query.keypoints, reference), verify(query.mirrored_keypoints, reference))
                 if v is not None]
     if not verified:
-        return global_score
+        # Too few keypoints to tell: fine when both images are flat, suspicious when only one is.
+        both_flat = len(query.keypoints) < MIN_KEYPOINTS and len(reference) < MIN_KEYPOINTS
+        return global_score if both_flat else UNVERIFIED_WEIGHT * global_score
     return max(max(verified), UNVERIFIED_WEIGHT * global_score)
