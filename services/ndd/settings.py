@@ -27,8 +27,8 @@ class NddSettings(BaseSettings):
     max_items_per_job: int = 1000
     # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.
     video_frame_interval_s: float = 1.0
-    # Mean absolute difference of grey thumbnails (0-255) above which a shot cut is declared.
-    shot_cut_threshold: float = 30.0
+    # L1 distance (0-2) between the colour histograms of frames 0.25 s apart that declares a shot cut.
+    shot_cut_threshold: float = 0.6
     max_video_frames: int = 3600
 
 

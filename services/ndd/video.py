@@ -41,16 +41,24 @@ class Segment:
     reference_end: float
 
 
-def extract(data: bytes, interval_s: float = 1.0, cut_threshold: float = 30.0, max_frames: int = 3600) -> VideoFeatures:
+def _histogram(rgb: np.ndarray) -> np.ndarray:
+    """Colour histogram of a frame: unlike pixels it hardly moves under camera motion, so a large
+    change between probes is a cut, not a pan."""
+    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+    histogram = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256, 0, 256, 0, 256]).ravel()
+    return histogram / max(float(histogram.sum()), 1.0)
+
+
+def extract(data: bytes, interval_s: float = 1.0, cut_threshold: float = 0.6, max_frames: int = 3600) -> VideoFeatures:
     probe = probe_video(data)
     vectors: list[np.ndarray] = []
     times: list[float] = []
     next_sample = 0.0
     previous: np.ndarray | None = None
     for _, time_s, rgb in iter_video_frames(data, every_seconds=min(CUT_PROBE_S, interval_s)):
-        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
-        cut = previous is not None and float(np.abs(thumb.astype(np.float32) - previous).mean()) > cut_threshold
-        previous = thumb.astype(np.float32)
+        histogram = _histogram(rgb)
+        cut = previous is not None and float(np.abs(histogram - previous).sum()) > cut_threshold
+        previous = histogram
         if time_s + 1e-6 >= next_sample or cut:
             vectors.append(offline.describe_frame(rgb))
             times.append(time_s)
