@@ -177,6 +177,8 @@ class Engine:
              features: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]) -> int:
         with self._lock:
             self.store.require_collection(collection_id)
+            for descriptor in features:  # load (or rebuild) it now, so the new vectors are appended, not rebuilt
+                self._index((collection_id, media, descriptor))
             befores = {d: self.store.generation(collection_id, media, d) for d in features}
             replaced = self.store.get_item(collection_id, media, item_id) is not None
             rowid = self.store.add_item(collection_id, media, item_id, meta, features)
@@ -238,14 +240,10 @@ class Engine:
     def search_images(self, collection_id: str, query: ImageQuery, t_sim: float, t_rank: int,
                       exclude_rowid: int | None = None) -> list[Match]:
         self.store.require_collection(collection_id)
-        current = self._index((collection_id, IMAGE, query.descriptor))
-        if current.index.ntotal and current.index.d != query.vectors.shape[1]:
-            raise MissingDescriptorError(
-                f"the {query.descriptor!r} vectors of this query have dimension {query.vectors.shape[1]}, the "
-                f"collection's have {current.index.d} (a different embedding model?)")
         wanted = t_rank + (1 if exclude_rowid is not None else 0)
+        k_items = max(offline.SHORTLIST, wanted) if query.descriptor == offline.NAME else wanted
+        found = self._search((collection_id, IMAGE, query.descriptor), query.vectors, k_items)
         if query.descriptor == offline.NAME:
-            found = search_items(current.index, current.owners, query.vectors, max(offline.SHORTLIST, wanted))
             scored = []
             for rowid, cosine in found:
                 stored = self.store.features(rowid, offline.NAME)
@@ -253,9 +251,19 @@ class Engine:
                     continue
                 scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]))))
         else:
-            found = search_items(current.index, current.owners, query.vectors, wanted)
             scored = [(rowid, calibrate(query.descriptor, cosine)) for rowid, cosine in found]
         return self._matches(scored, t_sim, t_rank, exclude_rowid)
+
+    def _search(self, key: tuple[str, str, str], vectors: np.ndarray, k_items: int,
+                k_vectors: int | None = None) -> list[tuple[int, float]]:
+        # Under the lock: FAISS indexes must not be searched while a job appends to them.
+        with self._lock:
+            current = self._index(key)
+            if current.index.ntotal and current.index.d != vectors.shape[1]:
+                raise MissingDescriptorError(
+                    f"the {key[2]!r} vectors of this query have dimension {vectors.shape[1]}, the collection's "
+                    f"have {current.index.d} (a different embedding model?)")
+            return search_items(current.index, current.owners, vectors, k_items, k_vectors)
 
     def _matches(self, scored: list[tuple[int, float]], t_sim: float, t_rank: int, exclude_rowid: int | None,
                  segments: dict[int, list[video.Segment]] | None = None) -> list[Match]:
@@ -273,8 +281,7 @@ class Engine:
     def search_videos(self, collection_id: str, query: video.VideoFeatures, t_sim: float, t_rank: int,
                       exclude_rowid: int | None = None) -> list[Match]:
         self.store.require_collection(collection_id)
-        current = self._index((collection_id, VIDEO, offline.NAME))
-        candidates = search_items(current.index, current.owners, query.vectors, max(50, t_rank + 1),
+        candidates = self._search((collection_id, VIDEO, offline.NAME), query.vectors, max(50, t_rank + 1),
                                   k_vectors=min(4096, 32 * len(query.vectors)))
         scored, segments = [], {}
         for rowid, _ in candidates:

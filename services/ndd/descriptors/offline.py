@@ -37,7 +37,7 @@ class OfflineParams:
     # Centred query windows (fraction of each side): the inner ones drop rotation corners, borders
     # and most captions or corner logos.
     query_windows: tuple[float, ...] = (1.0, 0.8, 0.65)
-    # Query halves (top, bottom, left, right): each avoids a caption band or a logo in the other half.
+    # Query halves and quadrants: each avoids a caption band or a logo elsewhere in the image.
     query_halves: bool = True
 
 
@@ -108,7 +108,12 @@ def describe_query(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarr
         out.append(_describe_window(grey[y : y + h, x : x + w], params))
     if params.query_halves:
         half_h, half_w = max(4, height // 2), max(4, width // 2)
-        for window in (grey[:half_h], grey[height - half_h :], grey[:, :half_w], grey[:, width - half_w :]):
+        top, bottom, left, right = slice(0, half_h), slice(height - half_h, height), slice(0, half_w), slice(
+            width - half_w, width)
+        windows = [grey[top], grey[bottom], grey[:, left], grey[:, right]]
+        # Quadrants: a logo or sticker anywhere leaves at least two of them clean.
+        windows += [grey[rows, cols] for rows in (top, bottom) for cols in (left, right)]
+        for window in windows:
             out.append(_describe_window(window, params))
     vectors = _normalise(np.stack(out))
     return np.concatenate([vectors, vectors * _flip_signs(params)[None, :]])
