@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.ndd.descriptors import offline
 from services.ndd.descriptors.calibration import calibrate
-from services.ndd.vector_index import search_items
 
 TOP_K = 10
 
@@ -255,24 +254,29 @@ def run_phash(references: list[np.ndarray], queries: list[Query]) -> tuple[list[
 
 
 def run_offline(references: list[np.ndarray], queries: list[Query]) -> tuple[list[Result], float]:
-    start = time.perf_counter()
-    features = [offline.extract(r) for r in references]
-    vectors = [f.windows for f in features]
-    print(f"  offline: described {len(references)} references in {time.perf_counter() - start:.1f} s")
-    owners = np.concatenate([np.full(len(v), i, np.int64) for i, v in enumerate(vectors)])
-    matrix = np.concatenate(vectors)
-    import faiss
+    """Through the service's own engine (SQLite store, FAISS indexes, shortlist + verification)."""
+    import tempfile
 
-    index = faiss.IndexFlatIP(matrix.shape[1])
-    index.add(matrix)
-    start = time.perf_counter()
-    results = []
-    for q in queries:
-        prepared = offline.prepare_query(q.image)
-        found = search_items(index, owners, prepared.vectors, k_items=offline.SHORTLIST)
-        scored = sorted(((i, offline.score(prepared, s, features[i].keypoints)) for i, s in found), key=lambda x: -x[1])
-        results.append(Result(q.transform, q.source, scored[:TOP_K]))
-    return results, time.perf_counter() - start
+    from services.ndd.engine import Engine, ImageQuery
+    from services.ndd.settings import NddSettings
+
+    with tempfile.TemporaryDirectory(prefix="ndd-bench-") as data_dir:
+        engine = Engine(Path(data_dir), NddSettings())
+        start = time.perf_counter()
+        for number, reference in enumerate(references):
+            engine.add_image("default", str(number), reference, None, {})
+        engine.persist("default")
+        print(f"  offline: indexed {len(references)} references in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        results = []
+        for q in queries:
+            prepared = offline.prepare_query(q.image)
+            query = ImageQuery(offline.NAME, prepared.vectors, prepared)
+            matches = engine.search_images("default", query, 0.0, TOP_K)
+            results.append(Result(q.transform, q.source, [(int(m.item.item_id), m.score) for m in matches]))
+        elapsed = time.perf_counter() - start
+        engine.close()
+    return results, elapsed
 
 
 def run_deep(url: str, references: list[np.ndarray], queries: list[Query]) -> tuple[list[Result], float]:

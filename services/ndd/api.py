@@ -23,6 +23,7 @@ from services.ndd.descriptors import deep, offline
 from services.ndd.engine import (
     DEFAULT_COLLECTION,
     IMAGE,
+    IMAGE_DESCRIPTORS,
     VIDEO,
     Engine,
     ImageQuery,
@@ -295,7 +296,8 @@ def _media_routes(media: str) -> None:
         _require_collection(state, collection_id)
         items, total = state.engine.store.list_items(collection_id, media, offset, limit)
         return {"collection_id": collection_id, "total": total, "offset": offset, "items": [
-            {"id": i.item_id, "meta": i.meta, "descriptors": list(i.descriptors), "created": i.created}
+            {"id": i.item_id, "meta": i.meta, "created": i.created,
+             "descriptors": [d for d in i.descriptors if d in IMAGE_DESCRIPTORS]}
             for i in items]}
 
     @router.delete(f"/{plural}/indices/{{item_id}}", tags=[plural], name=f"delete_{media}")

@@ -21,12 +21,15 @@ from services.ndd.descriptors.calibration import calibrate
 from services.ndd.descriptors.keypoints import Keypoints
 from services.ndd.settings import NddSettings
 from services.ndd.store import Item, Store
-from services.ndd.vector_index import build_index, index_kind, search_items
+from services.ndd.vector_index import build_index, index_kind, search_items, vector_dimension, vote_items
 
 log = logging.getLogger(__name__)
 
 IMAGE, VIDEO = "image", "video"
 IMAGE_DESCRIPTORS = (offline.NAME, deep.NAME)
+# The offline descriptor's ORB keypoints also have an index of their own (binary), for voting.
+KEYPOINTS = f"{offline.NAME}-keypoints"
+INDEX_NAMES = (offline.NAME, KEYPOINTS, deep.NAME)
 DEFAULT_COLLECTION = "default"
 
 
@@ -111,9 +114,9 @@ class Engine:
     def _rebuild(self, key: tuple[str, str, str]) -> index_files.LoadedIndex:
         vectors, owners, generation = self.store.all_vectors(*key)
         log.info("rebuilding index %s from %d stored vectors", key, len(vectors))
-        index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m) if len(vectors) else None
-        if index is None:
-            index = build_index(np.zeros((0, 1), np.float32), self.settings.flat_max_vectors)
+        if not len(vectors):
+            vectors = np.zeros((0, 32), np.uint8) if key[2] == KEYPOINTS else np.zeros((0, 1), np.float32)
+        index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m)
         loaded = index_files.LoadedIndex(index, owners, generation)
         index_files.save(self._index_path(key), loaded.index, loaded.owners, generation)
         return loaded
@@ -124,13 +127,15 @@ class Engine:
         if current is None or current.generation != before:
             self._indexes.pop(key, None)
             return
-        if current.index.ntotal and current.index.d != vectors.shape[1]:
-            raise ValueError(f"vectors of dimension {vectors.shape[1]} do not fit index of dimension {current.index.d}")
+        dim = vector_dimension(current.index)
+        if current.index.ntotal and dim != vectors.shape[1]:
+            raise ValueError(f"vectors of dimension {vectors.shape[1]} do not fit index of dimension {dim}")
         if current.index.ntotal == 0 or (index_kind(current.index) == "flat"
                                          and current.index.ntotal + len(vectors) > self.settings.flat_max_vectors):
             self._indexes.pop(key, None)  # new dimension or time to switch to HNSW: rebuild
             return
-        current.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        if len(vectors):
+            current.index.add(np.ascontiguousarray(vectors))
         current.owners = np.concatenate([current.owners, np.full(len(vectors), rowid, np.int64)])
         current.generation = before + 1
 
@@ -138,7 +143,7 @@ class Engine:
         """Saves every changed index of a collection (atomically), rebuilding stale ones."""
         with self._lock:
             for media in (IMAGE, VIDEO):
-                for descriptor in IMAGE_DESCRIPTORS:
+                for descriptor in INDEX_NAMES:
                     key = (collection_id, media, descriptor)
                     generation = self.store.generation(*key)
                     if generation == 0:
@@ -153,7 +158,7 @@ class Engine:
     def index_stats(self, collection_id: str) -> list[dict[str, Any]]:
         out = []
         for media in (IMAGE, VIDEO):
-            for descriptor in IMAGE_DESCRIPTORS:
+            for descriptor in INDEX_NAMES:
                 key = (collection_id, media, descriptor)
                 if self.store.generation(*key) == 0:
                     continue
@@ -189,23 +194,24 @@ class Engine:
                 else:
                     self._append(key, befores[descriptor], vectors, rowid)
             if replaced:  # the old item may have had descriptors the new one lacks
-                for descriptor in IMAGE_DESCRIPTORS:
+                for descriptor in INDEX_NAMES:
                     self._indexes.pop((collection_id, media, descriptor), None)
             return rowid
 
     def add_image(self, collection_id: str, item_id: str, rgb: np.ndarray, deep_vector: np.ndarray | None,
                   meta: dict[str, Any]) -> int:
         windows, extra, _ = offline_image_features(rgb)
-        features = {offline.NAME: (windows, extra)}
+        features = {offline.NAME: (windows.astype(np.float32), extra), KEYPOINTS: (extra["descriptors"], {})}
         if deep_vector is not None:
-            features[deep.NAME] = (deep_vector[None, :], {})
+            features[deep.NAME] = (deep_vector[None, :].astype(np.float32), {})
         meta = meta | {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
         return self._add(collection_id, IMAGE, item_id, meta, features)
 
     def add_video(self, collection_id: str, item_id: str, features: video.VideoFeatures, meta: dict[str, Any]) -> int:
         extra = {"times": features.times, "duration": np.float64(features.duration)}
         meta = meta | {"duration": round(features.duration, 3), "frames": len(features.times)}
-        return self._add(collection_id, VIDEO, item_id, meta, {offline.NAME: (features.vectors, extra)})
+        vectors = features.vectors.astype(np.float32)
+        return self._add(collection_id, VIDEO, item_id, meta, {offline.NAME: (vectors, extra)})
 
     def delete_item(self, collection_id: str, media: str, item_id: str) -> None:
         with self._lock:
@@ -214,7 +220,7 @@ class Engine:
                 self.store.delete_item(collection_id, media, item_id)
             except KeyError as exc:
                 raise UnknownItemError(str(exc.args[0])) from exc
-            for descriptor in IMAGE_DESCRIPTORS:
+            for descriptor in INDEX_NAMES:
                 self._indexes.pop((collection_id, media, descriptor), None)
             self.persist(collection_id)
 
@@ -243,12 +249,19 @@ class Engine:
         wanted = t_rank + (1 if exclude_rowid is not None else 0)
         k_items = max(offline.SHORTLIST, wanted) if query.descriptor == offline.NAME else wanted
         found = self._search((collection_id, IMAGE, query.descriptor), query.vectors, k_items)
-        if query.descriptor == offline.NAME:
+        if query.descriptor == offline.NAME and query.prepared is not None:
+            # Shortlist = best global windows + most keypoint votes (finds heavily overlaid copies).
+            descriptors = np.concatenate([query.prepared.keypoints.descriptors,
+                                          query.prepared.mirrored_keypoints.descriptors])
+            with self._lock:
+                current = self._index((collection_id, IMAGE, KEYPOINTS))
+                voted = vote_items(current.index, current.owners, descriptors, offline.VOTE_SHORTLIST)
             scored = []
-            for rowid, cosine in found:
+            for rowid in dict.fromkeys([r for r, _ in found] + [r for r, _ in voted]):
                 stored = self.store.features(rowid, offline.NAME)
-                if stored is None or query.prepared is None:
+                if stored is None:
                     continue
+                cosine = float((query.vectors @ stored[0].T).max())
                 scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]))))
         else:
             scored = [(rowid, calibrate(query.descriptor, cosine)) for rowid, cosine in found]

@@ -16,7 +16,7 @@ import numpy as np
 
 @dataclass
 class LoadedIndex:
-    index: faiss.Index
+    index: faiss.Index | faiss.IndexBinary
     owners: np.ndarray
     generation: int
 
@@ -25,11 +25,13 @@ def _write_bytes(handle: io.BufferedWriter, payload: bytes) -> None:
     handle.write(payload)
 
 
-def save(path: Path, index: faiss.Index, owners: np.ndarray, generation: int) -> None:
+def save(path: Path, index: faiss.Index | faiss.IndexBinary, owners: np.ndarray, generation: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    binary = isinstance(index, faiss.IndexBinary)
+    serialized = faiss.serialize_index_binary(index) if binary else faiss.serialize_index(index)
     buffer = io.BytesIO()
-    np.savez(buffer, index=faiss.serialize_index(index), owners=owners.astype(np.int64),
-             generation=np.int64(generation))
+    np.savez(buffer, index=serialized, owners=owners.astype(np.int64), generation=np.int64(generation),
+             binary=np.bool_(binary))
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -52,7 +54,8 @@ def load(path: Path) -> LoadedIndex | None:
     """The saved index, or None when there is none or it cannot be read (it is then rebuilt)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            index = faiss.deserialize_index(data["index"])
+            binary = bool(data["binary"]) if "binary" in data.files else False
+            index = faiss.deserialize_index_binary(data["index"]) if binary else faiss.deserialize_index(data["index"])
             return LoadedIndex(index, data["owners"].astype(np.int64), int(data["generation"]))
     except FileNotFoundError:
         return None

@@ -178,7 +178,7 @@ class Store:
             for descriptor, (vectors, extra) in features.items():
                 db.execute(
                     "INSERT INTO features VALUES (?, ?, ?, ?)",
-                    (rowid, descriptor, pack({"v": vectors.astype(np.float32)}), pack(extra) if extra else None),
+                    (rowid, descriptor, pack({"v": vectors}), pack(extra) if extra else None),
                 )
             for descriptor in touched:
                 self._bump(db, collection_id, media_type, descriptor)
@@ -265,7 +265,7 @@ class Store:
         if not blocks:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), generation
         owners = np.concatenate([np.full(len(b), rowid, np.int64) for (rowid, _), b in zip(rows, blocks, strict=True)])
-        return np.concatenate(blocks).astype(np.float32), owners, generation
+        return np.concatenate(blocks), owners, generation
 
     def generation(self, collection_id: str, media_type: str, descriptor: str) -> int:
         with self._lock:

@@ -232,3 +232,12 @@ def test_healthz_metrics_openapi(indexed):
     for path in ("/api/v1/collections", "/api/v1/images/jobs", "/api/v1/videos/jobs", "/api/v1/jobs/{job_id}",
                  "/api/v1/images/search/{item_id}", "/api/v1/images/indices/{item_id}", "/api/v1/images/search/upload"):
         assert path in paths
+
+
+def test_heavily_overlaid_copy_is_found_through_keypoint_votes(indexed, photos):
+    meme = photos["chelsea"].copy()
+    meme[60:240, 140:320] = 255  # an opaque sticker over the middle: every global window is hit
+    meme[75:225, 155:305] = (40, 180, 60)
+    response = indexed.post("/api/v1/images/search/upload", params={"t_sim": 0.5},
+                            files={"file": ("meme.jpg", encode(meme, "JPEG", 60), "image/jpeg")})
+    assert [r["id"] for r in response.json()["results"]] == ["chelsea"]

@@ -125,8 +125,10 @@ def describe_frame(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarr
 
 
 # ------------------------------------------------------------------ two-stage: windows + keypoints
-# Shortlist size: candidates re-scored by keypoint verification per query.
-SHORTLIST = 50
+# Shortlist: items with the best global windows plus items with the most keypoint votes, all
+# re-scored by keypoint verification.
+SHORTLIST = 40
+VOTE_SHORTLIST = 20
 # Weight of the global score when both sides have keypoints but they do not agree geometrically.
 UNVERIFIED_WEIGHT = 0.25
 
