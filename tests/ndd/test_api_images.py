@@ -234,10 +234,17 @@ def test_healthz_metrics_openapi(indexed):
         assert path in paths
 
 
-def test_heavily_overlaid_copy_is_found_through_keypoint_votes(indexed, photos):
+def test_heavily_overlaid_copy_is_found_through_keypoint_votes(indexed, photos, monkeypatch):
+    from services.ndd.descriptors import offline
+
     meme = photos["chelsea"].copy()
-    meme[60:240, 140:320] = 255  # an opaque sticker over the middle: every global window is hit
-    meme[75:225, 155:305] = (40, 180, 60)
-    response = indexed.post("/api/v1/images/search/upload", params={"t_sim": 0.5},
-                            files={"file": ("meme.jpg", encode(meme, "JPEG", 60), "image/jpeg")})
-    assert [r["id"] for r in response.json()["results"]] == ["chelsea"]
+    meme[20:280, 140:320] = 255  # an opaque sticker over the middle spoils every global window
+    meme[35:265, 155:305] = (40, 180, 60)
+    query = {"file": ("meme.jpg", encode(meme, "JPEG", 60), "image/jpeg")}
+    params = {"t_sim": 0.5, "t_rank": 1}
+    monkeypatch.setattr(offline, "SHORTLIST", 1)  # only the best global match gets verified ...
+    monkeypatch.setattr(offline, "VOTE_SHORTLIST", 0)
+    assert indexed.post("/api/v1/images/search/upload", params=params, files=query).json()["results"] == []
+    monkeypatch.setattr(offline, "VOTE_SHORTLIST", 20)  # ... but keypoint votes bring the original in
+    results = indexed.post("/api/v1/images/search/upload", params=params, files=query).json()["results"]
+    assert [r["id"] for r in results] == ["chelsea"]
