@@ -1,11 +1,16 @@
 """The offline image descriptor: no learned weights, robust to the usual near-duplicate edits.
 
-Each image is described by the low-frequency DCT coefficients (a real-valued pHash, DC dropped and
-L2-normalised, so brightness and contrast changes cancel) of many windows: the whole image and
-sub-windows covering 70-90 % of each side at several positions. A reference stores every window,
-a query only its whole frame, so a query cropped out of a reference meets the reference window
-that covers about the same area. A horizontal flip only changes the sign of the coefficients
-with an odd horizontal frequency, so the flipped query costs one multiplication, not a re-encode.
+Stage 1 (global, FAISS): each image is described by the low-frequency DCT coefficients (a
+real-valued pHash, DC dropped and L2-normalised, so brightness and contrast changes cancel) of many
+windows: the whole image and sub-windows covering 85, 70 and 50 % of each side at several
+positions. A reference stores every window; a query uses its whole frame, two centred windows, its
+halves and its quadrants, so a query cropped out of a reference meets the reference window that
+covers about the same area, and a caption or logo spoils only some query windows. A horizontal
+flip only changes the sign of the coefficients with an odd horizontal frequency, so the mirrored
+query costs one multiplication, not a re-encode.
+
+Stage 2 (`score`): shortlisted references are verified with ORB keypoints (keypoints.py), which
+turns "looks alike" into calibrated evidence of "is a copy".
 """
 
 from __future__ import annotations
