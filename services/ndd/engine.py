@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ class Engine:
         self.store.ensure_collection(DEFAULT_COLLECTION, "Default collection")
         self._indexes: dict[tuple[str, str, str], index_files.LoadedIndex] = {}
         self._lock = threading.RLock()
+        # Parsed features of recently shortlisted items; rowids are never reused, so entries never go stale.
+        self._features: OrderedDict[tuple[int, str], tuple[np.ndarray, dict[str, np.ndarray]] | None] = OrderedDict()
+        self._features_lock = threading.Lock()
 
     def close(self) -> None:
         self.store.close()
@@ -258,7 +262,7 @@ class Engine:
                 voted = vote_items(current.index, current.owners, descriptors, offline.VOTE_SHORTLIST)
             scored = []
             for rowid in dict.fromkeys([r for r, _ in found] + [r for r, _ in voted]):
-                stored = self.store.features(rowid, offline.NAME)
+                stored = self._stored(rowid, offline.NAME)
                 if stored is None:
                     continue
                 cosine = float((query.vectors @ stored[0].T).max())
@@ -277,6 +281,19 @@ class Engine:
                     f"the {key[2]!r} vectors of this query have dimension {vectors.shape[1]}, the collection's "
                     f"have {current.index.d} (a different embedding model?)")
             return search_items(current.index, current.owners, vectors, k_items, k_vectors)
+
+    def _stored(self, rowid: int, descriptor: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        key = (rowid, descriptor)
+        with self._features_lock:
+            if key in self._features:
+                self._features.move_to_end(key)
+                return self._features[key]
+        stored = self.store.features(rowid, descriptor)
+        with self._features_lock:
+            self._features[key] = stored
+            while len(self._features) > self.settings.feature_cache_items:
+                self._features.popitem(last=False)
+        return stored
 
     def _matches(self, scored: list[tuple[int, float]], t_sim: float, t_rank: int, exclude_rowid: int | None,
                  segments: dict[int, list[video.Segment]] | None = None) -> list[Match]:
@@ -300,7 +317,7 @@ class Engine:
         for rowid, _ in candidates:
             if rowid == exclude_rowid:
                 continue
-            stored = self.store.features(rowid, offline.NAME)
+            stored = self._stored(rowid, offline.NAME)
             if stored is None:
                 continue
             vectors, extra = stored

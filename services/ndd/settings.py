@@ -30,6 +30,8 @@ class NddSettings(BaseSettings):
     # L1 distance (0-2) between the colour histograms of frames 0.25 s apart that declares a shot cut.
     shot_cut_threshold: float = 0.6
     max_video_frames: int = 3600
+    # Items whose parsed descriptors stay in memory for re-scoring (~70 KB each for images).
+    feature_cache_items: int = 2048
 
 
 @lru_cache
