@@ -1,0 +1,39 @@
+"""NDD settings: environment variables with the MAAM_NDD_ prefix (data dir and media limits come
+from the shared MAAM_ settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NddSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAAM_NDD_", extra="ignore")
+
+    # host:port of the annotation gRPC service for the deep descriptor; empty disables it.
+    annotation_url: str = ""
+    # Embedding model the annotation service should use (empty: its default for the task).
+    annotation_model: str = ""
+    annotation_timeout_s: float = 30.0
+    # Indexes switch from exact (Flat) to HNSW above this many vectors.
+    flat_max_vectors: int = 200_000
+    hnsw_m: int = 32
+    # Jobs waiting beyond this are refused with 503 (the worker drains the queue in order).
+    job_queue_size: int = 64
+    # Jobs kept for GET /jobs/{id} after they finish.
+    jobs_kept: int = 1000
+    max_upload_mb: int = 256
+    max_items_per_job: int = 1000
+    # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.
+    video_frame_interval_s: float = 1.0
+    # L1 distance (0-2) between the colour histograms of frames 0.25 s apart that declares a shot cut.
+    shot_cut_threshold: float = 0.6
+    max_video_frames: int = 3600
+    # Items whose parsed descriptors stay in memory for re-scoring (~70 KB each for images).
+    feature_cache_items: int = 2048
+
+
+@lru_cache
+def get_ndd_settings() -> NddSettings:
+    return NddSettings()
