@@ -68,7 +68,9 @@ def example_inputs(spec: ModelSpec, batch: int = 2, seed: int = 0) -> dict[str, 
             if "mask" in tensor.name or "type_ids" in tensor.name:
                 value = np.ones(shape, dtype) if "mask" in tensor.name else np.zeros(shape, dtype)
             else:
-                high = int(params.get("vocab_size", 1000))
+                # Token ids: the vocabulary's size when the sidecar says it (params or, for
+                # captioners, the label list is the vocabulary), else ids every tokenizer has.
+                high = int(params.get("vocab_size") or len(spec.meta.labels) or 1000)
                 value = rng.integers(0, min(high, np.iinfo(dtype).max), shape, dtype=dtype)
         else:
             value = rng.random(shape, dtype=np.float32).astype(dtype)
