@@ -4,6 +4,11 @@ not know: the task, labels and pre/post-processing parameters.
 
 Weights live in `<name>/<version>/model.onnx` and are never committed; a model whose weights are
 missing is known (listed) but not installed.
+
+A few built-in models do not run on ONNX Runtime (the OpenCV Haar face cascades): their directory has
+a `maam.json` with a `runtime` other than `onnxruntime` and a `weights_file`, and no config.pbtxt, so
+Triton and the PyTriton server never try to serve them. They are listed here with a synthesized
+config (`backend` = the runtime) so `list`, `installed` and `get` treat every model alike.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from tritonclient.grpc import model_config_pb2
 CONFIG_FILE = "config.pbtxt"
 SIDECAR_FILE = "maam.json"
 DEFAULT_WEIGHTS_FILE = "model.onnx"
+# The runtime of every model Triton serves; others (e.g. "opencv-haar") run in the service itself.
+TRITON_RUNTIME = "onnxruntime"
 
 # How a model got into the repository.
 SOURCES = ("shipped", "pulled", "imported", "test")
@@ -52,6 +59,10 @@ class ModelMeta:
     precision: str = "fp32"
     # Free-form pre/post-processing parameters read by the task adapter (input size, mean, ...).
     params: dict[str, Any] = field(default_factory=dict)
+    # What runs the model: "onnxruntime" (served by Triton / the onnx backend) or a built-in runtime.
+    runtime: str = TRITON_RUNTIME
+    # For built-in runtimes: the file in `<version>/` whose presence means "installed".
+    weights_file: str = ""
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelMeta:
@@ -84,6 +95,8 @@ class ModelMeta:
             license=str(raw.get("license", "")),
             precision=str(raw.get("precision", "fp32")),
             params=dict(raw.get("params") or {}),
+            runtime=str(raw.get("runtime") or TRITON_RUNTIME),
+            weights_file=str(raw.get("weights_file") or ""),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +108,10 @@ class ModelMeta:
             out["labels"] = list(self.labels)
         if self.params:
             out["params"] = self.params
+        if self.runtime != TRITON_RUNTIME:
+            out["runtime"] = self.runtime
+        if self.weights_file:
+            out["weights_file"] = self.weights_file
         return out
 
 
@@ -110,6 +127,15 @@ class ModelSpec:
     @property
     def task(self) -> str:
         return self.meta.task
+
+    @property
+    def runtime(self) -> str:
+        return self.meta.runtime
+
+    @property
+    def triton(self) -> bool:
+        """Whether Triton (and the `onnx` backend) serves this model: it has a real config.pbtxt."""
+        return self.meta.runtime == TRITON_RUNTIME
 
     @property
     def version_dir(self) -> Path | None:
@@ -159,8 +185,23 @@ def parse_config(text: str, origin: str = "<config>") -> model_config_pb2.ModelC
     return config
 
 
+def _load_builtin(model_dir: Path) -> ModelSpec:
+    """A model without config.pbtxt: only valid when its sidecar names a non-Triton runtime."""
+    meta = ModelMeta.load(model_dir)
+    if meta.runtime == TRITON_RUNTIME:
+        raise ModelRepositoryError(f"{model_dir / CONFIG_FILE}: missing (only built-in runtimes go without one)")
+    if not meta.weights_file:
+        raise ModelRepositoryError(f"{model_dir / SIDECAR_FILE}: runtime {meta.runtime!r} needs a 'weights_file'")
+    config = model_config_pb2.ModelConfig(
+        name=model_dir.name, backend=meta.runtime, default_model_filename=meta.weights_file
+    )
+    return ModelSpec(name=model_dir.name, path=model_dir, config=config, meta=meta)
+
+
 def load_model(model_dir: Path) -> ModelSpec:
     config_path = model_dir / CONFIG_FILE
+    if not config_path.is_file() and (model_dir / SIDECAR_FILE).is_file():
+        return _load_builtin(model_dir)
     config = parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
     if config.name and config.name != model_dir.name:
         raise ModelRepositoryError(
@@ -183,7 +224,11 @@ class ModelRepository:
         models: dict[str, ModelSpec] = {}
         errors: dict[str, str] = {}
         if self.root.is_dir():
-            for model_dir in sorted(p for p in self.root.iterdir() if (p / CONFIG_FILE).is_file()):
+            candidates = (
+                p for p in self.root.iterdir()
+                if not p.name.startswith(".") and ((p / CONFIG_FILE).is_file() or (p / SIDECAR_FILE).is_file())
+            )
+            for model_dir in sorted(candidates):
                 try:
                     models[model_dir.name] = load_model(model_dir)
                 except (ModelRepositoryError, OSError) as exc:
@@ -200,6 +245,10 @@ class ModelRepository:
 
     def installed(self, task: str | None = None) -> list[ModelSpec]:
         return [m for m in self._models.values() if m.installed and (task is None or m.task == task)]
+
+    def triton_models(self) -> list[ModelSpec]:
+        """Installed models that Triton serves (built-in runtimes such as OpenCV Haar excluded)."""
+        return [m for m in self._models.values() if m.installed and m.triton]
 
     def get(self, name: str) -> ModelSpec:
         spec = self._models.get(name)

@@ -182,6 +182,7 @@ def write_test_repository(root: Path, seed: int = 0) -> Path:
     _image_embedder(root, rng)
     _text_embedder(root, rng)
     _unbatched(root)
+    write_annotation_test_models(root, seed + 1)
     return root
 
 
@@ -193,3 +194,176 @@ def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.nd
     if model == "test_unbatched":
         return {"x": rng.standard_normal(4).astype(np.float32)}
     return {"images": rng.random((batch, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
+
+
+# ---- Annotation-task test models (appended; the models above are unchanged) -----------------
+CLIP_LEN = 4
+CAPTION_VOCAB = ["<pad>", "<bos>", "<eos>"] + [f"word{i}" for i in range(VOCAB - 3)]
+
+
+def _softmax_classifier(
+    root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str], params: dict | None = None
+) -> None:
+    inp, out = _image_input(), TensorDesc("probs", "TYPE_FP32", (len(labels),))
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, 3, len(labels), scale=5.0), "w"),
+        numpy_helper.from_array(_weights(rng, len(labels), scale=0.5), "b"),
+    ]
+    graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE, **(params or {})})
+
+
+def _embedder(root: Path, rng: np.random.Generator, name: str, task: str) -> None:
+    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
+    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
+    nodes = [
+        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["raw"]),
+        helper.make_node("LpNormalization", ["raw"], ["embedding"], axis=1, p=2),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, flat, EMBED_DIM), "w"),
+        numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
+    ]
+    graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, name, task, graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE})
+
+
+def _face_detector(root: Path, rng: np.random.Generator) -> None:
+    """YOLOv8-face-style head with one class: [batch, 5, boxes]."""
+    inp, out = _image_input(), TensorDesc("output0", "TYPE_FP32", (5, NUM_BOXES))
+    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
+    scale = np.full((5, 1), IMAGE_SIZE, np.float32)
+    scale[4] = 1.0
+    nodes = [
+        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("Reshape", ["logits", "shape"], ["grid"]),
+        helper.make_node("Sigmoid", ["grid"], ["unit"]),
+        helper.make_node("Mul", ["unit", "scale"], ["output0"]),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, flat, 5 * NUM_BOXES, scale=0.5), "w"),
+        numpy_helper.from_array(_weights(rng, 5 * NUM_BOXES, scale=1.0), "b"),
+        numpy_helper.from_array(np.array([-1, 5, NUM_BOXES], np.int64), "shape"),
+        numpy_helper.from_array(scale, "scale"),
+    ]
+    graph = helper.make_graph(nodes, "test_face_detector", [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, "test_face_detector", "face_detection", graph, [inp], [out], 8, ["face"],
+           {"input_size": IMAGE_SIZE, "conf_threshold": 0.3})
+
+
+def _clip_classifier(root: Path, rng: np.random.Generator) -> None:
+    """A clip [3, T, S, S] -> action probabilities."""
+    labels = [f"clip_action_{i}" for i in range(6)]
+    inp = TensorDesc("clip", "TYPE_FP32", (3, CLIP_LEN, IMAGE_SIZE, IMAGE_SIZE))
+    out = TensorDesc("probs", "TYPE_FP32", (len(labels),))
+    nodes = [
+        helper.make_node("ReduceMean", ["clip"], ["pooled"], axes=[3, 4], keepdims=0),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, 3 * CLIP_LEN, len(labels), scale=5.0), "w"),
+        numpy_helper.from_array(_weights(rng, len(labels), scale=0.5), "b"),
+    ]
+    graph = helper.make_graph(nodes, "test_video_action", [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, "test_video_action", "video_action_recognition", graph, [inp], [out], 8, labels,
+           {"input_size": IMAGE_SIZE, "clip_len": CLIP_LEN})
+
+
+def _captioner(root: Path, rng: np.random.Generator) -> None:
+    """Image + tokens so far -> next-token logits at every position [SEQ_LEN, VOCAB]."""
+    images, ids = _image_input(), TensorDesc("input_ids", "TYPE_INT64", (SEQ_LEN,))
+    out = TensorDesc("logits", "TYPE_FP32", (SEQ_LEN, VOCAB))
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["image_bias"]),
+        helper.make_node("Unsqueeze", ["image_bias", "one"], ["bias3"]),
+        helper.make_node("Gather", ["table", "input_ids"], ["token_logits"]),
+        helper.make_node("Add", ["token_logits", "bias3"], ["logits"]),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, 3, VOCAB, scale=10.0), "w"),
+        numpy_helper.from_array(_weights(rng, VOCAB, scale=1.0), "b"),
+        numpy_helper.from_array(_weights(rng, VOCAB, VOCAB, scale=3.0), "table"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+    ]
+    graph = helper.make_graph(
+        nodes, "test_captioner", [_value_info(images, True), _value_info(ids, True)], [_value_info(out, True)], init
+    )
+    _write(root, "test_captioner", "image_captioning", graph, [images, ids], [out], 8, CAPTION_VOCAB,
+           {"input_size": IMAGE_SIZE, "seq_len": SEQ_LEN, "bos_id": 1, "eos_id": 2, "pad_id": 0, "num_beams": 2})
+
+
+def _saliency(root: Path, rng: np.random.Generator) -> None:
+    inp, out = _image_input(), TensorDesc("saliency", "TYPE_FP32", (1, IMAGE_SIZE, IMAGE_SIZE))
+    nodes = [
+        helper.make_node("Conv", ["images", "w", "b"], ["raw"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["raw"], ["saliency"]),
+    ]
+    init = [
+        numpy_helper.from_array(_weights(rng, 1, 3, 3, 3, scale=1.0), "w"),
+        numpy_helper.from_array(_weights(rng, 1, scale=0.1), "b"),
+    ]
+    graph = helper.make_graph(nodes, "test_saliency", [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, "test_saliency", "saliency", graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE})
+
+
+ANNOTATION_TEST_MODELS = (
+    "test_nsfw_classifier",
+    "test_disturbing_classifier",
+    "test_meme_classifier",
+    "test_hateful_meme_classifier",
+    "test_action_classifier",
+    "test_video_action",
+    "test_face_detector",
+    "test_face_embedder",
+    "test_region_embedder",
+    "test_captioner",
+    "test_saliency",
+)
+# The triton_url fixture waits for every model here, so the annotation models are served too.
+TEST_MODELS = TEST_MODELS + ANNOTATION_TEST_MODELS
+
+
+def write_annotation_test_models(root: Path, seed: int = 1) -> Path:
+    """The annotation-task test models (a separate seed keeps the models above byte-identical)."""
+    rng = np.random.default_rng(seed)
+    _softmax_classifier(root, rng, "test_nsfw_classifier", "nsfw_classification", ["neutral", "nsfw"],
+                        {"nsfw_labels": ["nsfw"], "threshold": 0.5})
+    _softmax_classifier(root, rng, "test_disturbing_classifier", "disturbing_classification", ["safe", "disturbing"])
+    _softmax_classifier(root, rng, "test_meme_classifier", "meme_classification", ["not_meme", "meme"])
+    _softmax_classifier(root, rng, "test_hateful_meme_classifier", "hateful_meme_classification",
+                        ["not_hateful", "hateful"])
+    _softmax_classifier(root, rng, "test_action_classifier", "action_recognition", [f"action_{i}" for i in range(8)])
+    _clip_classifier(root, rng)
+    _face_detector(root, rng)
+    _embedder(root, rng, "test_face_embedder", "face_embedding")
+    _embedder(root, rng, "test_region_embedder", "region_embedding")
+    _captioner(root, rng)
+    _saliency(root, rng)
+    return root
+
+_base_example_inputs = example_inputs
+
+
+def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.ndarray]:
+    """Valid random inputs for a test model (the annotation models with other inputs added)."""
+    rng = np.random.default_rng(seed)
+    if model == "test_captioner":
+        return {
+            "images": rng.random((batch, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+            "input_ids": rng.integers(0, VOCAB, (batch, SEQ_LEN), dtype=np.int64),
+        }
+    if model == "test_video_action":
+        return {"clip": rng.random((batch, 3, CLIP_LEN, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
+    return _base_example_inputs(model, batch, seed)

@@ -1,0 +1,242 @@
+"""The annotation controller: gets the asset, picks the units of its media type and fans out.
+Streams hand over each model's result as it finishes; unary calls gather the same results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import numpy as np
+
+from protos import media_annotation_pb2 as pb
+from services.annotation import image_tasks, video_tasks
+from services.annotation.assets import AssetError, asset_bytes, check_video, invalid, load_image
+from services.annotation.catalog import ModelCatalog
+from services.annotation.fanout import FanOut, Outcome, select
+from services.annotation.image_tasks import ImageUnit
+from services.annotation.options import AnnotationOptions
+from services.annotation.three_d import load_mesh, mesh_info, render_views
+from services.annotation.video import DecodedVideo, Sampling, decode_video
+from services.annotation.video_tasks import VideoUnit
+from services.common.media import MediaError
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _stream_item(outcome: Outcome, message_type: type) -> object:
+    if outcome.error is not None:
+        return message_type(model_error=outcome.error)
+    return message_type(**{outcome.unit.kind: outcome.result})
+
+
+class Controller:
+    def __init__(self, settings: Settings, catalog: ModelCatalog, options: AnnotationOptions | None = None) -> None:
+        self.settings = settings
+        self.media = settings.media
+        self.catalog = catalog
+        self.options = options or catalog.options
+        self.fanout = FanOut(self.options.max_concurrent_model_runs, self.options.model_timeout_s)
+        # Requests being worked on (decoded assets in memory); more wait here, in order.
+        self.admission = asyncio.Semaphore(max(1, settings.annotation.max_concurrent_requests))
+
+    # ---- images --------------------------------------------------------------------------
+    async def image(self, url: str, data: bytes) -> np.ndarray:
+        return await load_image(await asset_bytes(url, data, self.media, "image"), self.media)
+
+    def image_units(self, requested: Sequence[str]) -> tuple[list[ImageUnit], list[pb.ModelError]]:
+        return select(image_tasks.image_units(self.catalog), requested)
+
+    async def image_outcomes(self, rgb: np.ndarray, requested: Sequence[str]) -> AsyncIterator[Outcome]:
+        units, errors = self.image_units(requested)
+        for error in errors:
+            yield Outcome(ImageUnit("", error.model, error.task, _never), error=error)
+        async for outcome in self.fanout.stream(units, rgb):
+            yield outcome
+
+    async def image_stream(self, request: pb.ImageAnnotationRequest) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
+        async with self.admission:
+            rgb = await self.image(request.image_url, request.image_data)
+            async for outcome in self.image_outcomes(rgb, request.models):
+                yield _stream_item(outcome, pb.ImageAnnotationStreamResponse)
+
+    async def annotate_image(self, rgb: np.ndarray, requested: Sequence[str]) -> pb.ImageAnnotationResponse:
+        response = pb.ImageAnnotationResponse(status=0)
+        response.image_size.width, response.image_size.height = int(rgb.shape[1]), int(rgb.shape[0])
+        filled: set[str] = set()
+        async for outcome in self.image_outcomes(rgb, requested):
+            if outcome.error is not None:
+                response.model_errors.append(outcome.error)
+                continue
+            response.valid_models.append(outcome.unit.model)
+            # One slot per result kind: the task's default model wins when several ran.
+            kind = outcome.unit.kind
+            if kind not in filled or self._is_default(outcome.unit):
+                getattr(response, kind).CopyFrom(outcome.result)
+                filled.add(kind)
+        return response
+
+    def _is_default(self, unit: ImageUnit | VideoUnit) -> bool:
+        default = self.catalog.default(unit.task)
+        return default is not None and default.name == unit.model
+
+    async def image_unary(self, request: pb.ImageAnnotationRequest) -> pb.ImageAnnotationResponse:
+        async with self.admission:
+            try:
+                rgb = await self.image(request.image_url, request.image_data)
+            except AssetError as exc:
+                return pb.ImageAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
+            return await self.annotate_image(rgb, request.models)
+
+    async def batch_stream(
+        self, request: pb.ImageAnnotationRequestBatch
+    ) -> AsyncIterator[pb.ImageAnnotationStreamResponseBatch]:
+        """Images annotated a few at a time; results go through a bounded queue, so when the client
+        reads slowly the producers wait instead of buffering everything."""
+        queue: asyncio.Queue[pb.ImageAnnotationStreamResponseBatch | None] = asyncio.Queue(
+            max(1, self.options.batch_queue_size)
+        )
+        parallel = asyncio.Semaphore(max(1, self.options.batch_parallelism))
+
+        async def one(index: int, item: pb.ImageAnnotationRequest) -> None:
+            async with parallel:
+                try:
+                    rgb = await self.image(item.image_url, item.image_data)
+                except AssetError as exc:
+                    await queue.put(
+                        pb.ImageAnnotationStreamResponseBatch(
+                            index=index, status=exc.code.value[0], error_msg=exc.message
+                        )
+                    )
+                    return
+                async for outcome in self.image_outcomes(rgb, item.models):
+                    await queue.put(
+                        pb.ImageAnnotationStreamResponseBatch(
+                            index=index, response=_stream_item(outcome, pb.ImageAnnotationStreamResponse)
+                        )
+                    )
+
+        async def produce() -> None:
+            try:
+                await asyncio.gather(*(one(i, item) for i, item in enumerate(request.requests)))
+            finally:
+                await queue.put(None)
+
+        async with self.admission:
+            producer = asyncio.create_task(produce())
+            try:
+                while (message := await queue.get()) is not None:
+                    yield message
+                await producer
+            finally:
+                producer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await producer
+
+    # ---- single image models ---------------------------------------------------------------
+    async def single_image(self, request: pb.AnnotationRequest) -> np.ndarray:
+        return await load_image(await asset_bytes(request.asset_url, request.asset_data, self.media), self.media)
+
+    # ---- videos ------------------------------------------------------------------------------
+    async def video(self, url: str, data: bytes, options: pb.VideoOptions, clip_frames: int) -> DecodedVideo:
+        raw = await asset_bytes(url, data, self.media, "video")
+        check_video(raw)
+        sampling = Sampling(
+            keyframes_per_minute=options.max_keyframes_per_minute or self.options.keyframes_per_minute,
+            max_keyframes=self.options.max_keyframes,
+            shot_threshold=self.options.shot_threshold,
+            max_side=self.options.frame_max_side,
+            clip_seconds=options.clip_seconds or self.options.clip_seconds,
+            frames_per_clip=clip_frames,
+            max_clips=self.options.max_clips,
+        )
+        try:
+            return await asyncio.to_thread(decode_video, raw, sampling)
+        except MediaError as exc:
+            raise invalid(str(exc)) from exc
+
+    async def video_outcomes(self, request: pb.VideoAnnotationRequest) -> AsyncIterator[Outcome]:
+        units, errors = select(video_tasks.video_units(self.catalog), request.models)
+        clips = video_tasks.clip_frames_needed(self.catalog) if any(u.needs_clips for u in units) else 0
+        video = await self.video(request.video_url, request.video_data, request.video_options, clips)
+        for error in errors:
+            yield Outcome(VideoUnit("", error.model, error.task, _never), error=error)
+        async for outcome in self.fanout.stream(units, video):
+            yield outcome
+
+    async def video_stream(self, request: pb.VideoAnnotationRequest) -> AsyncIterator[pb.VideoAnnotationStreamResponse]:
+        async with self.admission:
+            async for outcome in self.video_outcomes(request):
+                yield _stream_item(outcome, pb.VideoAnnotationStreamResponse)
+
+    async def video_unary(self, request: pb.VideoAnnotationRequest) -> pb.VideoAnnotationResponse:
+        response = pb.VideoAnnotationResponse(status=0)
+        filled: set[str] = set()
+        async with self.admission:
+            try:
+                async for outcome in self.video_outcomes(request):
+                    if outcome.error is not None:
+                        response.model_errors.append(outcome.error)
+                        continue
+                    response.valid_models.append(outcome.unit.model)
+                    if outcome.unit.kind not in filled or self._is_default(outcome.unit):
+                        getattr(response, outcome.unit.kind).CopyFrom(outcome.result)
+                        filled.add(outcome.unit.kind)
+                        response.video.CopyFrom(outcome.result.video)  # type: ignore[attr-defined]
+            except AssetError as exc:
+                return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
+        return response
+
+    async def single_video(self, request: pb.AnnotationRequest, clip_frames: int = 0) -> DecodedVideo:
+        return await self.video(request.asset_url, request.asset_data, request.video_options, clip_frames)
+
+    # ---- 3D ------------------------------------------------------------------------------------
+    async def three_d(self, request: pb.ThreeDAnnotationRequest) -> pb.Annotation3dResponse:
+        async with self.admission:
+            try:
+                if not request.asset_type:
+                    raise invalid("asset_type is required: one of obj, off, ply, stl, glb, gltf")
+                raw = await asset_bytes(request.asset_url, request.asset_data, self.media)
+                try:
+                    mesh, count = await asyncio.to_thread(
+                        load_mesh, raw, request.asset_type, self.options.max_mesh_faces
+                    )
+                    views = await asyncio.to_thread(
+                        render_views, mesh, request.views or self.options.render_views, self.options.render_size
+                    )
+                except MediaError as exc:
+                    raise invalid(str(exc)) from exc
+            except AssetError as exc:
+                return pb.Annotation3dResponse(status=exc.code.value[0], error_msg=exc.message)
+            response = pb.Annotation3dResponse(status=0, geometry=mesh_info(mesh, count))
+            annotated = await asyncio.gather(*(self.annotate_image(v.rgb, ()) for v in views))
+        from services.annotation.messages import png_bytes
+
+        best: dict[str, pb.Label] = {}
+        valid: list[str] = []
+        for view, found in zip(views, annotated, strict=True):
+            response.views.append(
+                pb.RenderedView(
+                    azimuth=view.azimuth, elevation=view.elevation, png=png_bytes(view.rgb), annotations=found
+                )
+            )
+            valid.extend(name for name in found.valid_models if name not in valid)
+            labels = [pb.Label(label=d.label, score=d.score, class_id=d.class_id)
+                      for d in found.image_object_detection_result.detections]
+            labels += list(found.image_action_recognition_result.actions)
+            for label in labels:
+                if label.label not in best or label.score > best[label.label].score:
+                    best[label.label] = label
+        response.valid_models.extend(valid)
+        response.labels.extend(sorted(best.values(), key=lambda x: -x.score))
+        return response
+
+
+async def _never(_: object) -> object:
+    raise AssertionError("placeholder unit for a selection error never runs")
+
+
+STATUS_OK = grpc.StatusCode.OK.value[0]

@@ -1,0 +1,57 @@
+"""Embedders: CLIP-like image encoders (whole images, regions, faces) and text encoders, all
+returning L2-normalised vectors so cosine similarity is a dot product."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from services.annotation.models.base import TaskModel
+from services.annotation.models.preprocess import resize, to_tensor
+from services.annotation.models.tokenize import tokenizer_for
+from services.annotation.models.types import Vector
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+class ImageEmbedder(TaskModel):
+    tasks = ("image_embedding", "region_embedding", "face_embedding")
+
+    async def embed(self, images: Sequence[np.ndarray]) -> list[Vector]:
+        if not images:
+            return []
+        size = int(self.param("input_size", 224))
+        mean, std = self.params.get("mean"), self.params.get("std")
+        max_batch = self.spec.max_batch_size or 1
+        vectors: list[np.ndarray] = []
+        for start in range(0, len(images), max_batch):
+            batch = np.stack([to_tensor(resize(rgb, size), mean, std) for rgb in images[start : start + max_batch]])
+            out = await self._infer({self.input_names[0]: batch})
+            raw = out[self.output_names[0]].reshape(len(batch), -1).astype(np.float32)
+            vectors.extend(_normalise_rows(raw))
+        return [Vector(self.name, v) for v in vectors]
+
+    async def embed_one(self, rgb: np.ndarray) -> Vector:
+        return (await self.embed([rgb]))[0]
+
+
+class TextEmbedder(TaskModel):
+    tasks = ("text_embedding",)
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.tokenizer = tokenizer_for(self.spec.path, self.params)
+
+    async def embed_text(self, text: str) -> Vector:
+        encoded = self.tokenizer.encode(text)
+        inputs = {name: encoded[name] for name in self.input_names if name in encoded}
+        out = await self._infer_one(inputs)
+        raw = out[self.output_names[0]].astype(np.float32)
+        if raw.ndim == 2:  # token embeddings: mean-pool over real tokens (sentence-transformers)
+            mask = encoded["attention_mask"][: raw.shape[0], None].astype(np.float32)
+            raw = (raw * mask).sum(axis=0) / max(1.0, float(mask.sum()))
+        return Vector(self.name, _normalise_rows(raw.reshape(1, -1))[0])

@@ -1,0 +1,110 @@
+"""Measuring a blurred video against its source: which faces the per-frame detector finds, whether
+each of them is blurred in the output, and whether frames without faces were left alone.
+Shared by the tests and bench/face_blur.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from services.annotation.face_blur.boxes import pixel_regions
+from services.annotation.face_detection.haar import HaarFaceDetector
+from services.common.media import iter_video_frames
+
+# A region counts as blurred when its detail (variance of the Laplacian) fell below this share of
+# the source's; codec noise alone keeps it near 1, a blurred face is far below.
+BLURRED_DETAIL_RATIO = 0.35
+WRAP_PAD = 0.25
+
+
+def detect_per_frame(
+    rgb: np.ndarray, detector: HaarFaceDetector, max_side: int | None, wrap: bool
+) -> list[np.ndarray]:
+    """The per-frame reference: the detector on one whole frame (wrap-padded for 360° frames),
+    boxes in frame pixels; for 360° frames the box may reach past the seam."""
+    if not wrap:
+        return [np.array([f.x_min, f.y_min, f.x_max, f.y_max]) for f in detector.detect_sync(rgb, max_side)]
+    width = rgb.shape[1]
+    pad = round(width * WRAP_PAD)
+    padded = np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1)
+    out: list[np.ndarray] = []
+    for face in detector.detect_sync(padded, max_side and round(max_side * padded.shape[1] / width)):
+        box = np.array([face.x_min - pad, face.y_min, face.x_max - pad, face.y_max])
+        shift = np.floor((box[0] + box[2]) / 2 / width) * width
+        box[[0, 2]] -= shift
+        if not any(np.abs(box - other).max() < 0.3 * (box[2] - box[0]) for other in out):
+            out.append(box)
+    return out
+
+
+def detail(gray: np.ndarray) -> float:
+    return float(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F).var())
+
+
+def region_blurred(src: np.ndarray, out: np.ndarray, box: np.ndarray, wrap: bool) -> bool:
+    height, width = src.shape[:2]
+    src_gray = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)
+    out_gray = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+    before = after = 0.0
+    for x0, y0, x1, y1 in pixel_regions(box, width, height, wrap):
+        before += detail(src_gray[y0:y1, x0:x1]) * (x1 - x0) * (y1 - y0)
+        after += detail(out_gray[y0:y1, x0:x1]) * (x1 - x0) * (y1 - y0)
+    return before > 0 and after < BLURRED_DETAIL_RATIO * before
+
+
+@dataclass
+class BlurReport:
+    frames: int = 0
+    face_frames: int = 0  # frames where the per-frame detector finds a face
+    blurred_face_frames: int = 0  # ... whose every face is blurred in the output
+    missed: list[int] = field(default_factory=list)
+    clean_frames: int = 0  # frames with no face found and nothing blurred by the pipeline
+    clean_max_abs_diff: float = 0.0  # worst mean |output - source| over the clean frames
+    clean_min_psnr: float = float("inf")
+
+    @property
+    def recall(self) -> float:
+        return self.blurred_face_frames / self.face_frames if self.face_frames else 1.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def measure(
+    source: bytes,
+    output: bytes,
+    reference: dict[int, list[np.ndarray]] | None,
+    blurred_frames: set[int],
+    *,
+    detector: HaarFaceDetector | None = None,
+    max_side: int | None = 640,
+    wrap: bool = False,
+) -> tuple[BlurReport, dict[int, list[np.ndarray]]]:
+    """Compares output with source frame by frame. `reference` holds the per-frame detector's
+    faces (computed here when None and returned for reuse); `blurred_frames` are the frames the
+    pipeline reports boxes on."""
+    detector = detector or HaarFaceDetector()
+    compute = reference is None
+    reference = {} if reference is None else reference
+    report = BlurReport()
+    for (index, _, src), (_, _, out) in zip(iter_video_frames(source), iter_video_frames(output), strict=True):
+        report.frames += 1
+        if compute:
+            reference[index] = detect_per_frame(src, detector, max_side, wrap)
+        faces = reference.get(index, [])
+        if faces:
+            report.face_frames += 1
+            if all(region_blurred(src, out, box, wrap) for box in faces):
+                report.blurred_face_frames += 1
+            else:
+                report.missed.append(index)
+        elif index not in blurred_frames:
+            report.clean_frames += 1
+            diff = float(np.mean(np.abs(src.astype(np.int16) - out.astype(np.int16))))
+            report.clean_max_abs_diff = max(report.clean_max_abs_diff, diff)
+            report.clean_min_psnr = min(report.clean_min_psnr, psnr(src, out))
+    return report, reference
