@@ -78,7 +78,8 @@ def _image(seed: int = 0) -> bytes:
 
 
 def _loosest_tolerance(target: TritonTarget) -> float:
-    return max((support.tolerance(m) for m in target.repository.installed()), default=support.TOLERANCE["fp32"])
+    tolerances = [support.tolerance(m) for m in target.repository.installed() if m.triton]
+    return max(tolerances, default=support.TOLERANCE["fp32"])
 
 
 def _diff(got: Any, want: Any, tol: float, path: str = "") -> list[str]:
@@ -138,13 +139,15 @@ async def test_image_annotation_on_triton_matches_onnx(services: dict[str, str],
     support.TARGETS.add(triton_target.description)
     named = set(triton.valid_models) | _model_names(MessageToDict(triton, preserving_proto_field_name=True))
     unseen = sorted(
-        m.name for m in triton_target.repository.installed() if m.task != "text_embedding" and m.name not in named
+        m.name
+        for m in triton_target.repository.installed()
+        if m.triton and m.task != "text_embedding" and m.name not in named
     )
     support.REPORT.append(f"ImageAnnotation ran {sorted(triton.valid_models)}; installed but not named: {unseen}")
 
 
 async def test_text_embedding_on_triton_matches_onnx(services: dict[str, str], triton_target: TritonTarget) -> None:
-    encoders = [m for m in triton_target.repository.installed() if m.task == "text_embedding"]
+    encoders = [m for m in triton_target.repository.installed() if m.task == "text_embedding" and m.triton]
     if not encoders:
         pytest.skip(f"no text_embedding model is installed in {triton_target.repository.root}")
     problems = []
