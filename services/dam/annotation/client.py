@@ -1,0 +1,84 @@
+"""gRPC client of the annotation service (protos/media_annotation.proto)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from protos import media_annotation_pb2 as pb
+from protos import media_annotation_pb2_grpc as pb_grpc
+
+# Codes that say "this request will never succeed"; anything else is retried with backoff.
+PERMANENT_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+class AnnotationServiceError(RuntimeError):
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def rpc_error(exc: grpc.aio.AioRpcError) -> AnnotationServiceError:
+    code = exc.code()
+    return AnnotationServiceError(f"annotation service: {code.name}: {exc.details()}", code in PERMANENT_CODES)
+
+
+class AnnotationClient:
+    def __init__(self, target: str, max_message_mb: int = 256, timeout_s: float = 600.0,
+                 models: list[str] | None = None) -> None:
+        max_bytes = max_message_mb * 1024 * 1024
+        self._channel = grpc.aio.insecure_channel(
+            target,
+            options=[("grpc.max_send_message_length", max_bytes), ("grpc.max_receive_message_length", max_bytes)],
+        )
+        self._stub = pb_grpc.MediaAnnotationServerStub(self._channel)
+        self._timeout = timeout_s
+        self._models = list(models or [])
+        self.target = target
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def stream(self, kind: str, data: bytes) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
+        """Each model's result as the service sends it. Raises AnnotationServiceError."""
+        if kind == "image":
+            request = pb.ImageAnnotationRequest(image_data=data, models=self._models)
+            call = self._stub.ImageAnnotationStream(request, timeout=self._timeout)
+        elif kind == "video":
+            video = pb.VideoAnnotationRequest(video_data=data, models=self._models)
+            call = self._stub.VideoAnnotationStream(video, timeout=self._timeout)
+        else:
+            raise AnnotationServiceError(f"no streaming annotation for {kind} assets", permanent=True)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc
+
+    async def image_embedding(self, data: bytes) -> tuple[str, list[float]]:
+        """(model, vector) of a whole image in the cross-modal space (prototypes, similar-to-image)."""
+        try:
+            reply = await self._stub.ImageCrossModalEmbedding(pb.AnnotationRequest(asset_data=data), timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc
+        return reply.embedding.model or reply.model, list(reply.embedding.values)
+
+    async def region_embedding(self, data: bytes, box: tuple[float, float, float, float]) -> tuple[str, list[float]]:
+        """(model, vector) of one region of an image, computed on the fly."""
+        request = pb.AnnotationRequest(asset_data=data, boxes=[pb.BoundingBox(
+            x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3])])
+        try:
+            reply = await self._stub.ImageRegionFeatureExtraction(request, timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc
+        regions = [r for r in reply.regions if r.from_request] or list(reply.regions)
+        if not regions or not regions[0].embedding.values:
+            raise AnnotationServiceError("the annotation service returned no region embedding", permanent=True)
+        return regions[0].embedding.model or reply.model, list(regions[0].embedding.values)

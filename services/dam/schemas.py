@@ -1,0 +1,174 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Visibility = Literal["private", "public"]
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    role: str
+    is_active: bool
+    created_at: datetime
+
+
+class UserAdminUpdate(BaseModel):
+    role: Literal["admin", "user"] | None = None
+    is_active: bool | None = None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime | None = None
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    key: str | None = None  # only in the response that creates it
+
+
+class AnnotationOut(BaseModel):
+    model: str
+    task: str
+    state: str
+    data: dict[str, Any] | None = None
+    error: str | None = None
+    updated_at: datetime
+
+
+class AssetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    owner_id: int
+    visibility: str
+    title: str
+    description: str
+    tags: list[str]
+    filename: str
+    mime: str
+    kind: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    annotation_state: str
+    annotation_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UploadOut(AssetOut):
+    duplicate: bool = False
+
+
+class AssetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: list[str] | None = Field(default=None, max_length=100)
+    visibility: Visibility | None = None
+
+
+class Page(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[Any]
+
+
+class LookupIn(BaseModel):
+    sha256: list[str] = Field(max_length=10_000)
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    visibility: Visibility = "private"
+
+
+class ProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    visibility: Visibility | None = None
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    owner_id: int
+    name: str
+    description: str
+    visibility: str
+    created_at: datetime
+    asset_count: int = 0
+
+
+class ProjectAssetsIn(BaseModel):
+    asset_ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class DetectorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    owner_id: int
+    name: str
+    label: str
+    visibility: str
+    threshold: float
+    model: str
+    created_at: datetime
+    prototypes: int = 0
+
+
+class DetectorUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    visibility: Visibility | None = None
+
+
+class Match(BaseModel):
+    asset_id: int
+    score: float
+    matched: Literal["image", "region"]
+    box: list[float] | None = None
+
+
+class SearchHitOut(BaseModel):
+    asset: AssetOut
+    score: float | None = None
+    highlights: dict[str, list[str]] = {}
+
+
+class SearchOut(BaseModel):
+    total: int
+    page: int
+    size: int
+    hits: list[SearchHitOut]
+    facets: dict[str, dict[str, int]]
+
+
