@@ -29,6 +29,7 @@ from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -129,8 +130,11 @@ class ServiceMetrics:
 
 @lru_cache
 def get_metrics(service: str) -> ServiceMetrics:
-    """The process-wide metrics of `service` (one per process; tests make their own instead)."""
-    return ServiceMetrics(service)
+    """The process-wide metrics of `service`, in prometheus_client's default registry, so metrics a
+    service declares at module level (`Counter(...)` without `registry=`) are exposed beside these.
+    Tests make their own `ServiceMetrics(name)` instead, each with a registry of its own."""
+    # The default registry already holds the process, platform and GC collectors.
+    return ServiceMetrics(service, registry=REGISTRY, process=False)
 
 
 # --- inference ----------------------------------------------------------------------------------
@@ -214,11 +218,14 @@ class PrometheusMiddleware:
             self.metrics.http_latency.labels(method=method, route=route).observe(time.perf_counter() - start)
 
 
-def add_metrics(app: Any, metrics: ServiceMetrics, path: str = "/metrics") -> None:
-    """Adds the middleware and a `GET /metrics` route to a FastAPI app (call before it starts)."""
+def add_metrics(app: Any, metrics: ServiceMetrics, path: str = "/metrics", *, route: bool = True) -> None:
+    """Adds the middleware and a `GET /metrics` route to a FastAPI app (call before it starts).
+    `route=False` when the app already serves `path` itself from the same registry."""
     from starlette.responses import Response
 
     app.add_middleware(PrometheusMiddleware, metrics=metrics, skip_paths=(path,))
+    if not route:
+        return
 
     async def metrics_endpoint() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

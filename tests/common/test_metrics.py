@@ -154,3 +154,44 @@ def test_queue_depth_and_backlog_gauges() -> None:
     assert sample(text, "maam_annotation_backlog", state="pending") == 7
     queue.get_nowait()
     assert sample(metrics.exposition().decode(), "maam_queue_depth", queue="annotate") == 2
+
+
+def test_process_metrics_share_the_default_registry_with_module_level_metrics() -> None:
+    from prometheus_client import REGISTRY, Counter, generate_latest
+
+    from services.common.metrics import get_metrics
+
+    metrics = get_metrics("unit-test-service")
+    assert get_metrics("unit-test-service") is metrics and metrics.registry is REGISTRY
+    try:
+        legacy = Counter("maam_unit_test_legacy", "a module-level counter of some service")
+        legacy.inc()
+        metrics.annotation_backlog.labels(state="pending").set(3)
+        text = generate_latest(REGISTRY).decode()  # what a service's own /metrics route returns
+        assert sample(text, "maam_unit_test_legacy_total") == 1
+        assert sample(text, "maam_annotation_backlog", state="pending") == 3
+    finally:
+        REGISTRY.unregister(legacy)
+
+
+async def test_middleware_without_route_when_the_app_serves_metrics_itself() -> None:
+    from prometheus_client import generate_latest
+    from starlette.responses import Response
+
+    metrics = ServiceMetrics("dam", process=False)
+    app = FastAPI()
+
+    @app.get("/metrics")
+    async def own_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type="text/plain")
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {}
+
+    add_metrics(app, metrics, route=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        await client.get("/ping")
+        text = (await client.get("/metrics")).text
+    assert sample(text, "maam_http_requests_total", route="/ping", status="200") == 1
+    assert [r.path for r in app.routes].count("/metrics") == 1
