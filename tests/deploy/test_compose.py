@@ -281,3 +281,11 @@ def test_elasticsearch_setup_script_is_valid_sh() -> None:
     script = REPO_ROOT / "deploy" / "elasticsearch" / "setup.sh"
     result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_triton_ports_override_is_valid_and_publishes_grpc() -> None:
+    override = load(path=REPO_ROOT / "deploy" / "triton-ports.yml")
+    errors = list(jsonschema.Draft202012Validator(_compose_schema()).iter_errors(override))
+    assert not errors, [e.message for e in errors]
+    assert set(override["services"]) == {"triton"}
+    assert override["services"]["triton"]["ports"] == ["127.0.0.1:8001:8001"]
