@@ -24,6 +24,8 @@ MODELS = ["test_detector", "test_image_embedder", "test_region_embedder"]
 # lease keeps the restart part of the test quick.
 LEASE_S = "5"
 
+pytestmark = pytest.mark.slow
+
 
 def _query(dam: Dam, sql: str) -> list[tuple]:
     url = make_url(dam.database_url).set(drivername="postgresql").render_as_string(False)

@@ -30,6 +30,9 @@ from tests.gpu import support
 from tests.gpu.conftest import TritonTarget
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
 
+# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_TRITON_URL.
+pytestmark = pytest.mark.triton
+
 NOT_IMPLEMENTED = "the annotation service in this build does not implement {rpc} yet (branch annot not merged)"
 BACKENDS = ("triton", "onnx")
 

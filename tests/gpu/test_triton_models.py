@@ -9,12 +9,16 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.inference.triton_backend import TritonBackend
 from services.common.model_repository import ModelSpec
 from tests.gpu import support
 from tests.gpu.conftest import TritonTarget
+
+# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_TRITON_URL.
+pytestmark = pytest.mark.triton
 
 
 def _reference(spec: ModelSpec, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
