@@ -5,6 +5,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A compiler for any dependency without a wheel for this platform; it stays in this stage.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/maam
 ENV PATH=/opt/maam/bin:$PATH
 WORKDIR /src
@@ -27,7 +31,11 @@ ENV PATH=/opt/maam/bin:$PATH \
     MAAM_DATA_DIR=/data \
     MAAM_MODEL_REPOSITORY=/models \
     MAAM_LOG_FORMAT=json
-RUN groupadd --system --gid 10001 maam \
+# libgomp: OpenMP runtime some numeric wheels expect from the system.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 maam \
  && useradd --system --uid 10001 --gid maam --home-dir /app --shell /usr/sbin/nologin maam \
  # /app/triton-cpu-models: mount point of the compose cpu profile's generated repository, made
  # here so the named volume starts owned by maam.
