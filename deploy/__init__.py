@@ -1,0 +1,1 @@
+"""Deployment helpers that run inside the containers (not part of the `maam` wheel)."""
