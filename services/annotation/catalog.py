@@ -9,6 +9,7 @@ from typing import TypeVar
 from services.annotation.face_detection.base import FaceDetector
 from services.annotation.faces import FacePipeline, Gallery, default_haar_detector
 from services.annotation.models import HAAR_RUNTIME, TaskModel, create_adapter
+from services.annotation.models.captioning import Captioner
 from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView
 from services.annotation.models.embedding import ImageEmbedder
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
@@ -22,6 +23,9 @@ T = TypeVar("T", bound=TaskModel)
 
 # The command that installs models, named in every "not installed" error.
 INSTALL_HINT = "`maam models install-shipped` installs the shipped models, `maam models pull NAME` the others"
+
+# Tasks of models that are parts of another model (run by that model's adapter), never annotations of their own.
+PART_TASKS = frozenset({"caption_decoder"})
 
 
 class MissingModelError(LookupError):
@@ -51,12 +55,13 @@ class ModelCatalog:
                 if spec.installed:
                     haar_names.append(spec.name)
                 continue
-            if not spec.installed:
+            if not spec.installed or spec.task in PART_TASKS:
                 continue
             adapter = create_adapter(spec, self.backend)
             if adapter is not None:
                 adapters[spec.name] = adapter
         self.adapters = adapters
+        self._link_captioners()
         self._build_faces(haar_names)
         self._build_ocr()
 
@@ -86,6 +91,17 @@ class ModelCatalog:
 
     def names(self) -> list[str]:
         return sorted(self.adapters)
+
+    # ---- captioning -------------------------------------------------------------------------
+    def _link_captioners(self) -> None:
+        """Gives each encoder-decoder captioner its decoder's entry. The decoder (task caption_decoder)
+        has no adapter of its own, so it is never run, listed or reported as an annotation by itself."""
+        for adapter in self.adapters.values():
+            if isinstance(adapter, Captioner) and adapter.decoder_name:
+                spec = next((s for s in self.repository.models() if s.name == adapter.decoder_name), None)
+                adapter.decoder = spec if spec is not None and spec.installed else None
+                if adapter.decoder is None:
+                    log.warning("captioner %s: its decoder %s is not installed", adapter.name, adapter.decoder_name)
 
     # ---- faces ---------------------------------------------------------------------------
     def _build_faces(self, haar_names: list[str]) -> None:
