@@ -132,7 +132,13 @@ def export_captioner(
                 "max_length": max_length,
                 # num_beams 1 = greedy; the adapter runs beam search with this width otherwise.
                 "num_beams": num_beams,
-                "tokenizer": {"kind": "gpt2-bpe", "vocab_file": "vocab.json", "merges_file": "merges.txt"},
+                # Name the files actually copied: transformers 5 saves only tokenizer.json.
+                "tokenizer": {
+                    "kind": "gpt2-bpe",
+                    **({"vocab_file": "vocab.json"} if "vocab.json" in files else {}),
+                    **({"merges_file": "merges.txt"} if "merges.txt" in files else {}),
+                    **({"tokenizer_file": "tokenizer.json"} if "tokenizer.json" in files else {}),
+                },
             },
         ),
         files=files,
