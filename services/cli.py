@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.common.logging import configure_logging
 from services.common.settings import get_settings
 
 app = typer.Typer(help="MAAM: Media Asset Annotation and Management.", no_args_is_help=True)
@@ -51,7 +51,7 @@ def _run_service(name: str, host: str, port: int | None) -> None:
     if importlib.util.find_spec(module_name) is None:
         console.print(f"[red]The {name} service is not part of this build yet.[/red]")
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(name)  # JSON lines on stderr (MAAM_LOG_FORMAT=text for plain ones)
     importlib.import_module(module_name).run(host, port or default_port)
 
 

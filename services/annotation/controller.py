@@ -42,6 +42,12 @@ class Controller:
         self.fanout = FanOut(self.options.max_concurrent_model_runs, self.options.model_timeout_s)
         # Requests being worked on (decoded assets in memory); more wait here, in order.
         self.admission = asyncio.Semaphore(max(1, settings.annotation.max_concurrent_requests))
+        # The result queues of the batch streams now running, for the queue-depth metric.
+        self._batch_queues: set[asyncio.Queue] = set()
+
+    def batch_queue_depth(self) -> int:
+        """Results waiting in batch streams for slow clients to read them."""
+        return sum(queue.qsize() for queue in self._batch_queues)
 
     # ---- images --------------------------------------------------------------------------
     async def image(self, url: str, data: bytes) -> np.ndarray:
@@ -127,11 +133,13 @@ class Controller:
 
         async with self.admission:
             producer = asyncio.create_task(produce())
+            self._batch_queues.add(queue)
             try:
                 while (message := await queue.get()) is not None:
                     yield message
                 await producer
             finally:
+                self._batch_queues.discard(queue)
                 producer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await producer

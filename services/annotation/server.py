@@ -1,10 +1,10 @@
-"""The annotation gRPC server: MediaAnnotationServer plus gRPC health checking and reflection."""
+"""The annotation gRPC server: MediaAnnotationServer plus gRPC health checking and reflection, request ids
+and Prometheus metrics on every call, a `/metrics` port, and a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,8 +17,17 @@ from services.annotation.options import AnnotationOptions
 from services.annotation.servicer import AnnotationServicer
 from services.common.inference import InferenceBackend, create_backend
 from services.common.inference.onnx_backend import OnnxBackend
+from services.common.logging import RequestIdInterceptor
+from services.common.metrics import (
+    GrpcMetricsInterceptor,
+    ServiceMetrics,
+    get_metrics,
+    instrument_backend,
+    start_metrics_http_server,
+)
 from services.common.model_repository import ModelRepository
 from services.common.settings import Settings, get_settings
+from services.common.shutdown import GracefulShutdown, serve_grpc_until_signal
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +43,14 @@ async def build_server(
     settings: Settings,
     servicer: media_annotation_pb2_grpc.MediaAnnotationServerServicer | None = None,
     address: str | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Builds (not starts) the server; returns it with the bound port and its health servicer."""
-    server = grpc.aio.server(options=_options(settings))
+    """Builds (not starts) the server; returns it with the bound port and its health servicer.
+    Every call gets a request id (echoed in trailing metadata) and, with `metrics`, is counted and timed."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
+    if metrics is not None:
+        interceptors.append(GrpcMetricsInterceptor(metrics))
+    server = grpc.aio.server(interceptors=interceptors, options=_options(settings))
     media_annotation_pb2_grpc.add_MediaAnnotationServerServicer_to_server(
         servicer or media_annotation_pb2_grpc.MediaAnnotationServerServicer(), server
     )
@@ -58,12 +72,14 @@ async def wait_backend(backend: InferenceBackend, timeout_s: float = 120.0) -> l
     ONNX sessions now rather than on the first request; returns the ready models. A model that
     fails to load is logged and later reported per request as a ModelError, it does not keep the
     service down."""
-    if isinstance(backend, OnnxBackend):
+    # Look through wrappers (the metrics' InstrumentedBackend) for the in-process backend.
+    inner = getattr(backend, "backend", backend)
+    if isinstance(inner, OnnxBackend):
         names = [
-            spec.name for spec in backend.repository.installed()
+            spec.name for spec in inner.repository.installed()
             if getattr(spec.meta, "runtime", "onnxruntime") == "onnxruntime"
         ]
-        for name, outcome in zip(names, await asyncio.gather(*(backend.load([n]) for n in names),
+        for name, outcome in zip(names, await asyncio.gather(*(inner.load([n]) for n in names),
                                                              return_exceptions=True), strict=True):
             if isinstance(outcome, Exception):
                 log.error("model %s could not be loaded: %s", name, outcome)
@@ -84,41 +100,81 @@ async def build_annotation_server(
     address: str,
     backend: InferenceBackend | None = None,
     options: AnnotationOptions | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, Controller]:
-    """The full service: backend, model catalog, controller and servicer behind one server."""
+    """The full service: backend, model catalog, controller and servicer behind one server. With
+    `metrics`, model calls are timed, the batch queues reported and gRPC calls counted."""
     repository = ModelRepository(settings.model_repository)
     backend = backend or create_backend(settings, repository)
+    if metrics is not None:
+        backend = instrument_backend(backend, metrics)
     catalog = ModelCatalog(repository, backend, options or AnnotationOptions())
     controller = Controller(settings, catalog)
-    server, port, health_servicer = await build_server(settings, AnnotationServicer(controller), address)
+    if metrics is not None:
+        metrics.track_queue("annotation_batch", controller.batch_queue_depth)
+    server, port, health_servicer = await build_server(settings, AnnotationServicer(controller), address, metrics)
     return server, port, health_servicer, controller
 
 
-async def serve(host: str, port: int, settings: Settings | None = None) -> None:
+async def _become_ready(backend: InferenceBackend, health_servicer: health.aio.HealthServicer, address: str) -> None:
+    ready = await wait_backend(backend)
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("annotation service listening on %s (%s backend, models: %s)", address, backend.name,
+             ", ".join(ready) or "none")
+    print(f"annotation service listening on {address}", flush=True)
+
+
+async def serve(
+    host: str,
+    port: int,
+    settings: Settings | None = None,
+    *,
+    metrics: ServiceMetrics | None = None,
+    shutdown: GracefulShutdown | None = None,
+) -> None:
+    """Serves until SIGTERM/SIGINT (or `shutdown.request()`): then health says NOT_SERVING, new calls
+    are refused, in-flight ones get `shutdown_grace_s` to finish, and the backend is closed."""
     settings = settings or get_settings()
-    server, bound, health_servicer, controller = await build_annotation_server(settings, f"{host}:{port}")
+    metrics = metrics or get_metrics("annotation")
+    grace = settings.annotation.shutdown_grace_s
+    shutdown = shutdown or GracefulShutdown(grace)
+    server, bound, health_servicer, controller = await build_annotation_server(
+        settings, f"{host}:{port}", metrics=metrics
+    )
+    backend = controller.catalog.backend
+    exporter = None
+    if settings.annotation.metrics_port:
+        try:
+            exporter = start_metrics_http_server(metrics, host, settings.annotation.metrics_port)
+        except OSError as exc:
+            await server.stop(grace=None)
+            raise OSError(f"cannot serve /metrics on {host}:{settings.annotation.metrics_port}: {exc} "
+                          "(set MAAM_ANNOTATION__METRICS_PORT to a free port, or 0 for none)") from exc
+        log.info("metrics on http://%s:%d/metrics", host, exporter.port)
     # Health says NOT_SERVING until the backend is up and the models are loaded.
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    backend = controller.catalog.backend
-    try:
-        ready = await wait_backend(backend)
-        for name in ("", SERVICE_NAME):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("annotation service listening on %s:%d (%s backend, models: %s)", host, bound, backend.name,
-                 ", ".join(ready) or "none")
-        print(f"annotation service listening on {host}:{bound}", flush=True)
-        await stop.wait()
-    finally:
-        # Report NOT_SERVING first so balancers drain us, then let in-flight calls finish.
-        await health_servicer.enter_graceful_shutdown()
-        await server.stop(grace=10)
+    readiness = asyncio.create_task(_become_ready(backend, health_servicer, f"{host}:{bound}"), name="readiness")
+
+    def on_ready(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            shutdown.request("the inference backend never became ready")
+
+    readiness.add_done_callback(on_ready)
+
+    async def on_stop() -> None:
+        readiness.cancel()
+        await asyncio.gather(readiness, return_exceptions=True)
         await backend.close()
+        if exporter is not None:
+            exporter.close()
+        log.info("annotation service stopped")
+
+    await serve_grpc_until_signal(server, health_servicer, grace_s=grace, shutdown=shutdown, on_stop=on_stop)
+    if not readiness.cancelled() and readiness.exception() is not None:
+        raise readiness.exception()  # type: ignore[misc]  # the backend never came up: exit non-zero
 
 
 def run(host: str, port: int) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.responses import Response
 
 from services.cmrr.config import CmrrSettings
@@ -25,6 +25,8 @@ from services.common.inference import (
     ModelUnavailableError,
     create_backend,
 )
+from services.common.logging import RequestIdMiddleware
+from services.common.metrics import ServiceMetrics, add_metrics, instrument_backend
 from services.common.model_repository import ModelNotFoundError, ModelRepository
 from services.common.settings import Settings, get_settings
 
@@ -61,13 +63,15 @@ def create_app(
     settings = settings or get_settings()
     cmrr = cmrr or CmrrSettings()
     repository = repository or ModelRepository(settings.model_repository)
-    registry = CollectorRegistry()
+    # One registry per app: the shared request/latency/inference metrics and the CMRR's own counter.
+    service_metrics = ServiceMetrics("cmrr")
+    registry = service_metrics.registry
     requests = Counter("cmrr_requests", "CMRR requests by route and status", ["route", "status"], registry=registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_backend = backend is None
-        active = backend or create_backend(settings, repository)
+        active = instrument_backend(backend or create_backend(settings, repository), service_metrics)
         app.state.service = CmrrService(settings, cmrr, repository, active)
         await app.state.service.start()
         try:
@@ -212,6 +216,9 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.state.metrics = service_metrics
+    add_metrics(app, service_metrics, route=False)  # the route above serves the same registry
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app
 
 

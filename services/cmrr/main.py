@@ -1,12 +1,11 @@
-"""`maam serve cmrr`: the cross-modal retrieval and recommendation service on uvicorn."""
+"""`maam serve cmrr`: the cross-modal retrieval and recommendation service on uvicorn, stopped gracefully."""
 
 from __future__ import annotations
 
 import os
 
-import uvicorn
-
 from services.cmrr.config import DEFAULT_PORT
+from services.common.shutdown import serve_http
 
 
 def resolve_port(port: int | None) -> int:
@@ -31,4 +30,5 @@ def run(host: str, port: int) -> None:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"cmrr: bad setting ({problems}); MODEL is clip or albef") from None
-    uvicorn.run(create_app(cmrr=cmrr), host=host, port=resolve_port(port), log_level="info")
+    # Open requests finish on SIGTERM; the lifespan then saves the indexes and closes the backend.
+    serve_http(create_app(cmrr=cmrr), host, resolve_port(port))

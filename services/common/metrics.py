@@ -179,9 +179,15 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Await
 
 
 def _route_label(scope: Scope) -> str:
-    # The route template (/assets/{asset_id}), never the raw path: one series per route, not per id.
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    # The route template (/api/assets/{asset_id}), never the raw path: one series per route, not per id.
+    # FastAPI (0.16x) matches included routers lazily: `scope["route"]` is then the router's own route,
+    # without the include prefix, and the full template is in its effective route context.
+    fastapi_scope = scope.get("fastapi")
+    context = fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    path = getattr(context, "path_format", None)
+    if not isinstance(path, str):
+        route = scope.get("route")
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 

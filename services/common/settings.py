@@ -16,6 +16,10 @@ class AnnotationServiceSettings(BaseModel):
     # Requests handled at once; more queue in gRPC instead of exhausting memory.
     max_concurrent_requests: int = 16
     max_message_mb: int = 256
+    # Prometheus `/metrics` beside the gRPC port (0 = off).
+    metrics_port: int = 9464
+    # On SIGTERM: seconds in-flight calls get to finish (under compose's 30 s stop_grace_period).
+    shutdown_grace_s: float = 25.0
 
 
 class MediaSettings(BaseModel):

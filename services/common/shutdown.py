@@ -90,11 +90,30 @@ class GracefulShutdown:
         return len(pending)
 
 
-def serve_http(app: Any, host: str, port: int, *, grace_s: float = DEFAULT_GRACE_S, **uvicorn_options: Any) -> None:
+def serve_http(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    grace_s: float = DEFAULT_GRACE_S,
+    on_signal: Callable[[], None] | None = None,
+    **uvicorn_options: Any,
+) -> None:
     """Runs a FastAPI/ASGI app until SIGTERM/SIGINT; open requests get `grace_s` to finish.
 
+    `on_signal` runs in the signal handler itself, before uvicorn drains its connections, so
+    background workers can stop taking new work at once (it must only set flags: no awaiting).
     `log_config=None` keeps the JSON logging set up by `configure_logging`."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if on_signal is not None:
+                try:
+                    on_signal()
+                except Exception:  # never let a hook keep the server from stopping
+                    log.exception("shutdown hook failed")
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         app,
@@ -104,7 +123,7 @@ def serve_http(app: Any, host: str, port: int, *, grace_s: float = DEFAULT_GRACE
         timeout_graceful_shutdown=grace_s,
         **uvicorn_options,
     )
-    uvicorn.Server(config).run()
+    Server(config).run()
 
 
 async def serve_grpc_until_signal(

@@ -3,8 +3,8 @@
 A text encoder's `maam.json` names its tokenizer in `params.tokenizer`:
 - `{"kind": "clip-bpe", "vocab_file": "bpe_simple_vocab_16e6.txt.gz", "context_length": 77}`: OpenAI CLIP's
   byte-level BPE, as open_clip's `SimpleTokenizer` implements it (same merges file, same ids);
-- `{"kind": "wordpiece", "vocab_file": "vocab.txt" | "tokenizer.json", "context_length": 128}`: BERT's
-  uncased WordPiece (sentence-transformers MiniLM);
+- `{"kind": "wordpiece", "vocab_file": "vocab.txt" | "tokenizer.json", "max_length" | "context_length": 128,
+  "lowercase": true}`: BERT's WordPiece (sentence-transformers MiniLM: uncased);
 - `{"kind": "test", "vocab_size": V, "seq_len": L}`: byte values mod V, for the tiny test models only.
 Test models written by `tests/support/test_models.py` carry `vocab_size`/`seq_len` in `params` and no
 `tokenizer` entry; they get the test tokenizer.
@@ -183,7 +183,9 @@ def tokenizer_from_params(model_dir: Path, params: dict[str, Any], source: str =
     if kind == "wordpiece":
         vocab_file = model_dir / str(spec.get("vocab_file", "vocab.txt"))
         length = int(spec.get("context_length", spec.get("max_length", 128)))
-        return WordPieceTokenizer(vocab_file, length, bool(spec.get("lower_case", True)))
+        # The MiniLM export writes `lowercase` (Hugging Face's do_lower_case); `lower_case` is accepted too.
+        lower_case = spec.get("lowercase", spec.get("lower_case", True))
+        return WordPieceTokenizer(vocab_file, length, bool(lower_case))
     raise TokenizerError(
         f"{model_dir / 'maam.json'}: unknown tokenizer kind {kind!r} (known: clip-bpe, wordpiece, test)"
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.common.logging import RequestIdMiddleware
+from services.common.metrics import add_metrics, get_metrics
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
@@ -37,4 +39,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
+    # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
+    add_metrics(app, get_metrics("dam"), route=False)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

@@ -7,6 +7,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
+from services.common.metrics import ServiceMetrics, get_metrics
 from services.dam.annotation.client import AnnotationClient
 from services.dam.annotation.worker import AnnotationWorkers
 from services.dam.blobstore import BlobStore
@@ -16,6 +19,11 @@ from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
 
 log = logging.getLogger(__name__)
+
+# Outbox states as the maam_annotation_backlog gauge names them.
+BACKLOG_STATES = {"queued": "pending", "running": "claimed", "failed": "failed"}
+_BACKLOG = text("SELECT state, count(*) FROM annotation_jobs WHERE state IN ('queued', 'running', 'failed') "
+                "GROUP BY state")
 
 
 def create_backend(settings: DamSettings, db: Database) -> SearchBackend:
@@ -39,6 +47,7 @@ class DamContext:
     client: AnnotationClient
     workers: AnnotationWorkers | None = None
     _gc_task: asyncio.Task | None = None
+    _backlog_task: asyncio.Task | None = None
 
     @classmethod
     async def open(cls, settings: DamSettings) -> DamContext:
@@ -59,6 +68,31 @@ class DamContext:
         self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam)
         self.workers.start(self.settings.dam.workers)
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")
+        self._backlog_task = asyncio.create_task(self._backlog_loop(get_metrics("dam")), name="annotation-backlog")
+
+    def begin_shutdown(self) -> None:
+        """Called from the SIGTERM handler: annotation workers stop claiming new jobs right away."""
+        if self.workers is not None:
+            self.workers.stop_claiming()
+
+    async def update_backlog(self, metrics: ServiceMetrics) -> dict[str, int]:
+        """Sets maam_annotation_backlog{state=pending|claimed|failed} from the jobs table."""
+        async with self.db.sessions() as session:
+            rows = (await session.execute(_BACKLOG)).all()
+        counts = dict.fromkeys(BACKLOG_STATES.values(), 0)
+        for state, count in rows:
+            counts[BACKLOG_STATES[state]] = int(count)
+        for state, count in counts.items():
+            metrics.annotation_backlog.labels(state=state).set(count)
+        return counts
+
+    async def _backlog_loop(self, metrics: ServiceMetrics) -> None:
+        while True:
+            try:
+                await self.update_backlog(metrics)
+            except Exception:  # the database is briefly away: the gauge keeps its last value
+                log.warning("cannot read the annotation backlog", exc_info=True)
+            await asyncio.sleep(self.settings.dam.backlog_interval_s)
 
     async def _gc_loop(self) -> None:
         from services.dam.gc import collect_garbage
@@ -71,12 +105,14 @@ class DamContext:
                 log.exception("garbage collection failed")
 
     async def close(self) -> None:
-        if self._gc_task:
-            self._gc_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gc_task
+        for task in (self._gc_task, self._backlog_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.workers:
-            await self.workers.stop()
+            # In-flight jobs finish within the grace period; the rest go back to the queue.
+            await self.workers.stop(self.settings.dam.shutdown_grace_s)
         await self.client.close()
         await self.backend.close()
         await self.db.close()

@@ -16,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError, check_url, fetch_url
+from services.common.logging import RequestIdMiddleware
 from services.common.media import MediaError, decode_image, media_kind, sniff_media_type
+from services.common.metrics import ServiceMetrics, add_metrics
 from services.common.settings import Settings, get_settings
 from services.ndd import video
 from services.ndd.descriptors import deep, offline
@@ -43,11 +45,11 @@ CollectionQ = Annotated[str, Query(min_length=1, max_length=200)]
 
 
 class NddState:
-    def __init__(self, settings: Settings, ndd: NddSettings) -> None:
+    def __init__(self, settings: Settings, ndd: NddSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.ndd = ndd
         self.engine = Engine(settings.data_dir / "ndd", ndd)
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.embedder: deep.AnnotationEmbedder | None = None
         if ndd.annotation_url:
             self.embedder = deep.AnnotationEmbedder(ndd.annotation_url, ndd.annotation_model, ndd.annotation_timeout_s)
@@ -405,22 +407,27 @@ async def search_video_by_upload(state: StateDep, file: Annotated[UploadFile, Fi
 def create_app(settings: Settings | None = None, ndd: NddSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     ndd = ndd or get_ndd_settings()
+    # One registry per app: the shared request/latency/queue metrics and the NDD's own counters.
+    service_metrics = ServiceMetrics("ndd")
+    ndd_metrics = Metrics(service_metrics.registry)  # made once: an app may start more than once in tests
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = NddState(settings, ndd)
+        state = NddState(settings, ndd, ndd_metrics)
         app.state.ndd = state
+        service_metrics.track_queue("ndd_jobs", lambda: state.jobs.waiting)
         state.jobs.start()
         try:
             yield
         finally:
-            await state.jobs.stop()
+            await state.jobs.stop(ndd.shutdown_grace_s)
             if state.embedder is not None:
                 await state.embedder.close()
             state.engine.close()
 
     app = FastAPI(title="MAAM near-duplicate detection", version="1.0", lifespan=lifespan,
                   description="Index images and videos in collections and find their near-duplicates.")
+    app.state.metrics = service_metrics
     app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
@@ -433,6 +440,8 @@ def create_app(settings: Settings | None = None, ndd: NddSettings | None = None)
     async def metrics(request: Request) -> Response:
         state: NddState = request.app.state.ndd
         state.metrics.jobs_waiting.set(state.jobs.waiting)
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(service_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    add_metrics(app, service_metrics, route=False)  # the route above serves the same registry
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

@@ -77,8 +77,16 @@ class JobManager:
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="ndd-job-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Lets the accepted jobs finish within `grace_s` (a job the caller got a 202 for is not
+        dropped at the first SIGTERM), then cancels what is left."""
         if self._worker:
+            if grace_s > 0 and not self._worker.done():
+                try:
+                    await asyncio.wait_for(self._queue.join(), grace_s)
+                except TimeoutError:
+                    log.warning("%d indexing job(s) unfinished after %.0f s; cancelling them",
+                                self._queue.qsize() + 1, grace_s)
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker

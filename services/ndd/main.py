@@ -1,8 +1,9 @@
-"""`maam serve ndd`: the near-duplicate detection REST service (default 127.0.0.1:8008)."""
+"""`maam serve ndd`: the near-duplicate detection REST service (default 127.0.0.1:8008), stopped
+gracefully on SIGTERM (open requests finish; the job worker is stopped in the app's lifespan)."""
 
 from __future__ import annotations
 
-import uvicorn
+from services.common.shutdown import serve_http
 
 DEFAULT_PORT = 8008
 
@@ -11,4 +12,4 @@ def run(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     from services.ndd.api import create_app
 
     print(f"ndd service listening on http://{host}:{port}", flush=True)
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    serve_http(create_app(), host, port)

@@ -1,4 +1,6 @@
-"""Prometheus metrics of the NDD service (one registry per app, so tests can build many apps)."""
+"""Prometheus metrics of the NDD service (one registry per app, so tests can build many apps): its own
+counters here, beside the shared request/queue metrics (`services.common.metrics.ServiceMetrics`) in
+the same registry."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.items_indexed = Counter("ndd_items_indexed", "Items indexed", ["media_type"], registry=self.registry)
         self.item_errors = Counter("ndd_item_errors", "Items that failed to index", ["media_type"],
                                    registry=self.registry)

@@ -23,6 +23,8 @@ class NddSettings(BaseSettings):
     job_queue_size: int = 64
     # Jobs kept for GET /jobs/{id} after they finish.
     jobs_kept: int = 1000
+    # On SIGTERM, accepted indexing jobs get this long to finish (and be saved) before they are cancelled.
+    shutdown_grace_s: float = 20.0
     max_upload_mb: int = 256
     max_items_per_job: int = 1000
     # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.

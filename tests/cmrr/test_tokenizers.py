@@ -70,3 +70,14 @@ def test_byte_tokenizer_and_sidecar_dispatch(tmp_path: Path, merges: Path) -> No
         tokenizer_from_params(tmp_path, {}, "pulled")
     with pytest.raises(TokenizerError, match="unknown tokenizer kind"):
         tokenizer_from_params(tmp_path, json.loads('{"tokenizer": {"kind": "sentencepiece"}}'))
+
+
+def test_wordpiece_sidecar_keys_of_the_minilm_export(tmp_path: Path) -> None:
+    # services/models/export/minilm.py writes `max_length` and `lowercase`; both must be honoured.
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "Hello"]))
+    spec = {"kind": "wordpiece", "vocab_file": "vocab.txt", "lowercase": False, "max_length": 5}
+    cased = tokenizer_from_params(tmp_path, {"tokenizer": spec})
+    assert isinstance(cased, WordPieceTokenizer) and cased.context_length == 5 and not cased.lower_case
+    assert cased(["Hello"])[0].tolist() == [2, 5, 3, 0, 0]
+    uncased = tokenizer_from_params(tmp_path, {"tokenizer": {**spec, "lowercase": True}})
+    assert uncased(["Hello"])[0].tolist() == [2, 4, 3, 0, 0]

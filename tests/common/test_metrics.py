@@ -195,3 +195,25 @@ async def test_middleware_without_route_when_the_app_serves_metrics_itself() -> 
         text = (await client.get("/metrics")).text
     assert sample(text, "maam_http_requests_total", route="/ping", status="200") == 1
     assert [r.path for r in app.routes].count("/metrics") == 1
+
+
+async def test_routes_of_included_routers_are_labelled_with_their_full_template() -> None:
+    # FastAPI matches included routers lazily: the label must still carry the include prefixes.
+    from fastapi import APIRouter
+
+    metrics = ServiceMetrics("dam", process=False)
+    app = FastAPI()
+    router = APIRouter(prefix="/assets")
+
+    @router.get("/{asset_id}")
+    async def get_asset(asset_id: int) -> dict:
+        return {"id": asset_id}
+
+    app.include_router(router, prefix="/api")
+    add_metrics(app, metrics)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/assets/7")).status_code == 200
+        text = (await client.get("/metrics")).text
+    assert sample(text, "maam_http_requests_total", method="GET", route="/api/assets/{asset_id}", status="200") == 1
+    assert sample(text, "maam_http_requests_total", route="/assets/{asset_id}") == 0

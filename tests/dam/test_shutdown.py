@@ -20,8 +20,8 @@ from tests.support.processes import ServiceProcess, child_env, free_port, maam, 
 
 ASSETS = 200
 MODELS = ["test_detector", "test_image_embedder", "test_region_embedder"]
-# Jobs cancelled by the shutdown stay claimed until their lease ends (see the xfail below); a short
-# lease keeps the restart part of the test quick.
+# A graceful stop releases the jobs it cuts short; the short lease only matters if it did not (a killed
+# DAM), and keeps the restart part of the test quick even then.
 LEASE_S = "5"
 
 pytestmark = pytest.mark.slow
@@ -138,13 +138,6 @@ def test_sigterm_during_ingest_loses_nothing(sigterm_during_ingest: Outcome) -> 
     assert sorted(per_model) == [(m, ASSETS, ASSETS) for m in sorted(MODELS)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DAM AnnotationWorkers.stop() cancels in-flight jobs without releasing their claim: the rows stay "
-    "'running' until job_lease_s (600 s by default) runs out. Fix: on shutdown stop claiming, let running jobs "
-    "finish within a grace period, and in run_job's `except asyncio.CancelledError` set the row back to "
-    "'queued' (locked_until NULL, attempts - 1) before re-raising.",
-)
 def test_graceful_stop_releases_every_claimed_job(sigterm_during_ingest: Outcome) -> None:
     if sigterm_during_ingest.unfinished_after_stop == 0:
         pytest.skip("the annotation backlog was empty when the DAM stopped: no claim to release this time")

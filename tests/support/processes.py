@@ -30,6 +30,9 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
+    # The annotation service's /metrics port (9464 by default) would clash between concurrent test
+    # processes; tests that scrape it pass a free port.
+    env.setdefault("MAAM_ANNOTATION__METRICS_PORT", "0")
     env.update(extra)
     return env
 

@@ -1,5 +1,9 @@
 """Annotation workers: claim outbox rows with FOR UPDATE SKIP LOCKED, stream the asset to the annotation
-service and store each model's result the moment it arrives. Failures are retried with backoff."""
+service and store each model's result the moment it arrives. Failures are retried with backoff.
+
+On shutdown the workers stop claiming, jobs in flight get a grace period to finish, and a job cut
+short is released back to `queued` (its attempt not counted), so a restart picks it up at once
+instead of after the claim's lease."""
 
 from __future__ import annotations
 
@@ -30,6 +34,11 @@ WHERE j.id = (
     WHERE (state = 'queued' AND available_at <= now()) OR (state = 'running' AND locked_until < now())
     ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING j.id, j.asset_id, j.attempts
+""")
+# Undoes a claim: the job is free again now, and the interrupted try does not count as an attempt.
+_RELEASE = text("""
+UPDATE annotation_jobs SET state = 'queued', locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
+WHERE id = :id AND state = 'running'
 """)
 
 
@@ -63,9 +72,25 @@ class AnnotationWorkers:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop_claiming(self) -> None:
+        """No new jobs from now on; safe to call from a signal handler (it only sets a flag)."""
         self._stopping = True
-        for task in self._tasks:
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stops claiming, lets running jobs finish within `grace_s`, then cancels the rest, whose
+        claims are released (see `run_job`)."""
+        self._stopping = True
+        self._wake.set()  # idle workers leave their wait now
+        pending = {task for task in self._tasks if not task.done()}
+        if pending and grace_s > 0:
+            _, pending = await asyncio.wait(pending, timeout=grace_s)
+        if pending:
+            log.warning("%d annotation job(s) still running after %.0f s; releasing them", len(pending), grace_s)
+        for task in pending:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -78,9 +103,14 @@ class AnnotationWorkers:
                 job = None
             if job is None:
                 self._wake.clear()
+                if self._stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue
+            if self._stopping:  # claimed while the stop began: hand it back untouched
+                await self._release(job[0])
+                break
             await self.run_job(*job)
 
     async def _claim(self) -> tuple[int, int, int] | None:
@@ -89,6 +119,23 @@ class AnnotationWorkers:
         return (row[0], row[1], row[2]) if row else None
 
     async def run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
+        try:
+            await self._run_job(job_id, asset_id, attempt)
+        except asyncio.CancelledError:
+            # Shutdown cut the job short: release the claim rather than leave the row `running`
+            # until its lease ends. Results already stored stay; the re-run replaces them.
+            await self._release(job_id)
+            raise
+
+    async def _release(self, job_id: int) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(_RELEASE, {"id": job_id})
+            log.info("annotation job %d released back to the queue", job_id)
+        except Exception:  # the lease still frees it later
+            log.exception("annotation job %d: cannot release its claim", job_id)
+
+    async def _run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
         async with self._sessions() as session:
             asset = (await session.execute(
                 text("SELECT kind, sha256, deleted_at FROM assets WHERE id = :id"), {"id": asset_id})).first()

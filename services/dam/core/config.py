@@ -28,6 +28,12 @@ class DamOptions(BaseModel):
     retry_max_s: float = 300.0
     # A claimed job whose worker vanished is claimed again after this lease.
     job_lease_s: float = 600.0
+    # On SIGTERM, annotation jobs in flight get this long to finish before they are released back
+    # to the queue (HTTP requests get their own 25 s first; compose waits 30 s in all before SIGKILL,
+    # and open requests are rare at stop time, so the two rarely add up).
+    shutdown_grace_s: float = 20.0
+    # Seconds between refreshes of the maam_annotation_backlog gauge from the jobs table.
+    backlog_interval_s: float = 5.0
     # Models asked for on upload (ImageAnnotationRequest.models); empty = every installed model.
     annotation_models: list[str] = Field(default_factory=list)
     # Seconds one annotation stream may take.
