@@ -93,7 +93,10 @@ class FaceBlurPipeline:
         if self.max_side and max(width, height) > self.max_side:
             scale = self.max_side / max(width, height)
         det_w, det_h = max(2, round(width * scale)), max(2, round(height * scale))
-        rgb = await asyncio.to_thread(frame.to_ndarray, width=det_w, height=det_h, format="rgb24")
+        # Area averaging: the sharpest downscale, and the one detectors see in the per-frame path.
+        rgb = await asyncio.to_thread(
+            frame.to_ndarray, width=det_w, height=det_h, format="rgb24", interpolation="AREA"
+        )
         sx, sy = width / det_w, height / det_h
         offset_x = offset_y = 0.0
         if roi is not None:
