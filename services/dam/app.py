@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
+from services.dam.ui import mount_ui
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"  # the web UI (issue 6) renders from here
@@ -37,4 +38,5 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
+    mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers
     return app
