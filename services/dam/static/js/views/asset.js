@@ -69,7 +69,9 @@ function detailOf(annotation) {
     case "disturbing": return flagRow("Disturbing", d, "is_disturbing");
     case "meme": return flagRow(annotation.model.includes("hateful") ? "Hateful meme" : "Meme", d,
       "is_meme" in d ? "is_meme" : "is_hateful");
-    case "saliency": return h("p", { class: "muted" }, `${(d.salient_regions || []).length} salient region(s). Toggle “Saliency” above the image.`);
+    case "saliency": return h("p", { class: "muted" }, d.frames
+      ? `Saliency maps of ${d.frames.length} keyframe(s).`
+      : `${(d.salient_regions || []).length} salient region(s). Tick “Saliency” under the image to see the map.`);
     case "cross_modal_embedding": return h("p", { class: "muted" }, `${d.embedding?.dimension || "?"}-d vector (${d.embedding?.model || annotation.model}) — powers “Find similar”.`);
     case "region_features": return h("p", { class: "muted" }, `${(d.regions || []).length} region vector(s) — powers region search.`);
     case "action_recognition":
@@ -81,11 +83,15 @@ function detailOf(annotation) {
 
 function annotationList(annotations) {
   if (!annotations.length) return h("p", { class: "muted" }, "No results yet.");
-  const sorted = [...annotations].sort((a, b) => (TASK_ORDER.indexOf(a.task) + 100 * (TASK_ORDER.indexOf(a.task) < 0))
+  // Failed models are listed together and folded, so the results stay readable.
+  const failed = annotations.filter((a) => a.state !== "done");
+  const failures = failed.length ? h("details", { class: "failures" },
+    h("summary", {}, `${failed.length} model${failed.length === 1 ? "" : "s"} failed`),
+    h("ul", {}, failed.map((a) => h("li", { dataset: { model: a.model } }, h("strong", {}, a.model), `: ${a.error || a.state}`)))) : null;
+  const sorted = annotations.filter((a) => a.state === "done").sort((a, b) => (TASK_ORDER.indexOf(a.task) + 100 * (TASK_ORDER.indexOf(a.task) < 0))
     - (TASK_ORDER.indexOf(b.task) + 100 * (TASK_ORDER.indexOf(b.task) < 0)));
   return h("div", { class: "annotations" }, sorted.map((a) => h("section", { class: "annotation", dataset: { task: a.task, model: a.model } },
-    h("h3", {}, TASK_TITLES[a.task] || a.task, h("span", { class: "model" }, a.model)),
-    a.state === "done" ? detailOf(a) : h("p", { class: "error" }, a.error || a.state))));
+    h("h3", {}, TASK_TITLES[a.task] || a.task, h("span", { class: "model" }, a.model)), detailOf(a))), failures);
 }
 
 // The video timeline: one marker per keyframe with detections; a click seeks the video there.
@@ -97,7 +103,7 @@ function timeline(annotations, video, duration) {
     const labels = [...new Set((frame.detections || []).map((d) => d.label))];
     if (!labels.length) continue;
     const t = num(frame.timestamp);
-    const marker = h("button", { type: "button", class: "marker", title: `${t.toFixed(1)} s: ${labels.join(", ")}`,
+    const marker = h("button", { type: "button", class: "marker", dataset: { time: t }, title: `${t.toFixed(1)} s: ${labels.join(", ")}`,
       "aria-label": `At ${t.toFixed(1)} seconds: ${labels.join(", ")}` });
     marker.style.left = `${((t / duration) * 100).toFixed(2)}%`;
     marker.addEventListener("click", () => { video.currentTime = t; });
@@ -277,19 +283,28 @@ export async function assetView(page, { match }) {
   let timer = null;
   let stopped = false;
   let polls = 0;
+  let unchanged = 0;
   async function refresh() {
     clearTimeout(timer);
+    const before = JSON.stringify([asset, annotations, summary]);
     asset = await get(`/assets/${id}`);
     annotations = await get(`/assets/${id}/annotations`);
     summary = (await cards([id])).get(id);
     if (stopped) return;
-    renderHead();
-    renderStage();
-    renderSide();
+    // Re-rendered only on news, so a playing video or a drawn region survives the polling.
+    if (JSON.stringify([asset, annotations, summary]) !== before) {
+      unchanged = 0;
+      renderHead();
+      renderStage();
+      renderSide();
+    } else {
+      unchanged += 1;
+    }
     schedule();
   }
   function schedule() {
-    if (PENDING.has(asset.annotation_state) && polls < 150) {
+    // "partial" may be final (some models failed): stop after a while without news.
+    if (PENDING.has(asset.annotation_state) && polls < 150 && unchanged < 10) {
       polls += 1;
       timer = setTimeout(() => refresh().catch(() => {}), 2000);
     }

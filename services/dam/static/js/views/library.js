@@ -19,6 +19,7 @@ const FACETS = [
   { name: "annotation_types", title: "Annotations", param: null },
 ];
 const TRI = { true: "only", false: "exclude" };
+let sidebarOpen = false;
 const TRI_NAMES = { true: "Yes", false: "No", unknown: "Not yet known" };
 
 function monthRange(month) {
@@ -65,7 +66,10 @@ function toggled(params, facet, key) {
 }
 
 function facetSidebar(facets, params) {
-  const side = h("aside", { class: "facets", "aria-label": "Filters" });
+  // A disclosure, closed at first on narrow screens so results come first there.
+  const side = h("details", { class: "facets", open: window.matchMedia("(min-width: 901px)").matches || sidebarOpen },
+    h("summary", {}, "Filters"));
+  side.addEventListener("toggle", () => { sidebarOpen = side.open; });
   for (const facet of FACETS) {
     const values = Object.entries(facets[facet.name] || {});
     if (!values.length) continue;
@@ -85,7 +89,7 @@ function facetSidebar(facets, params) {
     }
     side.append(h("section", { class: "facet-group" }, h("h2", {}, facet.title), list));
   }
-  return side;
+  return h("aside", { class: "sidebar", "aria-label": "Filters" }, side);
 }
 
 function activeFilters(params) {
