@@ -4,6 +4,7 @@ timeline of detections, projects, user-made detectors, keyboard use and a phone-
 from __future__ import annotations
 
 import io
+from urllib.parse import unquote
 
 import av
 import numpy as np
@@ -151,6 +152,20 @@ def test_keyboard_and_phone_screen(browser, ui_dam, library, tmp_path):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the asset page scrolls sideways"
         ui.shot("02-phone-asset")
         ui.check("asset page on a phone")
+        # Region search without a mouse: open the disclosure, type the edges, Enter on the buttons.
+        page.get_by_text("Enter a region with the keyboard").focus()
+        page.keyboard.press("Enter")
+        page.locator('input[data-edge="x_min"]').fill("10")
+        page.locator('input[data-edge="x_max"]').fill("60")
+        page.get_by_role("button", name="Use this region").focus()
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.dataset.action") == "region-search"
+        assert page.locator(".selection").is_visible()
+        page.keyboard.press("Enter")
+        page.locator('.banner[data-mode="region"]').wait_for()
+        assert "box=0.1000,0.2000,0.6000,0.8000" in unquote(page.url)
+        page.locator(".card").first.wait_for()
+        ui.check("region search from the keyboard")
 
         # A dialog opens with focus inside and closes with Escape, focus back on the opener.
         ui.goto("/settings")

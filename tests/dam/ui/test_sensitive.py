@@ -38,7 +38,7 @@ def test_nsfw_asset_blurred_until_revealed(browser, ui_dam, flagged, tmp_path):
         assert red_card.locator(".veil-reason").inner_text() == "NSFW"
         assert red_card.locator(".chip.warn").inner_text() == "NSFW"
         assert safe_card.locator(".shielded.blurred").count() == 0
-        blur = red_card.locator(".shielded img").evaluate("el => getComputedStyle(el).filter")
+        blur = red_card.locator(".shielded > :first-child").evaluate("el => getComputedStyle(el).filter")
         assert "blur" in blur
         ui.shot("01-nsfw-blurred")
         ui.check("library with an NSFW asset")
@@ -48,7 +48,7 @@ def test_nsfw_asset_blurred_until_revealed(browser, ui_dam, flagged, tmp_path):
         reveal.focus()
         page.keyboard.press("Enter")
         assert red_card.locator(".shielded.blurred").count() == 0
-        assert red_card.locator(".shielded img").evaluate("el => getComputedStyle(el).filter") == "none"
+        assert red_card.locator(".shielded > :first-child").evaluate("el => getComputedStyle(el).filter") == "none"
         ui.shot("02-nsfw-revealed")
 
         # The asset page: the flag with its score, the media blurred in a fresh tab until revealed there too.

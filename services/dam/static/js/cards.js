@@ -53,9 +53,11 @@ export function chips(summary, asset) {
 
 export function assetCard(asset, summary, { score, highlights, extra } = {}) {
   const caption = summary && summary.caption;
-  const link = h("a", { class: "card-link", href: `#/asset/${asset.id}` },
-    sensitiveShield(asset, summary, thumbnail(asset)),
-    h("span", { class: "card-title" }, asset.title || asset.filename));
+  // The picture link is a mouse shortcut (skipped by Tab); the title is the link for keyboards and screen
+  // readers. The Reveal button sits beside the picture link, never inside it.
+  const media = sensitiveShield(asset, summary, h("a", { class: "thumb-link", href: `#/asset/${asset.id}`,
+    tabindex: "-1", "aria-hidden": "true" }, thumbnail(asset)));
+  const link = h("a", { class: "card-link card-title", href: `#/asset/${asset.id}` }, asset.title || asset.filename);
   const body = h("div", { class: "card-body" },
     caption ? h("p", { class: "caption" }, caption) : null,
     highlights && Object.keys(highlights).length
@@ -65,7 +67,7 @@ export function assetCard(asset, summary, { score, highlights, extra } = {}) {
       asset.kind !== "image" ? h("span", { class: "kind" }, asset.kind) : null,
       score !== undefined && score !== null ? h("span", { class: "score", title: "similarity" }, score.toFixed(3)) : null,
       extra || null));
-  return h("article", { class: "card", dataset: { id: asset.id, state: asset.annotation_state } }, link, body);
+  return h("article", { class: "card", dataset: { id: asset.id, state: asset.annotation_state } }, media, link, body);
 }
 
 export function cardGrid(items, summaries, options = {}) {
@@ -91,7 +93,7 @@ export function refreshCards(grid, items, summaries) {
     if (old.outerHTML.replace(/src="[^"]*"/g, "") === fresh.outerHTML.replace(/src="[^"]*"/g, "")) continue;
     const focused = old.contains(document.activeElement);
     old.replaceWith(fresh);
-    if (focused) fresh.querySelector("a").focus();
+    if (focused) fresh.querySelector(".card-link").focus();
   }
 }
 

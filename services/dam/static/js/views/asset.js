@@ -145,7 +145,26 @@ function regionSelector(frame, asset, onBox) {
     if (box.x_max - box.x_min < 0.02 || box.y_max - box.y_min < 0.02) { rect.hidden = true; onBox(null); return; }
     onBox(box);
   });
-  return rect;
+  return (box) => { place(rect, box); rect.hidden = false; };
+}
+
+// The keyboard way to a region: four percentages.
+function regionInputs(onBox) {
+  const names = [["x_min", "Left", 20], ["y_min", "Top", 20], ["x_max", "Right", 80], ["y_max", "Bottom", 80]];
+  const inputs = names.map(([key, label, value]) => h("label", { class: "num" }, `${label} %`,
+    h("input", { type: "number", min: "0", max: "100", step: "1", value: String(value), dataset: { edge: key } })));
+  const use = h("button", { type: "button" }, "Use this region");
+  use.addEventListener("click", () => {
+    const box = {};
+    for (const label of inputs) {
+      const input = label.querySelector("input");
+      box[input.dataset.edge] = Math.min(100, Math.max(0, Number(input.value) || 0)) / 100;
+    }
+    if (box.x_max - box.x_min < 0.02 || box.y_max - box.y_min < 0.02) { toast("Right must exceed left and bottom must exceed top.", "error"); return; }
+    onBox(box);
+  });
+  return h("details", { class: "region-keys" }, h("summary", {}, "Enter a region with the keyboard"),
+    h("div", { class: "inline" }, inputs, use));
 }
 
 export async function assetView(page, { match }) {
@@ -233,11 +252,12 @@ export async function assetView(page, { match }) {
         const box = [regionBox.x_min, regionBox.y_min, regionBox.x_max, regionBox.y_max].map((v) => v.toFixed(4)).join(",");
         navigate("/library", new URLSearchParams({ similar_to: id, box }));
       });
-      regionSelector(frame, asset, (box) => {
+      const chosen = (box) => {
         regionBox = box;
         regionButton.disabled = !box;
         hint.textContent = box ? `Region ${[box.x_min, box.y_min, box.x_max, box.y_max].map((v) => v.toFixed(2)).join(", ")}` : "Drag a box on the image to find assets with similar content.";
-      });
+      };
+      const showRegion = regionSelector(frame, asset, chosen);
       const toggles = h("fieldset", { class: "layers" }, h("legend", {}, "Show"),
         Object.keys(layers).map((key) => {
           const box = h("input", { type: "checkbox", id: `layer-${key}`, checked: layers[key], dataset: { layer: key } });
@@ -245,7 +265,8 @@ export async function assetView(page, { match }) {
           return h("label", { for: `layer-${key}`, class: "toggle" }, box, ` ${key[0].toUpperCase()}${key.slice(1)}`);
         }));
       stageSlot.append(h("figure", { class: "stage" }, sensitiveShield(asset, summary, frame)), toggles,
-        h("div", { class: "region-bar" }, hint, regionButton));
+        h("div", { class: "region-bar" }, hint, regionButton),
+        regionInputs((box) => { showRegion(box); chosen(box); regionButton.focus(); }));
     } else if (asset.kind === "video") {
       const video = h("video", { class: "media", controls: true, preload: "metadata" });
       blobUrl(`/assets/${id}/download`).then((url) => { video.src = url; });

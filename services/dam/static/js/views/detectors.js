@@ -62,7 +62,7 @@ export async function detectorView(page, { match }) {
     const summaries = await cards(items.map((i) => i.asset.id));
     clear(body);
     body.append(h("p", { class: "total" }, `${found.length} match${found.length === 1 ? "" : "es"}`),
-      items.length ? cardGrid(items, summaries, { extra: (_, item) => h("span", { class: "muted" }, item.matched) })
+      items.length ? cardGrid(items, summaries, { extra: (_, item) => h("span", { class: "muted" }, item.matched === "region" ? "in a region" : "whole image") })
         : h("p", { class: "muted" }, "No asset reaches this threshold."));
   }
   slider.addEventListener("input", () => {

@@ -5,15 +5,22 @@ import { formatBytes, h, toast } from "../dom.js";
 
 const PARALLEL = 3;
 
+function uploadIcon() {
+  // SVG needs its own namespace: parsed as an SVG document rather than built with h().
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="40" height="40" aria-hidden="true">'
+    + '<path d="M12 16V4m0 0l-4 4m4-4l4 4M4 16v3a1 1 0 001 1h14a1 1 0 001-1v-3" fill="none" stroke="currentColor" '
+    + 'stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+  return document.importNode(new DOMParser().parseFromString(svg, "image/svg+xml").documentElement, true);
+}
+
 export async function uploadView(page) {
   const projects = await get("/projects", { mine: true }).catch(() => []);
   const picker = h("input", { type: "file", multiple: true, accept: "image/*,video/*,.glb,.gltf,.obj,.ply,.stl",
     id: "file-input", class: "visually-hidden" });
   const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0", role: "button",
     "aria-describedby": "drop-help" },
-    h("svg", { viewBox: "0 0 24 24", width: "40", height: "40", "aria-hidden": "true" }),
+    uploadIcon(),
     h("strong", {}, "Drop files here"), h("span", { id: "drop-help" }, "or press Enter to choose images, videos or 3D models"));
-  zone.querySelector("svg").innerHTML = '<path d="M12 16V4m0 0l-4 4m4-4l4 4M4 16v3a1 1 0 001 1h14a1 1 0 001-1v-3" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"/>';
   const visibility = h("select", { id: "visibility", name: "visibility" },
     h("option", { value: "private" }, "Private (only me)"), h("option", { value: "public" }, "Public (everyone)"));
   const tags = h("input", { id: "tags", name: "tags", placeholder: "holiday, beach" });
