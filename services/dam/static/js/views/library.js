@@ -70,6 +70,7 @@ function facetSidebar(facets, params) {
   const side = h("details", { class: "facets", open: window.matchMedia("(min-width: 901px)").matches || sidebarOpen },
     h("summary", {}, "Filters"));
   side.addEventListener("toggle", () => { sidebarOpen = side.open; });
+  const groups = h("div", { class: "facet-groups" });
   for (const facet of FACETS) {
     const values = Object.entries(facets[facet.name] || {});
     if (!values.length) continue;
@@ -87,8 +88,9 @@ function facetSidebar(facets, params) {
       button.addEventListener("click", () => navigate("/library", toggled(params, facet, key)));
       list.append(h("li", {}, button));
     }
-    side.append(h("section", { class: "facet-group" }, h("h2", {}, facet.title), list));
+    groups.append(h("section", { class: "facet-group" }, h("h2", {}, facet.title), list));
   }
+  side.append(groups);
   return h("aside", { class: "sidebar", "aria-label": "Filters" }, side);
 }
 
