@@ -13,6 +13,7 @@ from services.common.metrics import add_metrics, get_metrics
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
+from services.dam.ui import mount_ui
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"  # the web UI (issue 6) renders from here
@@ -39,6 +40,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
+    mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers
     # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
     add_metrics(app, get_metrics("dam"), route=False)
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below

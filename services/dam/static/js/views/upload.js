@@ -1,0 +1,94 @@
+// Upload: drag and drop (or pick) several files; each shows its own progress, then its result.
+
+import { get, uploadFile } from "../api.js";
+import { formatBytes, h, toast } from "../dom.js";
+
+const PARALLEL = 3;
+
+function uploadIcon() {
+  // SVG needs its own namespace: parsed as an SVG document rather than built with h().
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="40" height="40" aria-hidden="true">'
+    + '<path d="M12 16V4m0 0l-4 4m4-4l4 4M4 16v3a1 1 0 001 1h14a1 1 0 001-1v-3" fill="none" stroke="currentColor" '
+    + 'stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+  return document.importNode(new DOMParser().parseFromString(svg, "image/svg+xml").documentElement, true);
+}
+
+export async function uploadView(page) {
+  const projects = await get("/projects", { mine: true }).catch(() => []);
+  const picker = h("input", { type: "file", multiple: true, accept: "image/*,video/*,.glb,.gltf,.obj,.ply,.stl",
+    id: "file-input", class: "visually-hidden" });
+  const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0", role: "button",
+    "aria-describedby": "drop-help" },
+    uploadIcon(),
+    h("strong", {}, "Drop files here"), h("span", { id: "drop-help" }, "or press Enter to choose images, videos or 3D models"));
+  const visibility = h("select", { id: "visibility", name: "visibility" },
+    h("option", { value: "private" }, "Private (only me)"), h("option", { value: "public" }, "Public (everyone)"));
+  const tags = h("input", { id: "tags", name: "tags", placeholder: "holiday, beach" });
+  const project = h("select", { id: "project", name: "project" }, h("option", { value: "" }, "No project"),
+    projects.map((p) => h("option", { value: p.id }, p.name)));
+  const list = h("ol", { class: "upload-list", "aria-label": "Uploads" });
+
+  function row(file) {
+    const bar = h("progress", { max: "1", value: "0", "aria-label": `Upload progress of ${file.name}` });
+    const status = h("span", { class: "upload-status" }, "Waiting");
+    const item = h("li", { class: "upload-item", dataset: { name: file.name } },
+      h("div", { class: "upload-name" }, h("strong", {}, file.name), h("span", { class: "muted" }, formatBytes(file.size))),
+      bar, status);
+    list.append(item);
+    return { item, bar, status };
+  }
+
+  async function send(file, ui) {
+    ui.status.textContent = "Uploading…";
+    try {
+      const asset = await uploadFile(file, { visibility: visibility.value, tags: tags.value, project_id: project.value },
+        (fraction) => { ui.bar.value = fraction; ui.status.textContent = `${Math.round(fraction * 100)} %`; });
+      ui.bar.value = 1;
+      ui.item.dataset.state = "done";
+      ui.status.replaceChildren(asset.duplicate ? "Already in your library: " : "Uploaded: ",
+        h("a", { href: `#/asset/${asset.id}` }, asset.title || `asset #${asset.id}`));
+    } catch (error) {
+      ui.item.dataset.state = "error";
+      ui.status.textContent = error.message;
+      ui.status.setAttribute("role", "alert");
+    }
+  }
+
+  async function start(files) {
+    const queue = [...files].map((file) => [file, row(file)]);
+    const workers = Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+      while (queue.length) {
+        const [file, ui] = queue.shift();
+        await send(file, ui);
+      }
+    });
+    await Promise.all(workers);
+    const failed = list.querySelectorAll('[data-state="error"]').length;
+    toast(failed ? `${failed} upload(s) failed` : "Uploads finished: annotation runs in the background.",
+      failed ? "error" : "info");
+  }
+
+  picker.addEventListener("change", () => { if (picker.files.length) start(picker.files); picker.value = ""; });
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); picker.click(); }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => { event.preventDefault(); zone.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer.files.length) start(event.dataTransfer.files);
+  });
+
+  page.append(
+    h("div", { class: "page-head" }, h("h1", {}, "Upload")),
+    h("div", { class: "upload-layout" },
+      h("div", {}, picker, zone, list),
+      h("form", { class: "panel upload-options", "aria-label": "Upload options" },
+        h("h2", {}, "Options for new files"),
+        h("label", { for: "visibility" }, "Visibility"), visibility,
+        h("label", { for: "tags" }, "Tags (comma separated)"), tags,
+        h("label", { for: "project" }, "Add to project"), project,
+        h("p", { class: "hint" }, "Files are annotated automatically after upload: objects, captions, faces, text, NSFW and more."))));
+}
