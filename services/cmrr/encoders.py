@@ -18,6 +18,7 @@ from PIL import Image
 from services.common.inference import InferenceBackend
 from services.common.media import open_image
 from services.common.model_repository import ModelRepository, ModelSpec
+from services.common.text_encoding import encoder_inputs, pool_tokens
 from services.common.text_tokenizers import Tokenizer, TokenizerError, tokenizer_from_params
 
 log = logging.getLogger(__name__)
@@ -95,20 +96,8 @@ class TextEncoder:
 
     async def encode(self, text: str) -> np.ndarray:
         ids = self.tokenizer([text])
-        mask = (ids != 0).astype(np.int64)
-        mask[:, 0] = 1
-        inputs: dict[str, np.ndarray] = {}
-        for name in self.input_names:
-            if name == "attention_mask":
-                inputs[name] = mask
-            elif name == "token_type_ids":
-                inputs[name] = np.zeros_like(ids)
-            else:
-                inputs[name] = ids
-        out = np.asarray(_pick_output(self.spec, await self.backend.infer(self.spec.name, inputs)), np.float32)
-        if out.ndim == 3:  # [batch, tokens, dim]: mean over real tokens
-            weights = mask[..., None].astype(np.float32)
-            out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        inputs, mask = encoder_inputs(ids, self.input_names)
+        out = pool_tokens(_pick_output(self.spec, await self.backend.infer(self.spec.name, inputs)), mask)
         return _normalise(out)[0]
 
 

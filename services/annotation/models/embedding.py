@@ -10,6 +10,7 @@ import numpy as np
 from services.annotation.models.base import TaskModel
 from services.annotation.models.preprocess import resize, to_tensor
 from services.annotation.models.types import Vector
+from services.common.text_encoding import encoder_inputs, pool_tokens
 from services.common.text_tokenizers import tokenizer_from_params
 
 
@@ -51,19 +52,7 @@ class TextEmbedder(TaskModel):
 
     async def embed_text(self, text: str) -> Vector:
         ids = self.tokenizer([text])
-        mask = (ids != 0).astype(np.int64)
-        mask[:, 0] = 1
-        inputs: dict[str, np.ndarray] = {}
-        for name in self.input_names:
-            if name == "attention_mask":
-                inputs[name] = mask
-            elif name == "token_type_ids":
-                inputs[name] = np.zeros_like(ids)
-            else:
-                inputs[name] = ids
+        inputs, mask = encoder_inputs(ids, self.input_names)
         out = await self._infer(inputs)
-        raw = np.asarray(out[self.output_names[0]], np.float32)
-        if raw.ndim == 3:  # token embeddings [batch, tokens, dim]: mean over real tokens
-            weights = mask[..., None].astype(np.float32)
-            raw = (raw * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        raw = pool_tokens(out[self.output_names[0]], mask)
         return Vector(self.name, _normalise_rows(raw.reshape(1, -1))[0])
