@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from services.annotation.face_blur.pipeline import FaceBlurPipeline
+from services.annotation.face_blur.pipeline import MAX_SIDE_FRACTION, FaceBlurPipeline
 from services.annotation.face_blur.tracks import FaceTrack
 from services.annotation.face_blur.video_io import open_source
 from services.annotation.face_detection.base import FaceDetector
@@ -42,18 +42,23 @@ async def blur_video(
     every: int = 10,
     equirectangular: bool = False,
     max_side: int | None = 640,
+    max_side_fraction: float | None = MAX_SIDE_FRACTION,
 ) -> BlurResult:
     """Blurs every face in the video `data`; the detector runs on every `every`-th frame (plus the
-    frames bisection needs) scaled to `max_side`. Bad input raises MediaError."""
+    frames bisection needs) scaled to `max_side`, or to `max_side_fraction` of the frame's longer
+    side when that is larger (small faces in large frames stay findable). Bad input raises MediaError."""
     if every < 1:
         raise ValueError(f"every must be at least 1, not {every}")
     if max_side is not None and max_side < 32:
         raise ValueError(f"max_side must be at least 32 pixels, not {max_side}")
+    if max_side_fraction is not None and not 0 < max_side_fraction <= 1:
+        raise ValueError(f"max_side_fraction must be in (0, 1], not {max_side_fraction}")
     probe = await asyncio.to_thread(probe_video, data)
     source = await asyncio.to_thread(open_source, data)
     try:
         pipeline = FaceBlurPipeline(
-            source, detector, every=every, equirectangular=equirectangular, max_side=max_side
+            source, detector, every=every, equirectangular=equirectangular, max_side=max_side,
+            max_side_fraction=max_side_fraction,
         )
         video, mime_type, tracks = await pipeline.run()
     finally:

@@ -43,6 +43,16 @@ ROI_MAX_AREA = 0.5
 # In a held gap (see _resolve), boxes whose centres are within this many face sizes are taken for
 # the same face and interpolated.
 HOLD_REACH = 2.5
+# A face found on two checked frames at most this many sampling steps apart stays blurred on every
+# frame between them, even where checks in between missed it: Haar (and any detector) flickers on
+# turned heads, and a sampled check that lands on a missed frame must not cut the track.
+BRIDGE_STEPS = 2
+# ... and after the last check that found a face, it stays blurred where it was seen for this share
+# of a sampling step: the checks after it may have landed on frames where the detector flickered.
+HOLD_STEPS = 0.5
+# Detection input: `max_side` pixels on the longer side, or this fraction of the frame's longer
+# side when that is more. A fixed 640 misses at 1080p faces the full-size detector finds.
+MAX_SIDE_FRACTION: float | None = None
 
 
 @dataclass
@@ -63,14 +73,17 @@ class FaceBlurPipeline:
         every: int,
         equirectangular: bool,
         max_side: int | None,
+        max_side_fraction: float | None = None,
     ) -> None:
         self.source = source
         self.detector = detector
         self.every = every
         self.wrap = equirectangular
-        self.max_side = max_side
         self.width = source.video.codec_context.width
         self.height = source.video.codec_context.height
+        if max_side and max_side_fraction:
+            max_side = max(max_side, round(max_side_fraction * max(self.width, self.height)))
+        self.max_side = max_side
         self.wrap_width = float(self.width) if equirectangular else None
         # Gaps this short between checked frames that both show faces are not bisected further.
         self.hold_gap = max(1, every // 3)
@@ -78,6 +91,10 @@ class FaceBlurPipeline:
         self.timings: dict[str, float] = defaultdict(float)
         self.tracks = TrackBuilder(self.width, self.height, equirectangular)
         self._pending: deque[_Pending] = deque()
+        # Checked frames (index, boxes found) within the bridge span of the newest one.
+        self._checked: deque[tuple[int, np.ndarray]] = deque()
+        self.bridge = BRIDGE_STEPS * every
+        self.hold = max(TEMPORAL_PAD, round(HOLD_STEPS * every))
         self._demux = demux(source)
         self._eof = False
         self.output: BlurredOutput | None = None
@@ -207,11 +224,33 @@ class FaceBlurPipeline:
 
     def _queue(self, index: int, frame: av.VideoFrame, boxes: np.ndarray) -> None:
         item = _Pending(index, float(frame.time or 0.0), frame, boxes, [])
+        for checked, found in self._checked:
+            if 0 < index - checked <= self.hold:
+                self._lend(found, item)
         for other in self._pending:
             if index - other.index <= TEMPORAL_PAD:
                 self._lend(other.boxes, item)
                 self._lend(boxes, other)
         self._pending.append(item)
+
+    def _bridge(self, index: int, found: np.ndarray) -> None:
+        """Keeps blurred, on the queued frames between them, each face of checked frame `index`
+        that an earlier checked frame within the bridge span also shows (see BRIDGE_STEPS)."""
+        while self._checked and self._checked[0][0] < index - self.bridge:
+            self._checked.popleft()
+        if len(found):
+            for before, seen in self._checked:
+                pairs = bx.pairs_nearby(seen, found, self.wrap_width)
+                if not pairs or index - before <= 1:
+                    continue
+                for item in self._pending:
+                    if before < item.index < index:
+                        t = (item.index - before) / (index - before)
+                        self._lend(bx.interpolate(seen, found, pairs, t, self.wrap_width), item)
+        self._checked.append((index, found))
+        for item in self._pending:
+            if index < item.index <= index + self.hold:
+                self._lend(found, item)
 
     def _lend(self, boxes: np.ndarray, to: _Pending) -> None:
         """Gives `to` the boxes of a nearby frame that nothing on `to` covers yet."""
@@ -228,7 +267,8 @@ class FaceBlurPipeline:
             return []
         newest = self._pending[-1].index
         out = []
-        while self._pending and (final or self._pending[0].index <= newest - TEMPORAL_PAD):
+        # Frames wait for the bridge span (two windows) so that a later check can still bridge them.
+        while self._pending and (final or self._pending[0].index <= newest - max(TEMPORAL_PAD, self.bridge)):
             out.append(self._pending.popleft())
         return out
 
@@ -261,6 +301,7 @@ class FaceBlurPipeline:
             first, audio = await asyncio.to_thread(self._read, 1)
             dets = {0: await self.detect(first[0])}
             self._queue(0, first[0], dets[0])
+            self._bridge(0, dets[0])
             base, base_frame = 0, first[0]
             writing = asyncio.create_task(asyncio.to_thread(self._write, self._ready(False), audio))
             while True:
@@ -272,6 +313,9 @@ class FaceBlurPipeline:
                     await self._resolve(window, dets, base, last)
                     for index, boxes in sorted(self._carry(dets, base, last).items()):
                         self._queue(index, window[index], boxes)
+                    for index in sorted(dets):
+                        if index != base:
+                            self._bridge(index, dets[index])
                     base, base_frame = last, frames[-1]
                 await writing
                 writing = asyncio.create_task(asyncio.to_thread(self._write, self._ready(not frames), audio))
