@@ -1,10 +1,11 @@
 """Sampled face detection with bisection, box carry-over, box blur and re-encoding (source document 3.4.2).
 
-The video streams through in windows of `every` frames, so memory holds one window whatever the
-length. For each window [a, b] the detector runs on frame b (frame a was checked before). When a
-and b show the same faces, the frames between get boxes interpolated between a's and b's; when
-they differ (a face appeared, left, or moved too far to tell) the middle frame is checked and each
-half is resolved the same way, down to neighbouring frames (binary search for the change).
+The video streams through in windows of `every` frames; memory holds about three windows (frames
+wait for the bridge span, see BRIDGE_STEPS) whatever the length. For each window [a, b] the
+detector runs on frame b (frame a was checked before). When a and b show the same faces, the
+frames between get boxes interpolated between a's and b's; when they differ (a face appeared,
+left, or moved too far to tell) the middle frame is checked and each half is resolved the same
+way, down to neighbouring frames (binary search for the change).
 
 Detection runs on a copy scaled down to `max_side` (PyAV/swscale does the scaling while converting
 to RGB, and only for the frames checked). Frames with faces are blurred on their YUV planes; the
