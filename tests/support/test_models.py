@@ -114,7 +114,9 @@ def _detector(root: Path, rng: np.random.Generator) -> None:
            {"input_size": IMAGE_SIZE, "format": "yolov8"})
 
 
-def _classifier(root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str]) -> None:
+def _classifier(
+    root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str], params: dict | None = None
+) -> None:
     inp, out = _image_input(), TensorDesc("probs", "TYPE_FP32", (len(labels),))
     nodes = [
         helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
@@ -127,7 +129,7 @@ def _classifier(root: Path, rng: np.random.Generator, name: str, task: str, labe
         numpy_helper.from_array(_weights(rng, len(labels), scale=0.5), "b"),
     ]
     graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
-    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE})
+    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE, **(params or {})})
 
 
 def _image_embedder(root: Path, rng: np.random.Generator) -> None:
@@ -199,24 +201,6 @@ def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.nd
 # ---- Annotation-task test models (appended; the models above are unchanged) -----------------
 CLIP_LEN = 4
 CAPTION_VOCAB = ["<pad>", "<bos>", "<eos>"] + [f"word{i}" for i in range(VOCAB - 3)]
-
-
-def _softmax_classifier(
-    root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str], params: dict | None = None
-) -> None:
-    inp, out = _image_input(), TensorDesc("probs", "TYPE_FP32", (len(labels),))
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
-        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
-    ]
-    init = [
-        numpy_helper.from_array(_weights(rng, 3, len(labels), scale=5.0), "w"),
-        numpy_helper.from_array(_weights(rng, len(labels), scale=0.5), "b"),
-    ]
-    graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
-    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE, **(params or {})})
 
 
 def _embedder(root: Path, rng: np.random.Generator, name: str, task: str) -> None:
@@ -338,13 +322,13 @@ TEST_MODELS = TEST_MODELS + ANNOTATION_TEST_MODELS
 def write_annotation_test_models(root: Path, seed: int = 1) -> Path:
     """The annotation-task test models (a separate seed keeps the models above byte-identical)."""
     rng = np.random.default_rng(seed)
-    _softmax_classifier(root, rng, "test_nsfw_classifier", "nsfw_classification", ["neutral", "nsfw"],
+    _classifier(root, rng, "test_nsfw_classifier", "nsfw_classification", ["neutral", "nsfw"],
                         {"nsfw_labels": ["nsfw"], "threshold": 0.5})
-    _softmax_classifier(root, rng, "test_disturbing_classifier", "disturbing_classification", ["safe", "disturbing"])
-    _softmax_classifier(root, rng, "test_meme_classifier", "meme_classification", ["not_meme", "meme"])
-    _softmax_classifier(root, rng, "test_hateful_meme_classifier", "hateful_meme_classification",
+    _classifier(root, rng, "test_disturbing_classifier", "disturbing_classification", ["safe", "disturbing"])
+    _classifier(root, rng, "test_meme_classifier", "meme_classification", ["not_meme", "meme"])
+    _classifier(root, rng, "test_hateful_meme_classifier", "hateful_meme_classification",
                         ["not_hateful", "hateful"])
-    _softmax_classifier(root, rng, "test_action_classifier", "action_recognition", [f"action_{i}" for i in range(8)])
+    _classifier(root, rng, "test_action_classifier", "action_recognition", [f"action_{i}" for i in range(8)])
     _clip_classifier(root, rng)
     _face_detector(root, rng)
     _embedder(root, rng, "test_face_embedder", "face_embedding")
