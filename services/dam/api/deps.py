@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.context import DamContext
@@ -74,6 +74,16 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 def can_see(obj: Any, user: User) -> bool:
     return user.is_admin or obj.owner_id == user.id or obj.visibility == "public"
+
+
+def visible_clause(model: Any, user: User, mine: bool = False) -> ColumnElement[bool] | None:
+    """The SQL twin of `can_see` for listing rows of `model` (`mine`: the user's own only); None when
+    the user may see every row (an admin listing everything)."""
+    if mine:
+        return model.owner_id == user.id
+    if user.is_admin:
+        return None
+    return or_(model.owner_id == user.id, model.visibility == "public")
 
 
 def require_visible(obj: Any, user: User, what: str) -> Any:

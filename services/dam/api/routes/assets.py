@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from services.common.media import MediaError
 from services.dam import metrics
 from services.dam.annotation.worker import enqueue
-from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible
+from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
 from services.dam.blobstore import BlobTooLargeError
 from services.dam.ingest_checks import UnsupportedTypeError, check_media
 from services.dam.models import Annotation, Asset, Project, ProjectAsset, User
@@ -147,9 +147,8 @@ async def list_assets(
 ) -> Page:
     """Assets this user may see (their own and public ones; `mine` = their own only), newest first."""
     where = [Asset.deleted_at.is_(None)]
-    if mine or not user.is_admin:
-        where.append(Asset.owner_id == user.id if mine else or_(Asset.owner_id == user.id,
-                                                                 Asset.visibility == "public"))
+    if (visible := visible_clause(Asset, user, mine)) is not None:
+        where.append(visible)
     total = (await session.execute(select(func.count()).select_from(Asset).where(*where))).scalar_one()
     rows = await session.execute(select(Asset).where(*where).order_by(Asset.id.desc())
                                  .offset((page - 1) * size).limit(size))

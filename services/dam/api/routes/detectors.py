@@ -8,11 +8,11 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, UploadFile, status
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 
 from services.common.media import MediaError, open_image
 from services.dam.annotation.client import AnnotationServiceError
-from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible
+from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
 from services.dam.models import Detector, DetectorPrototype, User
 from services.dam.schemas import DetectorOut, DetectorUpdate, Match
 
@@ -87,8 +87,8 @@ async def create_detector(
 @router.get("", response_model=list[DetectorOut])
 async def list_detectors(user: CurrentUser, session: Session) -> list[DetectorOut]:
     stmt = select(Detector).order_by(Detector.id)
-    if not user.is_admin:
-        stmt = stmt.where(or_(Detector.owner_id == user.id, Detector.visibility == "public"))
+    if (visible := visible_clause(Detector, user)) is not None:
+        stmt = stmt.where(visible)
     return [await _out(session, d) for d in (await session.execute(stmt)).scalars()]
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import delete, func, select, text
 
-from services.dam.api.deps import Ctx, CurrentUser, Session, can_see, require_owner, require_visible
+from services.dam.api.deps import (
+    Ctx,
+    CurrentUser,
+    Session,
+    can_see,
+    require_owner,
+    require_visible,
+    visible_clause,
+)
 from services.dam.models import Asset, Project, ProjectAsset
 from services.dam.schemas import AssetOut, Page, ProjectAssetsIn, ProjectCreate, ProjectOut, ProjectUpdate
 from services.dam.search.base import SearchQuery
@@ -33,9 +41,8 @@ async def create_project(body: ProjectCreate, user: CurrentUser, session: Sessio
 @router.get("", response_model=list[ProjectOut])
 async def list_projects(user: CurrentUser, session: Session, mine: bool = False) -> list[ProjectOut]:
     stmt = select(Project).order_by(Project.id)
-    if mine or not user.is_admin:
-        stmt = stmt.where(Project.owner_id == user.id if mine else or_(Project.owner_id == user.id,
-                                                                         Project.visibility == "public"))
+    if (visible := visible_clause(Project, user, mine)) is not None:
+        stmt = stmt.where(visible)
     return [await _out(session, p) for p in (await session.execute(stmt)).scalars()]
 
 
@@ -70,8 +77,8 @@ async def project_assets(project_id: int, user: CurrentUser, session: Session,
     """The project's assets this user may see (search within a project: /api/search?project=ID)."""
     require_visible(await session.get(Project, project_id), user, "project")
     where = [ProjectAsset.project_id == project_id, Asset.deleted_at.is_(None)]
-    if not user.is_admin:
-        where.append(or_(Asset.owner_id == user.id, Asset.visibility == "public"))
+    if (visible := visible_clause(Asset, user)) is not None:
+        where.append(visible)
     base = select(Asset).join(ProjectAsset, ProjectAsset.asset_id == Asset.id).where(*where)
     total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
     rows = await session.execute(base.order_by(ProjectAsset.added_at.desc(), Asset.id.desc())
