@@ -5,58 +5,25 @@ runs are bounded by a semaphore so a flood queues."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
 from protos import media_annotation_pb2 as pb
 from services.annotation.fanout import FanOut
 from services.annotation.image_tasks import ImageUnit
 from services.annotation.options import AnnotationOptions
-from services.common.inference import InferenceBackend, InferenceError
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
 from tests.annotation.conftest import service_settings
+from tests.support.held_backend import HeldBackend
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-class GatedBackend(InferenceBackend):
-    """The real ONNX backend, except that `held` models wait for `release` and `broken` fail."""
-
-    name = "onnx"
-
-    def __init__(self, inner: OnnxBackend, held: set[str] = frozenset(), broken: set[str] = frozenset()) -> None:
-        self.inner, self.held, self.broken = inner, held, broken
-        self.release = asyncio.Event()
-        self.entered = asyncio.Event()
-
-    async def infer(
-        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
-    ) -> dict[str, np.ndarray]:
-        if model in self.broken:
-            raise InferenceError(f"model {model!r} crashed (injected)")
-        if model in self.held:
-            self.entered.set()
-            await self.release.wait()
-        return await self.inner.infer(model, inputs, outputs)
-
-    async def ready_models(self) -> list[str]:
-        return await self.inner.ready_models()
-
-    async def load(self) -> None:
-        await self.inner.load()
-
-    async def close(self) -> None:
-        self.release.set()
-        await self.inner.close()
-
-
-def gated(repository: Path, **kw) -> GatedBackend:
-    return GatedBackend(OnnxBackend(ModelRepository(repository), workers=2), **kw)
+def gated(repository: Path, **kw) -> HeldBackend:
+    return HeldBackend(OnnxBackend(ModelRepository(repository), workers=2), **kw)
 
 
 async def test_fast_result_arrives_while_slow_model_is_blocked(start_service, test_repository: Path, jpeg) -> None:

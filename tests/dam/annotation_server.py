@@ -12,11 +12,9 @@ import asyncio
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.annotation.catalog import ModelCatalog
@@ -24,10 +22,10 @@ from services.annotation.controller import Controller
 from services.annotation.options import AnnotationOptions
 from services.annotation.server import build_server, wait_backend
 from services.annotation.servicer import AnnotationServicer
-from services.common.inference.base import InferenceBackend
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
 from services.common.settings import Settings
+from tests.support.held_backend import HeldBackend
 from tests.support.processes import ServiceProcess, child_env, maam
 
 
@@ -54,34 +52,6 @@ class AnnotationProcess:
         if self.process is not None:
             self.process.stop()
             self.process = None
-
-
-class HeldBackend(InferenceBackend):
-    """The real ONNX backend; a model named in `held` waits until `release()`."""
-
-    name = "onnx"
-
-    def __init__(self, inner: OnnxBackend) -> None:
-        self.inner = inner
-        self.held: set[str] = set()
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def infer(self, model: str, inputs: Mapping[str, np.ndarray],
-                    outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        if model in self.held:
-            await self.gate.wait()
-        return await self.inner.infer(model, inputs, outputs)
-
-    async def ready_models(self) -> list[str]:
-        return await self.inner.ready_models()
-
-    async def load(self) -> None:
-        await self.inner.load()
-
-    async def close(self) -> None:
-        self.gate.set()
-        await self.inner.close()
 
 
 class CountingServicer(AnnotationServicer):
@@ -132,15 +102,13 @@ class InProcessAnnotation:
 
     def hold(self, *models: str) -> None:
         async def hold() -> None:
-            self.backend.held = set(models)
-            self.backend.gate.clear()
+            self.backend.hold(*models)
 
         self._call(hold())
 
     def release(self) -> None:
         async def release() -> None:
-            self.backend.gate.set()
-            self.backend.held = set()
+            self.backend.let_go()
 
         self._call(release())
 
