@@ -3,9 +3,13 @@ gRPC channel, N concurrent clients) against calling the same adapters directly i
 (decode + every unit of the fan-out, N concurrent workers), for the same models and images.
 Goal: service within 1.15x of direct at 8 concurrent clients.
 
-By default the server runs in this process on the same backend (same ONNX sessions), so the
-ratio is the cost of gRPC + controller alone; `--server process` starts `maam serve annotation`
-as its own process instead (on a shared 2-core machine that mostly measures the scheduler).
+The server runs in this process on the same backend (same ONNX sessions, with the metrics and
+request-id interceptors it has in production), so the ratio is the cost of gRPC + controller
+alone. Its clients run in a process of their own, as real clients do: in this process they would
+also charge their own half of every gRPC call to the server's interpreter lock. That harsher
+variant is measured too (`--clients` in-process row) and printed beside it.
+`--server process` starts `maam serve annotation` as its own process instead (on a shared 2-core
+machine that mostly measures the scheduler).
 
     .venv/bin/python bench/annotation_fanout.py [--quick] [--clients 8] [--server process] [--repository DIR]
 
@@ -16,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import grpc
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,7 +41,9 @@ from services.annotation.image_tasks import image_units
 from services.annotation.server import SERVICE_NAME, build_annotation_server, wait_backend
 from services.common.inference import create_backend
 from services.common.media import decode_image
+from services.common.metrics import ServiceMetrics
 from services.common.model_repository import ModelRepository
+from services.common.native_threads import limit_native_threads
 from services.common.settings import Settings
 from tests.support.media import encode_image
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
@@ -68,15 +78,62 @@ async def run_workers(items: list[bytes], clients: int, work) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
+def annotate_over_grpc(stub: pb_grpc.MediaAnnotationServerStub, counts: list[int]):
+    async def service(data: bytes) -> None:
+        reply = await stub.ImageAnnotation(pb.ImageAnnotationRequest(image_data=data))
+        if reply.status or reply.model_errors:
+            raise RuntimeError(f"annotation failed: {reply.error_msg or reply.model_errors}")
+        counts.append(len(reply.valid_models))
+
+    return service
+
+
+def client_process(port: int, conn: Connection) -> None:
+    """The clients of the own-process rows: each message (images, clients) is answered with
+    (images/s, models per image); None ends the process."""
+
+    async def serve_rounds() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            counts: list[int] = []
+            work = annotate_over_grpc(pb_grpc.MediaAnnotationServerStub(channel), counts)
+            while (message := conn.recv()) is not None:
+                items, clients = message
+                conn.send((await run_workers(items, clients, work), counts[-1]))
+
+    asyncio.run(serve_rounds())
+
+
+class RemoteClients:
+    """N concurrent gRPC clients in a process of their own."""
+
+    def __init__(self, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=client_process, args=(port, child), daemon=True)
+        self.process.start()
+        self.models = 0
+
+    async def run(self, items: list[bytes], clients: int) -> float:
+        self.conn.send((items, clients))
+        rate, self.models = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        return rate
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join(30)
+
+
 async def compare(
     settings: Settings, port: int | None, items: list[bytes], clients: int, rounds: int
-) -> tuple[float, float, int, int]:
-    """Alternates direct and service rounds (the machine is shared: interleaving spreads the
-    noise over both) and keeps each side's best round. port None = serve in this process."""
+) -> dict[str, float | int]:
+    """Alternates direct and service rounds (the machine is shared: interleaving spreads the noise
+    over all of them). Returns each side's best round and the median of the per-round ratios.
+    port None = serve in this process."""
     backend = create_backend(settings, ModelRepository(settings.model_repository))
     server = None
     if port is None:
-        server, port, _, _ = await build_annotation_server(settings, "127.0.0.1:0", backend)
+        metrics = ServiceMetrics("annotation", CollectorRegistry())
+        server, port, _, _ = await build_annotation_server(settings, "127.0.0.1:0", backend, metrics=metrics)
         await server.start()
     await wait_backend(backend)
     units = image_units(ModelCatalog(ModelRepository(settings.model_repository), backend))
@@ -86,28 +143,33 @@ async def compare(
         rgb = await asyncio.to_thread(decode_image, data)
         await asyncio.gather(*(unit.run(rgb) for unit in units))
 
+    remote = RemoteClients(port)
+    sides = ("direct", "service", "service_in_process")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb_grpc.MediaAnnotationServerStub(channel)
-
-        async def service(data: bytes) -> None:
-            reply = await stub.ImageAnnotation(pb.ImageAnnotationRequest(image_data=data))
-            if reply.status or reply.model_errors:
-                raise RuntimeError(f"annotation failed: {reply.error_msg or reply.model_errors}")
-            counts.append(len(reply.valid_models))
-
-        warmup = items[:clients]
-        await run_workers(warmup, clients, direct)
-        await run_workers(warmup, clients, service)
-        best_direct = best_service = 0.0
+        in_process = annotate_over_grpc(pb_grpc.MediaAnnotationServerStub(channel), counts)
+        runs = {
+            "direct": lambda batch: run_workers(batch, clients, direct),
+            "service": lambda batch: remote.run(batch, clients),
+            "service_in_process": lambda batch: run_workers(batch, clients, in_process),
+        }
+        for side in sides:
+            await runs[side](items[:clients])  # warm-up
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(rounds):
-            direct_rate = await run_workers(items, clients, direct)
-            service_rate = await run_workers(items, clients, service)
-            print(f"  round: direct {direct_rate:6.1f}/s  service {service_rate:6.1f}/s", flush=True)
-            best_direct, best_service = max(best_direct, direct_rate), max(best_service, service_rate)
+            for side in sides:
+                rates[side].append(await runs[side](items))
+            print("  round: " + "  ".join(f"{k} {v[-1]:6.1f}/s" for k, v in rates.items()), flush=True)
+    remote.close()
     if server is not None:
         await server.stop(None)
     await backend.close()
-    return best_direct, best_service, len(units), counts[-1]
+    best = {side: max(rates[side]) for side in sides}
+    medians = {
+        f"{side}_ratio": statistics.median(d / r for d, r in zip(rates["direct"], rates[side], strict=True))
+        for side in sides[1:]
+    }
+    return {**best, **medians, "direct_units": len(units), "service_units": remote.models,
+            "in_process_units": counts[-1]}
 
 
 def wait_serving(port: int) -> bool:
@@ -126,39 +188,42 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few images, for a smoke run")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--images", type=int, default=64, help="images per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--side", type=int, default=256, help="longer side of the test images")
     parser.add_argument("--server", choices=("inprocess", "process"), default="inprocess")
     parser.add_argument("--repository", type=Path, help="model repository (default: the test models)")
     args = parser.parse_args()
-    count, rounds = (16, 2) if args.quick else (args.images, args.rounds)
+    count, rounds = (16, 3) if args.quick else (args.images, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         repository = args.repository or write_test_repository(Path(tmp) / "models")
         workers = "2"
         settings = Settings(model_repository=repository, onnx_workers=int(workers))
+        limit_native_threads(settings)  # as `maam serve annotation` does; direct runs under it too
         items = images(count, args.side)
         if args.server == "inprocess":
-            direct_rate, service_rate, direct_units, service_units = asyncio.run(
-                compare(settings, None, items, args.clients, rounds)
-            )
+            result = asyncio.run(compare(settings, None, items, args.clients, rounds))
         else:
             port = free_port()
             env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
             server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
             try:
                 server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")
-                direct_rate, service_rate, direct_units, service_units = asyncio.run(
-                    compare(settings, port, items, args.clients, rounds)
-                )
+                result = asyncio.run(compare(settings, port, items, args.clients, rounds))
             finally:
                 server.stop()
 
-    ratio = direct_rate / service_rate
-    print(f"models per image: direct {direct_units}, service {service_units}")
-    print(f"direct (in process):  {direct_rate:8.1f} images/s")
-    print(f"service (gRPC, {args.server}): {service_rate:8.1f} images/s")
-    print(f"overhead ratio at {args.clients} concurrent clients: {ratio:.2f}x (goal <= 1.15x)")
-
+    direct = result["direct"]
+    print(f"models per image: direct {result['direct_units']}, service {result['service_units']} "
+          f"(in-process clients {result['in_process_units']})")
+    print(f"direct (in process):                      {direct:8.1f} images/s")
+    print(f"service (gRPC, {args.server} server), clients in their own process: {result['service']:8.1f} images/s")
+    print(f"service (gRPC, {args.server} server), clients in this process:      "
+          f"{result['service_in_process']:8.1f} images/s")
+    print(f"overhead ratio at {args.clients} concurrent clients (median of {rounds} paired rounds; best vs best):")
+    print(f"  clients in their own process:   {result['service_ratio']:.2f}x  "
+          f"({direct / result['service']:.2f}x)   goal <= 1.15x")
+    print(f"  clients in the server's process: {result['service_in_process_ratio']:.2f}x  "
+          f"({direct / result['service_in_process']:.2f}x)")
 
 if __name__ == "__main__":
     main()

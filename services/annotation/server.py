@@ -26,6 +26,7 @@ from services.common.metrics import (
     start_metrics_http_server,
 )
 from services.common.model_repository import ModelRepository
+from services.common.native_threads import limit_native_threads
 from services.common.settings import Settings, get_settings
 from services.common.shutdown import GracefulShutdown, serve_grpc_until_signal
 
@@ -136,6 +137,7 @@ async def serve(
     """Serves until SIGTERM/SIGINT (or `shutdown.request()`): then health says NOT_SERVING, new calls
     are refused, in-flight ones get `shutdown_grace_s` to finish, and the backend is closed."""
     settings = settings or get_settings()
+    limit_native_threads(settings)
     metrics = metrics or get_metrics("annotation")
     grace = settings.annotation.shutdown_grace_s
     shutdown = shutdown or GracefulShutdown(grace)

@@ -163,34 +163,40 @@ class RequestIdMiddleware:
 # --- request ids over gRPC (grpc.aio) ---------------------------------------------------------
 
 
-def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str | None:
-    for item in details.invocation_metadata or ():
-        k, v = item
-        if k.lower() == key:
-            return v if isinstance(v, str) else v.decode("latin-1")
-    return None
-
-
 class RequestIdInterceptor(grpc.aio.ServerInterceptor):
     """grpc.aio server interceptor: binds the caller's `x-request-id` metadata (or a fresh id) while
     the RPC runs and sends it back as trailing metadata (initial metadata may already be gone)."""
+
+    def __init__(self) -> None:
+        # The wrapped handler of each method handler, made once: wrapping costs on every call.
+        self._wrapped: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        from services.common.grpc_wrap import wrap_handler
-
         handler = await continuation(handler_call_details)
-        incoming = _metadata_value(handler_call_details, REQUEST_ID_HEADER)
+        if handler is None:
+            return handler
+        cached = self._wrapped.get(id(handler))
+        if cached is None or cached[0] is not handler:
+            from services.common.grpc_wrap import wrap_handler
 
-        @contextmanager
-        def around(context: grpc.aio.ServicerContext) -> Iterator[None]:
-            with request_context(incoming) as request_id:
-                # Metadata is a courtesy to the caller, never a reason to fail the call.
-                with suppress(Exception):
-                    context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-                yield
+            cached = (handler, wrap_handler(handler, _request_id_around))
+            self._wrapped[id(handler)] = cached
+        return cached[1]
 
-        return wrap_handler(handler, around)
+
+@contextmanager
+def _request_id_around(context: grpc.aio.ServicerContext) -> Iterator[None]:
+    incoming = None
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == REQUEST_ID_HEADER:
+            incoming = value if isinstance(value, str) else value.decode("latin-1")
+            break
+    with request_context(incoming) as request_id:
+        # Metadata is a courtesy to the caller, never a reason to fail the call.
+        with suppress(Exception):
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        yield

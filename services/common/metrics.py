@@ -147,6 +147,7 @@ class InstrumentedBackend(InferenceBackend):
         self.backend = backend
         self.metrics = metrics
         self.name = backend.name
+        self._latency: dict[str, Any] = {}  # the histogram child of each model (a label lookup saved per call)
 
     async def infer(
         self,
@@ -154,8 +155,17 @@ class InstrumentedBackend(InferenceBackend):
         inputs: Mapping[str, np.ndarray],
         outputs: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        with self.metrics.time_inference(model, self.name):
-            return await self.backend.infer(model, inputs, outputs)
+        start = time.perf_counter()
+        try:
+            result = await self.backend.infer(model, inputs, outputs)
+        except BaseException as exc:
+            self.metrics.inference_errors.labels(model=model, backend=self.name, error=type(exc).__name__).inc()
+            raise
+        latency = self._latency.get(model)
+        if latency is None:
+            latency = self._latency[model] = self.metrics.inference_latency.labels(model=model, backend=self.name)
+        latency.observe(time.perf_counter() - start)
+        return result
 
     async def ready_models(self) -> list[str]:
         return await self.backend.ready_models()
@@ -257,6 +267,8 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
+        # The wrapped handler of each method handler, made once: wrapping costs on every call.
+        self._wrapped: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -269,13 +281,20 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             # gRPC answers UNIMPLEMENTED itself; count it here, where it is still visible.
             self.metrics.grpc_requests.labels(method=method, type="unknown", code="UNIMPLEMENTED").inc()
             return handler
-        kind = rpc_kind(handler)
+        cached = self._wrapped.get(id(handler))
+        if cached is None or cached[0] is not handler:
+            cached = (handler, wrap_handler(handler, self._around(method, rpc_kind(handler))))
+            self._wrapped[id(handler)] = cached
+        return cached[1]
+
+    def _around(self, method: str, kind: str) -> Callable[[grpc.aio.ServicerContext], Any]:
         metrics = self.metrics
+        in_progress = metrics.grpc_in_progress.labels(method=method)
+        latency = metrics.grpc_latency.labels(method=method, type=kind)
 
         @contextmanager
         def around(context: grpc.aio.ServicerContext) -> Iterator[None]:
             start = time.perf_counter()
-            in_progress = metrics.grpc_in_progress.labels(method=method)
             in_progress.inc()
             code = "OK"
             try:
@@ -293,9 +312,9 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 in_progress.dec()
                 metrics.grpc_requests.labels(method=method, type=kind, code=code).inc()
-                metrics.grpc_latency.labels(method=method, type=kind).observe(time.perf_counter() - start)
+                latency.observe(time.perf_counter() - start)
 
-        return wrap_handler(handler, around)
+        return around
 
 
 @dataclass

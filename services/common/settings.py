@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     # Threads running ONNX Runtime sessions (each session also uses intra-op threads).
     onnx_workers: int = 4
     onnx_intra_op_threads: int = 0
+    # ONNX Runtime's intra-op threads busy-wait for work by default. With many small models sharing
+    # a few cores the spinning steals CPU from the models, gRPC and the event loop, so it is off
+    # unless turned on (it can lower latency for one large model on a dedicated machine).
+    onnx_spin_wait: bool = False
+    # OpenCV's own threads per call (resize, Haar, blur). A service's parallelism is its concurrent
+    # requests; a per-call thread pool on top only adds hand-offs and wake-ups (it cost the
+    # annotation service ~20 % of its CPU per image). 0 = OpenCV's default, one thread per core.
+    opencv_threads: int = 1
     annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
 

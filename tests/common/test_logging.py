@@ -121,22 +121,25 @@ class _LoggingHealth(health.aio.HealthServicer):
 
 
 async def test_grpc_interceptor_binds_caller_id_and_returns_it(captured: io.StringIO) -> None:
+    """Each call gets its own id, also now that the wrapped handler is made once per method."""
     server = grpc.aio.server(interceptors=[RequestIdInterceptor()])
     servicer = _LoggingHealth()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    returned: list[str] = []
     try:
         await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "grpc-42"),)
-            )
-            reply = await call
-            trailing = dict(await call.trailing_metadata())
+            for given in ("grpc-42", None, "grpc-43"):
+                metadata = (("x-request-id", given),) if given else None
+                call = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), metadata=metadata)
+                reply = await call
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+                returned.append(dict(await call.trailing_metadata())["x-request-id"])
     finally:
         await server.stop(None)
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    assert trailing["x-request-id"] == "grpc-42"
+    assert returned[0] == "grpc-42" and returned[2] == "grpc-43"
+    assert len(returned[1]) == 32 and returned[1] not in ("grpc-42", "grpc-43")  # minted for the bare call
     logged = [entry for entry in lines(captured) if entry["message"] == "health checked"]
-    assert [entry["request_id"] for entry in logged] == ["grpc-42"]
+    assert [entry["request_id"] for entry in logged] == returned

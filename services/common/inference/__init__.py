@@ -35,5 +35,6 @@ def create_backend(settings: Settings, repository: ModelRepository | None = None
         repository,
         workers=settings.onnx_workers,
         intra_op_threads=settings.onnx_intra_op_threads,
+        spin_wait=settings.onnx_spin_wait,
         timeout_s=settings.inference_timeout_s,
     )

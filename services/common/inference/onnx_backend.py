@@ -96,11 +96,13 @@ class OnnxBackend(InferenceBackend):
         *,
         workers: int = 4,
         intra_op_threads: int = 0,
+        spin_wait: bool = False,
         timeout_s: float = 60.0,
     ) -> None:
         self.repository = repository
         self.timeout_s = timeout_s
         self._intra_op_threads = intra_op_threads
+        self._spin_wait = spin_wait
         self._executor = ThreadPoolExecutor(max(1, workers), thread_name_prefix="onnx")
         self._sessions: dict[str, _ModelSession] = {}
         self._batchers: dict[str, DynamicBatcher] = {}
@@ -111,6 +113,8 @@ class OnnxBackend(InferenceBackend):
         options = ort.SessionOptions()
         if self._intra_op_threads:
             options.intra_op_num_threads = self._intra_op_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spin_wait else "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "1" if self._spin_wait else "0")
         return ort.InferenceSession(
             str(spec.weights_path), sess_options=options, providers=ort.get_available_providers()
         )
