@@ -38,9 +38,12 @@ WRAP_PAD = 0.2
 # detected: a face entering the picture is identifiable a frame or two before detectors fire.
 TEMPORAL_PAD = 2
 # Bisection checks look only this many face sizes around the faces that changed, unless that
-# region is over ROI_MAX_AREA of the frame anyway.
+# region is over ROI_MAX_AREA of the frame anyway, and only for faces of about their size: from
+# SIZE_RANGE[0] times the smallest to SIZE_RANGE[1] times the largest (small windows are most of a
+# Haar search, so a search for one known face costs a fraction of a full one).
 ROI_REACH = 1.5
 ROI_MAX_AREA = 0.5
+SIZE_RANGE = (0.6, 1.7)
 # In a held gap (see _resolve), boxes whose centres are within this many face sizes are taken for
 # the same face and interpolated.
 HOLD_REACH = 2.5
@@ -103,9 +106,18 @@ class FaceBlurPipeline:
 
     # -- detection -------------------------------------------------------------------------
 
-    async def detect(self, frame: av.VideoFrame, roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    async def detect(
+        self,
+        frame: av.VideoFrame,
+        roi: tuple[int, int, int, int] | None = None,
+        sizes: tuple[float, float] | None = None,
+        expected: bool = False,
+        again: bool = False,
+    ) -> np.ndarray:
         """Face boxes of one frame in full-frame pixels (centre inside the frame when wrapping);
-        only inside `roi` (x0, y0, x1, y1 full-frame pixels) when given."""
+        only inside `roi` (x0, y0, x1, y1 full-frame pixels) and of about `sizes` (smallest,
+        largest face side in full-frame pixels) when given; `expected` as FaceDetector.detect.
+        `again`: this frame was checked already (it is not counted twice in frames_checked)."""
         start = time.perf_counter()
         width, height = frame.width, frame.height
         scale = 1.0
@@ -127,7 +139,9 @@ class FaceBlurPipeline:
             pad = max(1, round(det_w * WRAP_PAD))
             rgb = np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1)
             offset_x = -float(pad)
-        faces = await self.detector.detect(rgb, None)
+        if sizes is not None:
+            sizes = (sizes[0] / sx, sizes[1] / sx)
+        faces = await self.detector.detect(rgb, None, sizes=sizes, expected=expected)
         found = bx.as_boxes(
             [[f.x_min + offset_x, f.y_min + offset_y, f.x_max + offset_x, f.y_max + offset_y] for f in faces]
         )
@@ -137,7 +151,7 @@ class FaceBlurPipeline:
                 # A face near the seam is seen twice (once in the padding): keep one.
                 found = bx.canonical(found, self.wrap_width)
                 found = found[nms(found, np.array([f.score for f in faces]), 0.3)]
-        self.frames_checked += 1
+        self.frames_checked += 0 if again else 1
         self.timings["detect"] += time.perf_counter() - start
         return found
 
@@ -145,23 +159,49 @@ class FaceBlurPipeline:
         """The faces of a frame at fraction t between two checked frames a and b that differ.
 
         Between them only the faces that a and b do not share changed (the sampling assumes as
-        much), so the detector looks only around those: a crop of a few face sizes instead of the
-        whole frame. Shared faces are taken where interpolation puts them, unless the check sees
-        them itself."""
+        much), so the detector looks only around those and only for faces of their size: a crop of
+        a few face sizes instead of the whole frame, a few scales instead of all. Shared faces are
+        taken where interpolation puts them, unless the check sees them itself."""
         pairs = bx.pairs_nearby(a, b, self.wrap_width)
         changed = bx.unpaired(a, b, pairs)
-        if self.wrap or not len(changed):
+        if not len(changed):
             return await self.detect(frame)
-        reach = bx.sizes(changed).max() * ROI_REACH
+        side = bx.sizes(changed)
+        sizes = (float(side.min()) * SIZE_RANGE[0], float(side.max()) * SIZE_RANGE[1])
+        reach = side.max() * ROI_REACH
         x0, y0 = max(0, int(changed[:, 0].min() - reach)), max(0, int(changed[:, 1].min() - reach))
         x1 = min(self.width, int(changed[:, 2].max() + reach))
         y1 = min(self.height, int(changed[:, 3].max() + reach))
-        if (x1 - x0) * (y1 - y0) > ROI_MAX_AREA * self.width * self.height:
-            return await self.detect(frame)
-        found = await self.detect(frame, (x0, y0, x1, y1))
+        roi: tuple[int, int, int, int] | None = (x0, y0, x1, y1)
+        if self.wrap or (x1 - x0) * (y1 - y0) > ROI_MAX_AREA * self.width * self.height:
+            roi = None  # (a 360° face may be anywhere across the seam)
+        # A changed face is on one side of the gap: expected here, weaker evidence counts.
+        found = await self.detect(frame, roi, sizes, expected=True)
         shared = bx.interpolate(a, b, pairs, t, self.wrap_width, motion_margin=False)
         kept = [box for box in shared if not len(found) or iomin_matrix(box[None], found).max() < 0.3]
         return np.concatenate([found, bx.as_boxes(kept)]) if kept else found
+
+    async def _continue(self, frame: av.VideoFrame, before: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Faces of the previous window check (`before`, found there with full confidence) that the
+        check of this frame missed are looked for once more where they were, as expected faces: a
+        face the detector flickers on is not ended by one weak frame. Only full-confidence faces
+        are continued, so a continued face must be found again properly by the next check."""
+        kept = {i for i, _ in bx.pairs_nearby(before, found, self.wrap_width)}
+        for face in (box for i, box in enumerate(before) if i not in kept):
+            side = float(bx.sizes(face[None])[0])
+            reach = side * ROI_REACH
+            roi = None
+            if not self.wrap:
+                x0, y0 = max(0, int(face[0] - reach)), max(0, int(face[1] - reach))
+                x1, y1 = min(self.width, int(face[2] + reach)), min(self.height, int(face[3] + reach))
+                if x1 - x0 >= 2 and y1 - y0 >= 2:
+                    roi = (x0, y0, x1, y1)
+            sizes = (side * SIZE_RANGE[0], side * SIZE_RANGE[1])
+            seen = await self.detect(frame, roi, sizes, expected=True, again=True)
+            seen = bx.as_boxes([box for box in seen if not bx.overlaps_any(box, found, self.wrap_width)])
+            if len(seen):
+                found = np.concatenate([found, seen])
+        return found
 
     async def _resolve(self, frames: dict[int, av.VideoFrame], dets: dict[int, np.ndarray], lo: int, hi: int) -> None:
         """Checks frames between lo and hi (both checked) until every gap has the same faces at
@@ -302,6 +342,7 @@ class FaceBlurPipeline:
         try:
             first, audio = await asyncio.to_thread(self._read, 1)
             dets = {0: await self.detect(first[0])}
+            confident = dets[0]  # the faces the last window check found with full confidence
             self._queue(0, first[0], dets[0])
             self._bridge(0, dets[0])
             base, base_frame = 0, first[0]
@@ -311,7 +352,9 @@ class FaceBlurPipeline:
                 if frames:
                     window = {base: base_frame} | {base + k + 1: f for k, f in enumerate(frames)}
                     last = base + len(frames)
-                    dets = {base: dets[base], last: await self.detect(frames[-1])}
+                    found = await self.detect(frames[-1])
+                    dets = {base: dets[base], last: await self._continue(frames[-1], confident, found)}
+                    confident = found
                     await self._resolve(window, dets, base, last)
                     for index, boxes in sorted(self._carry(dets, base, last).items()):
                         self._queue(index, window[index], boxes)

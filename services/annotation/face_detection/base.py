@@ -27,7 +27,20 @@ class FaceDetector(Protocol):
     # The name reported in responses (a repository model name, or e.g. "haar-frontalface").
     name: str
 
-    async def detect(self, image_rgb: np.ndarray, max_side: int | None = None) -> list[FaceBox]:
+    async def detect(
+        self,
+        image_rgb: np.ndarray,
+        max_side: int | None = None,
+        *,
+        sizes: tuple[float, float] | None = None,
+        expected: bool = False,
+    ) -> list[FaceBox]:
         """Faces in image_rgb; when max_side is set the detector may work on a copy downscaled so
-        that its longer side is max_side (faster, misses tiny faces), boxes still in full pixels."""
+        that its longer side is max_side (faster, misses tiny faces), boxes still in full pixels.
+        `sizes` (smallest, largest face side in pixels of image_rgb) says which faces are sought,
+        when the caller knows (a known face checked again): the detector may search only those
+        (Haar then skips the other scales, most of its cost) and may still return others.
+        `expected`: a face was seen here on a nearby frame, so weaker evidence counts (a track is
+        continued on low-confidence detections, as ByteTrack does): fewer agreeing Haar windows,
+        a lower DNN score."""
         ...

@@ -12,7 +12,7 @@ not by name or order, since exports name them by node number. Sidecar `params` (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -24,6 +24,8 @@ from services.common.inference.base import InferenceBackend, InferenceError
 from services.common.model_repository import ModelRepository, ModelSpec
 
 TASK = "face_detection"
+# Where a face is expected (FaceDetector.detect), scores down to this share of the threshold count.
+EXPECTED_SCORE_FACTOR = 0.6
 
 
 class FaceModelError(InferenceError):
@@ -176,14 +178,25 @@ class ScrfdFaceDetector:
         tensor = (canvas.astype(np.float32) - self.params.mean) / self.params.std
         return np.ascontiguousarray(tensor.transpose(2, 0, 1)[None]), new_h / height, (in_w, in_h)
 
-    async def detect(self, image_rgb: np.ndarray, max_side: int | None = None) -> list[FaceBox]:
+    async def detect(
+        self,
+        image_rgb: np.ndarray,
+        max_side: int | None = None,
+        *,
+        sizes: tuple[float, float] | None = None,
+        expected: bool = False,
+    ) -> list[FaceBox]:
+        # One network pass finds every size at the same cost: `sizes` saves nothing here.
         image = np.asarray(image_rgb)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         tensor, scale, (in_w, in_h) = self.preprocess(image, max_side)
         outputs = await self.backend.infer(self.name, {self.input_name: tensor})
         height, width = image.shape[:2]
-        boxes, scores, kps = decode_scrfd(outputs, in_w, in_h, self.params, (width * scale, height * scale))
+        params = self.params
+        if expected:
+            params = replace(params, score_threshold=params.score_threshold * EXPECTED_SCORE_FACTOR)
+        boxes, scores, kps = decode_scrfd(outputs, in_w, in_h, params, (width * scale, height * scale))
         boxes = boxes / scale
         kps = kps / scale
         faces = []

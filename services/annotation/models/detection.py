@@ -97,11 +97,16 @@ class DnnFaceDetector(YoloDetector):
     tasks = ("face_detection",)
     default_conf = 0.4
 
-    async def detect_faces(self, image_rgb: np.ndarray, max_side: int | None = None) -> list[FaceBox]:
+    async def detect_faces(
+        self, image_rgb: np.ndarray, max_side: int | None = None, *, expected: bool = False
+    ) -> list[FaceBox]:
         height, width = image_rgb.shape[:2]
+        threshold = None
+        if expected:
+            threshold = 0.6 * self.param("conf_threshold", self.param("score_threshold", self.default_conf))
         return [
             FaceBox(d.box[0] * width, d.box[1] * height, d.box[2] * width, d.box[3] * height, d.score)
-            for d in await self.detect(image_rgb)
+            for d in await self.detect(image_rgb, threshold)
         ]
 
 
@@ -112,5 +117,13 @@ class FaceDetectorView:
         self.model = model
         self.name = model.name
 
-    async def detect(self, image_rgb: np.ndarray, max_side: int | None = None) -> list[FaceBox]:
-        return await self.model.detect_faces(image_rgb, max_side)
+    async def detect(
+        self,
+        image_rgb: np.ndarray,
+        max_side: int | None = None,
+        *,
+        sizes: tuple[float, float] | None = None,
+        expected: bool = False,
+    ) -> list[FaceBox]:
+        # One pass covers every size; an expected face may score lower.
+        return await self.model.detect_faces(image_rgb, max_side, expected=expected)

@@ -28,6 +28,16 @@ def _feather(height: int, width: int) -> np.ndarray:
     return np.clip((1.0 - r) / 0.15, 0.0, 1.0)
 
 
+# Where the face is in each crop (x0, y0, x1, y1 as fractions of the crop), checked by eye: the
+# astronaut's face (178, 69, 270, 161) and the cameraman's turned head (175, 95, 265, 200) of
+# tests/annotation/face_detection/test_haar.py moved into their crops; LFW images are tight face crops.
+FACE_IN_CROP = {
+    "astronaut": (43 / 180, 44 / 180, 135 / 180, 136 / 180),
+    "cameraman": (55 / 180, 35 / 170, 145 / 180, 140 / 170),
+    "lfw": (0.0, 0.0, 1.0, 1.0),
+}
+
+
 @cache
 def sprites() -> dict[str, Sprite]:
     """Face crops (head and some surroundings) of real photos."""
@@ -84,6 +94,30 @@ def background(width: int, height: int, name: str = "coffee") -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
+def _placement(item: Appearance, index: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """Where a sprite is drawn on frame `index`: left, top, width, height in pixels (left may be
+    off the frame; for 360° frames it wraps)."""
+    t = (index - item.start) / max(1, item.end - item.start)
+    sprite = sprites()[item.sprite]
+    side = max(8, round(item.size * height))
+    w = max(8, round(sprite.rgb.shape[1] * side / sprite.rgb.shape[0]))
+    x = round((item.x0 + (item.x1 - item.x0) * t) * width)
+    y = round((item.y0 + (item.y1 - item.y0) * t) * height)
+    return x, min(max(y, 0), height - side), w, side
+
+
+def face_boxes(index: int, width: int, height: int, scenario: list[Appearance]) -> list[np.ndarray]:
+    """The ground truth of frame `index`: the pixel box (x0, y0, x1, y1) of every face on it (x may
+    run past the frame's edges, as the photo does)."""
+    out = []
+    for item in scenario:
+        if item.start <= index <= item.end:
+            x, y, w, side = _placement(item, index, width, height)
+            fx0, fy0, fx1, fy1 = FACE_IN_CROP[item.sprite]
+            out.append(np.array([x + fx0 * w, y + fy0 * side, x + fx1 * w, y + fy1 * side], dtype=np.float64))
+    return out
+
+
 def render_frame(
     index: int, width: int, height: int, scenario: list[Appearance], backdrop: np.ndarray, wrap: bool
 ) -> np.ndarray:
@@ -91,16 +125,10 @@ def render_frame(
     for item in scenario:
         if not item.start <= index <= item.end:
             continue
-        t = (index - item.start) / max(1, item.end - item.start)
         sprite = sprites()[item.sprite]
-        side = max(8, round(item.size * height))
-        scale = side / sprite.rgb.shape[0]
-        w = max(8, round(sprite.rgb.shape[1] * scale))
+        x, y, w, side = _placement(item, index, width, height)
         rgb = cv2.resize(sprite.rgb, (w, side), interpolation=cv2.INTER_AREA).astype(np.float32)
         alpha = cv2.resize(sprite.alpha, (w, side), interpolation=cv2.INTER_LINEAR)[..., None]
-        x = round((item.x0 + (item.x1 - item.x0) * t) * width)
-        y = round((item.y0 + (item.y1 - item.y0) * t) * height)
-        y = min(max(y, 0), height - side)
         cols = np.arange(x, x + w)
         if wrap:
             cols = cols % width

@@ -54,3 +54,35 @@ def test_faces_far_apart_or_beyond_the_bridge_span_are_not_bridged() -> None:
     blurred = _blurred(pipeline, {0: FACE, 5: EMPTY, 10: EMPTY, 15: FACE, 20: EMPTY}, frames)
     assert pipeline.hold == 2
     assert blurred == [*range(0, 3), *range(13, 18)]
+
+
+def _still_face_pipeline() -> tuple[pl.FaceBlurPipeline, av.VideoFrame, np.ndarray]:
+    from tests.annotation.face_blur.synthetic import Appearance
+
+    scenario = [Appearance("astronaut", 0, 39, 0.3, 0.1, 0.3, 0.1, 0.8)]
+    source = open_source(make_video(160, 120, seconds=4, fps=10, audio=False, scenario=scenario))
+    frame = next(item for item in demux(source) if isinstance(item, av.VideoFrame))
+    pipeline = pl.FaceBlurPipeline(source, HaarFaceDetector(), every=10, equirectangular=False, max_side=None)
+    return pipeline, frame, frame.to_ndarray(format="rgb24")
+
+
+async def test_a_face_the_window_check_missed_is_looked_for_again_where_it_was() -> None:
+    pipeline, frame, _ = _still_face_pipeline()
+    seen = await pipeline.detect(frame)
+    assert len(seen) == 1
+    checked = pipeline.frames_checked
+    # The next window check "missed" it: the continuation looks again, as an expected face.
+    continued = await pipeline._continue(frame, seen, EMPTY)
+    assert len(continued) == 1 and np.abs(continued[0] - seen[0]).max() < 0.2 * (seen[0, 2] - seen[0, 0])
+    assert pipeline.frames_checked == checked, "the same frame is not counted twice"
+    # Found by the check itself, or never seen before: nothing to look for again.
+    assert np.array_equal(await pipeline._continue(frame, seen, seen), seen)
+    assert len(await pipeline._continue(frame, EMPTY, EMPTY)) == 0
+    assert pipeline.timings["detect"] > 0
+
+
+async def test_a_face_that_left_is_not_continued() -> None:
+    pipeline, _, _ = _still_face_pipeline()
+    empty = open_source(make_video(160, 120, seconds=1, fps=10, audio=False, scenario=[]))
+    no_face = next(item for item in demux(empty) if isinstance(item, av.VideoFrame))
+    assert len(await pipeline._continue(no_face, FACE * 1.5, EMPTY)) == 0

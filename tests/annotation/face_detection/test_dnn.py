@@ -118,3 +118,15 @@ async def test_factory_opens_haar_by_default_and_repository_models_by_name(repos
     with pytest.raises(ModelNotFoundError):
         async with open_face_detector("no_such_model", settings):
             pass
+
+
+async def test_an_expected_face_may_score_lower(backend: OnnxBackend, repository) -> None:
+    detector = ScrfdFaceDetector.from_repository("scrfd_random", backend, repository)
+    image = np.random.default_rng(3).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    normal = await detector.detect(image)
+    expected = await detector.detect(image, expected=True)
+    assert all(f.score >= 0.5 for f in normal)
+    assert len(expected) > len(normal), "anchors between 0.3 and 0.5 count where a face is expected"
+    assert min(f.score for f in expected) >= 0.5 * 0.6 - 1e-6
+    # The search sizes change nothing for a one-pass network.
+    assert await detector.detect(image, sizes=(10, 20)) == normal

@@ -62,3 +62,35 @@ def test_max_side_downscales_but_reports_full_pixels(detector: HaarFaceDetector)
 def test_rejects_what_is_not_an_rgb_image(detector: HaarFaceDetector, image: np.ndarray) -> None:
     with pytest.raises(ValueError, match="RGB uint8"):
         detector.detect_sync(image)
+
+
+def test_sizes_limit_the_search_to_the_faces_sought(detector: HaarFaceDetector) -> None:
+    image = skdata.astronaut()
+    side = ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0]
+    around = detector.detect_sync(image, sizes=(0.6 * side, 1.7 * side))
+    assert len(around) == 1
+    assert iou_matrix(_boxes(around), np.array([ASTRONAUT_FACE]))[0, 0] > 0.6
+    # Sought among small faces only, the astronaut's is not searched for.
+    small = detector.detect_sync(image, sizes=(20, 0.5 * side))
+    assert all(f.x_max - f.x_min <= 0.5 * side + 1 for f in small)
+    assert not any(iou_matrix(_boxes([f]), np.array([ASTRONAUT_FACE]))[0, 0] > 0.3 for f in small)
+
+
+def test_an_expected_face_needs_fewer_agreeing_windows(detector: HaarFaceDetector) -> None:
+    """A face at the edge of what the cascades find (the cameraman's turned head, shrunk and
+    dimmed) is lost at the normal threshold and kept when it is expected there; what the normal
+    threshold finds, the expected search finds too."""
+    camera = np.stack([skdata.camera()] * 3, axis=-1)
+    region = camera[40:260, 120:330]
+    weak = None
+    for scale in (0.5, 0.45, 0.4, 0.35, 0.3):
+        small = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if not detector.detect_sync(small) and detector.detect_sync(small, expected=True):
+            weak = small
+            break
+    assert weak is not None, "some size of the turned head is found only as an expected face"
+    for image in (skdata.astronaut(), camera):
+        normal = _boxes(detector.detect_sync(image))
+        expected = _boxes(detector.detect_sync(image, expected=True))
+        assert len(expected) >= len(normal)
+        assert all(iou_matrix(box[None], expected).max() > 0.5 for box in normal)
