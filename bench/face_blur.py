@@ -8,7 +8,9 @@ Haar cascades), the same encoder and settings, and copy the audio.
 
 Printed per resolution: end-to-end time ratio, detect+blur ratio, per-stage seconds, frames the
 detector ran on, and blur recall: the share of frames with a face found by the baseline's per-frame
-full-size detector whose every such face is blurred in the output.
+full-size detector whose every such face is blurred in the output; the same for the detections that
+are true faces (IoU >= 0.5 with the generated video's ground truth); and against the per-frame
+detector at max_side.
 Goals: end-to-end >= 4x at >= 99 % recall, detect+blur >= 10x.
 
     .venv/bin/python bench/face_blur.py           # 480p, 720p, 1080p; 6 s at 25 fps
