@@ -1,5 +1,5 @@
 """The annotation service stops during a 200-asset ingest: every asset is stored, all are annotated after
-it comes back, and none is annotated twice. The service is the real one (its own catalog, controller and
+it comes back, and none is recorded twice. The service is the real one (its own catalog, controller and
 servicer on a real gRPC port), run in-process so its finished streams can be counted per image; stopping it
 cancels in-flight calls like a crash."""
 
@@ -83,9 +83,13 @@ def test_annotation_outage_during_ingest(fault_dam, flaky_annotation, tmp_path):
 
     flaky_annotation.start()
     wait_until(lambda: _states(fault_dam).get("done", 0) == ASSETS, 180, interval=0.5, what="all assets annotated")
-    # None twice: one finished stream per asset on the server, one row per (asset, model) in the DAM.
+    # Every asset's stream ran to its end on the server; twice only for a call the crash cut between
+    # the server's last message and the client's receipt of the status (the DAM then retries it), so
+    # at most one per DAM worker in flight at that moment (2). What must be exactly once is the
+    # DAM's record: one row per (asset, model), below.
     completed = flaky_annotation.servicer.completed
-    assert {sha: completed[sha] for sha in digests} == dict.fromkeys(digests, 1)
+    assert all(completed[sha] >= 1 for sha in digests)
+    assert sum(completed[sha] - 1 for sha in digests) <= 2, {s: n for s, n in completed.items() if n > 1}
     per_model = _query(fault_dam, "SELECT model, count(*), count(DISTINCT asset_id) FROM annotations GROUP BY 1")
     assert sorted(per_model) == [(m, ASSETS, ASSETS) for m in sorted(MODELS)]
     jobs = _query(fault_dam, "SELECT state, count(*) FROM annotation_jobs GROUP BY 1")
