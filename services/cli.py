@@ -100,7 +100,11 @@ def up(host: HostOption = "127.0.0.1") -> None:
         )
         console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})")
 
+    stopping = False  # asked to stop: children ending now (even mid-startup) are not failures
+
     def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -112,10 +116,12 @@ def up(host: HostOption = "127.0.0.1") -> None:
         while procs:
             for name, proc in list(procs.items()):
                 if proc.poll() is not None:
-                    if proc.returncode not in (0, -signal.SIGTERM):
+                    if proc.returncode not in (0, -signal.SIGTERM) and not stopping:
                         console.print(f"[red]{name} exited with {proc.returncode}; stopping the others[/red]")
                         code = 1
                         stop()
+                    elif proc.returncode not in (0, -signal.SIGTERM):
+                        console.print(f"{name} exited with {proc.returncode} while stopping")
                     procs.pop(name)
             time.sleep(0.2)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -73,3 +74,19 @@ def test_up_starts_the_annotation_server(test_repository: Path, tmp_path: Path) 
     finally:
         code = up.stop()
     assert code == 0, up.output
+
+
+def test_up_fails_when_a_service_fails_on_its_own(test_repository: Path, tmp_path: Path) -> None:
+    """A service that dies by itself (here: its port is taken) stops the others and `up` exits 1;
+    services ended by `up`'s own stop (even mid-startup) are not failures (the test above)."""
+    ports = {f"MAAM_{name.upper()}__PORT": str(free_port()) for name in SERVICES}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports["MAAM_CMRR__PORT"] = str(taken.getsockname()[1])
+        env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path), **ports)
+        up = ServiceProcess(maam("up"), env=env)
+        up.proc.wait(120)
+        code = up.stop()
+    assert code == 1, up.output
+    assert "cmrr exited with" in up.output and "stopping the others" in up.output
