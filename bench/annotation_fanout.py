@@ -220,9 +220,10 @@ def main() -> None:
     print(f"service (gRPC, {args.server} server), clients in this process:      "
           f"{result['service_in_process']:8.1f} images/s")
     print(f"overhead ratio at {args.clients} concurrent clients (median of {rounds} paired rounds; best vs best):")
-    print(f"  clients in their own process:   {result['service_ratio']:.2f}x  "
+    print(f"  clients in a process of their own: {result['service_ratio']:.2f}x  "
           f"({direct / result['service']:.2f}x)   goal <= 1.15x")
-    print(f"  clients in the server's process: {result['service_in_process_ratio']:.2f}x  "
+    where = "the server's process" if args.server == "inprocess" else "the bench process"
+    print(f"  clients in {where}: {result['service_in_process_ratio']:.2f}x  "
           f"({direct / result['service_in_process']:.2f}x)")
 
 if __name__ == "__main__":
