@@ -155,6 +155,24 @@ async def test_saliency_model_and_spectral_residual(service: Running, jpeg: byte
     assert classic.salient_regions
 
 
+async def test_saliency_maps_of_big_images_are_capped(service: Running) -> None:
+    """A 2048x1024 photo gets a 512x256 map (its aspect, MAP_MAX_SIDE long), not a full-size one,
+    and the same regions (normalised) as when the map is computed at full size."""
+    from skimage import data as skdata
+
+    from services.annotation.models import saliency as sal
+
+    rgb = np.asarray(Image.fromarray(skdata.astronaut()).resize((2048, 1024)))
+    for name in ("test_saliency", "spectral-residual"):
+        reply = await service.stub.ImageSaliencyDetection(req(encode_image(rgb), model=name))
+        image = Image.open(io.BytesIO(reply.map.png))
+        assert (reply.map.width, reply.map.height) == image.size == (512, 256), name
+    full = sal.salient_regions(sal.spectral_residual(rgb, 64, max_side=2048))
+    capped = sal.spectral_residual_saliency(rgb).regions
+    assert len(capped) == len(full)
+    assert np.abs(np.array(capped) - np.array(full)).max() < 0.02
+
+
 async def test_ocr_without_models_names_the_install_command(service: Running, jpeg: bytes) -> None:
     import grpc
 

@@ -13,6 +13,16 @@ from services.annotation.models.preprocess import resize, to_tensor
 from services.annotation.models.types import Box, Saliency
 
 SPECTRAL_RESIDUAL = "spectral-residual"
+# Longer side of the maps returned. Saliency is smooth (computed at 64-256 pixels), so a full-size
+# map of a 24-megapixel photo would be megabytes of PNG and seconds of region search for nothing;
+# clients scale the map to the image to overlay it (the regions are normalised anyway).
+MAP_MAX_SIDE = 512
+
+
+def map_size(width: int, height: int, max_side: int = MAP_MAX_SIDE) -> tuple[int, int]:
+    """(width, height) of the map of a width x height image: its aspect, at most max_side long."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def salient_regions(saliency: np.ndarray, max_regions: int = 5) -> list[Box]:
@@ -30,8 +40,9 @@ def salient_regions(saliency: np.ndarray, max_regions: int = 5) -> list[Box]:
     return [box for _, box in regions[:max_regions]]
 
 
-def spectral_residual(rgb: np.ndarray, work_size: int = 64) -> np.ndarray:
-    """The log-amplitude spectrum minus its local average, back to the image domain."""
+def spectral_residual(rgb: np.ndarray, work_size: int = 64, max_side: int = MAP_MAX_SIDE) -> np.ndarray:
+    """The log-amplitude spectrum minus its local average, back to the image domain (a map at
+    most max_side long)."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     small = cv2.resize(grey, (work_size, work_size), interpolation=cv2.INTER_AREA)
     spectrum = np.fft.fft2(small)
@@ -40,7 +51,7 @@ def spectral_residual(rgb: np.ndarray, work_size: int = 64) -> np.ndarray:
     residual = log_amplitude - cv2.blur(log_amplitude, (3, 3))
     saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * phase))) ** 2
     saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), sigmaX=2.5)
-    saliency = cv2.resize(saliency, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    saliency = cv2.resize(saliency, map_size(rgb.shape[1], rgb.shape[0], max_side), interpolation=cv2.INTER_LINEAR)
     span = float(saliency.max() - saliency.min())
     return (saliency - saliency.min()) / span if span > 0 else np.zeros_like(saliency)
 
@@ -58,13 +69,13 @@ class SaliencyModel(TaskModel):
         tensor = to_tensor(resize(rgb, size), self.params.get("mean"), self.params.get("std"))
         out = await self._infer_one({self.input_names[0]: tensor})
         raw = np.squeeze(out[self.output_names[0]]).astype(np.float32)
-        # Full-size map and region search off the event loop.
+        # The map (at the image's aspect, see MAP_MAX_SIDE) and region search off the event loop.
         return await asyncio.to_thread(self._postprocess, raw, rgb.shape[1], rgb.shape[0])
 
     def _postprocess(self, raw: np.ndarray, width: int, height: int) -> Saliency:
         if self.param("activation", "none") == "sigmoid":
             raw = 1.0 / (1.0 + np.exp(-raw))
-        raw = cv2.resize(raw, (width, height), interpolation=cv2.INTER_LINEAR)
+        raw = cv2.resize(raw, map_size(width, height), interpolation=cv2.INTER_LINEAR)
         span = float(raw.max() - raw.min())
         saliency = (raw - raw.min()) / span if span > 0 else np.zeros_like(raw)
         return Saliency(self.name, saliency, salient_regions(saliency))
