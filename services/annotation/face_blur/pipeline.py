@@ -5,7 +5,9 @@ wait for the bridge span, see BRIDGE_STEPS) whatever the length. For each window
 detector runs on frame b (frame a was checked before). When a and b show the same faces, the
 frames between get boxes interpolated between a's and b's; when they differ (a face appeared,
 left, or moved too far to tell) the middle frame is checked and each half is resolved the same
-way, down to neighbouring frames (binary search for the change).
+way, down to neighbouring frames (binary search for the change). Those checks look only near the
+faces that changed and only for faces of their size, with the weaker evidence an expected face
+needs; a face the check of b missed is looked for once more where a showed it (_continue).
 
 Detection runs on a copy scaled down to `max_side` (PyAV/swscale does the scaling while converting
 to RGB, and only for the frames checked). Frames with faces are blurred on their YUV planes; the
