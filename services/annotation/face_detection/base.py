@@ -7,6 +7,17 @@ from typing import Protocol
 
 import numpy as np
 
+# Where a face is expected (FaceDetector.detect), DNN scores down to this share of their threshold count.
+EXPECTED_SCORE_FACTOR = 0.6
+
+
+def rgb_image(image_rgb: np.ndarray) -> np.ndarray:
+    """The detectors' input check: an RGB uint8 image (H, W, 3), else a ValueError saying what came."""
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+    return image
+
 
 @dataclass(frozen=True)
 class FaceBox:

@@ -18,14 +18,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from services.annotation.face_detection.base import FaceBox
+from services.annotation.face_detection.base import EXPECTED_SCORE_FACTOR, FaceBox, rgb_image
 from services.annotation.face_detection.nms import nms
 from services.common.inference.base import InferenceBackend, InferenceError
 from services.common.model_repository import ModelRepository, ModelSpec
 
 TASK = "face_detection"
-# Where a face is expected (FaceDetector.detect), scores down to this share of the threshold count.
-EXPECTED_SCORE_FACTOR = 0.6
 
 
 class FaceModelError(InferenceError):
@@ -187,9 +185,7 @@ class ScrfdFaceDetector:
         expected: bool = False,
     ) -> list[FaceBox]:
         # One network pass finds every size at the same cost: `sizes` saves nothing here.
-        image = np.asarray(image_rgb)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        image = rgb_image(image_rgb)
         tensor, scale, (in_w, in_h) = self.preprocess(image, max_side)
         outputs = await self.backend.infer(self.name, {self.input_name: tensor})
         height, width = image.shape[:2]

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.annotation.face_detection.base import FaceBox
+from services.annotation.face_detection.base import FaceBox, rgb_image
 from services.annotation.face_detection.nms import nms
 
 INSTALL_HINT = "pip install 'opencv-python-headless>=4,<5' (OpenCV 5 no longer ships the Haar cascades)"
@@ -91,9 +91,7 @@ class HaarFaceDetector:
         sizes: tuple[float, float] | None = None,
         expected: bool = False,
     ) -> list[FaceBox]:
-        image = np.asarray(image_rgb)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        image = rgb_image(image_rgb)
         height, width = image.shape[:2]
         scale = 1.0
         if max_side and max(height, width) > max_side:

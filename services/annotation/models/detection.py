@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from services.annotation.face_detection.base import FaceBox
+from services.annotation.face_detection.base import EXPECTED_SCORE_FACTOR, FaceBox
 from services.annotation.models.base import AdapterError, TaskModel
 from services.annotation.models.preprocess import letterbox, to_tensor
 from services.annotation.models.types import Detection, Label, Scored
@@ -48,6 +48,10 @@ class YoloDetector(TaskModel):
     def input_size(self) -> int:
         return int(self.param("input_size", 640))
 
+    @property
+    def conf_threshold(self) -> float:
+        return float(self.param("conf_threshold", self.param("score_threshold", self.default_conf)))
+
     async def detect(self, rgb: np.ndarray, conf_threshold: float | None = None) -> list[Detection]:
         corner = self.param("letterbox", "center") in ("pad_bottom_right", "corner")
         padded, lb = letterbox(rgb, self.input_size, corner=corner)
@@ -55,7 +59,7 @@ class YoloDetector(TaskModel):
         out = await self._infer_one({self.input_names[0]: tensor})
         raw = out[self.output_names[0]] if self.output_names else next(iter(out.values()))
         if conf_threshold is None:
-            conf_threshold = self.param("conf_threshold", self.param("score_threshold", self.default_conf))
+            conf_threshold = self.conf_threshold
         iou = float(self.param("iou_threshold", self.param("nms_iou", 0.45)))
         boxes, scores, class_ids = decode_yolov8(raw, float(conf_threshold), iou)
         normalised = lb.to_image(boxes)
@@ -101,9 +105,7 @@ class DnnFaceDetector(YoloDetector):
         self, image_rgb: np.ndarray, max_side: int | None = None, *, expected: bool = False
     ) -> list[FaceBox]:
         height, width = image_rgb.shape[:2]
-        threshold = None
-        if expected:
-            threshold = 0.6 * self.param("conf_threshold", self.param("score_threshold", self.default_conf))
+        threshold = EXPECTED_SCORE_FACTOR * self.conf_threshold if expected else None
         return [
             FaceBox(d.box[0] * width, d.box[1] * height, d.box[2] * width, d.box[3] * height, d.score)
             for d in await self.detect(image_rgb, threshold)
