@@ -133,20 +133,8 @@ def _classifier(
 
 
 def _image_embedder(root: Path, rng: np.random.Generator) -> None:
-    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
-    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
-    nodes = [
-        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["raw"]),
-        helper.make_node("LpNormalization", ["raw"], ["embedding"], axis=1, p=2),
-    ]
-    init = [
-        numpy_helper.from_array(_weights(rng, flat, EMBED_DIM), "w"),
-        numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
-    ]
-    graph = helper.make_graph(nodes, "test_image_embedder", [_value_info(inp, True)], [_value_info(out, True)], init)
-    _write(root, "test_image_embedder", "image_embedding", graph, [inp], [out], 8, None,
-           {"input_size": IMAGE_SIZE, "space": "test-clip", "text_model": "test_text_embedder"})
+    _embedder(root, rng, "test_image_embedder", "image_embedding",
+              {"space": "test-clip", "text_model": "test_text_embedder"})
 
 
 def _text_embedder(root: Path, rng: np.random.Generator) -> None:
@@ -203,7 +191,8 @@ CLIP_LEN = 4
 CAPTION_VOCAB = ["<pad>", "<bos>", "<eos>"] + [f"word{i}" for i in range(VOCAB - 3)]
 
 
-def _embedder(root: Path, rng: np.random.Generator, name: str, task: str) -> None:
+def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params: dict | None = None) -> None:
+    """A linear image encoder with L2-normalised output (CLIP-like, face or region embedder)."""
     inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
     flat = 3 * IMAGE_SIZE * IMAGE_SIZE
     nodes = [
@@ -216,7 +205,7 @@ def _embedder(root: Path, rng: np.random.Generator, name: str, task: str) -> Non
         numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
     ]
     graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
-    _write(root, name, task, graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE})
+    _write(root, name, task, graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE, **(params or {})})
 
 
 def _face_detector(root: Path, rng: np.random.Generator) -> None:
