@@ -70,3 +70,20 @@ def wrap_handler(handler: grpc.RpcMethodHandler | None, around: Around) -> grpc.
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class WrappedHandlers:
+    """Each method handler wrapped once and reused: a server interceptor that wrapped on every call
+    would pay for it on every call. `make_around` runs once per handler."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def get(self, handler: grpc.RpcMethodHandler, make_around: Callable[[], Around]) -> grpc.RpcMethodHandler:
+        cached = self._by_id.get(id(handler))
+        if cached is None or cached[0] is not handler:  # (an id can be reused once a handler is gone)
+            wrapped = wrap_handler(handler, make_around())
+            assert wrapped is not None
+            cached = (handler, wrapped)
+            self._by_id[id(handler)] = cached
+        return cached[1]

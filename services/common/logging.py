@@ -23,6 +23,8 @@ from typing import Any
 
 import grpc
 
+from services.common.grpc_wrap import WrappedHandlers
+
 REQUEST_ID_HEADER = "x-request-id"
 # Longer or stranger ids from callers are replaced, so logs cannot be flooded or forged through it.
 _MAX_REQUEST_ID = 128
@@ -168,8 +170,7 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
     the RPC runs and sends it back as trailing metadata (initial metadata may already be gone)."""
 
     def __init__(self) -> None:
-        # The wrapped handler of each method handler, made once: wrapping costs on every call.
-        self._wrapped: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -179,13 +180,7 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        cached = self._wrapped.get(id(handler))
-        if cached is None or cached[0] is not handler:
-            from services.common.grpc_wrap import wrap_handler
-
-            cached = (handler, wrap_handler(handler, _request_id_around))
-            self._wrapped[id(handler)] = cached
-        return cached[1]
+        return self._wrapped.get(handler, lambda: _request_id_around)
 
 
 @contextmanager

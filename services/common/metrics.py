@@ -39,7 +39,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from services.common.grpc_wrap import rpc_kind, wrap_handler
+from services.common.grpc_wrap import WrappedHandlers, rpc_kind
 from services.common.inference.base import InferenceBackend
 
 # Request latencies: 5 ms .. 2 min (an annotation of a long video is slow by nature).
@@ -267,8 +267,7 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
-        # The wrapped handler of each method handler, made once: wrapping costs on every call.
-        self._wrapped: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -281,11 +280,7 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             # gRPC answers UNIMPLEMENTED itself; count it here, where it is still visible.
             self.metrics.grpc_requests.labels(method=method, type="unknown", code="UNIMPLEMENTED").inc()
             return handler
-        cached = self._wrapped.get(id(handler))
-        if cached is None or cached[0] is not handler:
-            cached = (handler, wrap_handler(handler, self._around(method, rpc_kind(handler))))
-            self._wrapped[id(handler)] = cached
-        return cached[1]
+        return self._wrapped.get(handler, lambda: self._around(method, rpc_kind(handler)))
 
     def _around(self, method: str, kind: str) -> Callable[[grpc.aio.ServicerContext], Any]:
         metrics = self.metrics
