@@ -130,7 +130,8 @@ class VideoProbe:
     has_audio: bool
 
 
-def _open_container(data: bytes):
+def open_video_container(data: bytes):
+    """A PyAV input container with a video stream, or a MediaError saying why not."""
     import av
 
     if not data:
@@ -146,7 +147,7 @@ def _open_container(data: bytes):
 
 
 def probe_video(data: bytes) -> VideoProbe:
-    container = _open_container(data)
+    container = open_video_container(data)
     try:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
@@ -171,7 +172,7 @@ def iter_video_frames(data: bytes, every_seconds: float | None = None) -> Iterat
     """Yields (frame_index, time_s, rgb) of every frame, or of one frame per `every_seconds`."""
     import av
 
-    container = _open_container(data)
+    container = open_video_container(data)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import av
 
-from services.common.media import MediaError, sniff_media_type
+from services.common.media import MediaError, open_video_container, sniff_media_type
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,10 @@ class SourceVideo:
 
 
 def open_source(data: bytes) -> SourceVideo:
-    if not data:
-        raise MediaError("the video is empty (0 bytes)")
-    mime = sniff_media_type(data)
+    mime = sniff_media_type(data) if data else None
     if mime is not None and not mime.startswith("video/"):
         raise MediaError(f"expected a video, got {mime}")
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise MediaError(f"the video could not be opened: {exc}") from exc
-    if not container.streams.video:
-        container.close()
-        raise MediaError("the file has no video stream")
+    container = open_video_container(data)  # (empty, unreadable, no video stream: a MediaError)
     video = container.streams.video[0]
     width, height = video.codec_context.width, video.codec_context.height
     if width <= 0 or height <= 0 or width * height > MAX_FRAME_PIXELS:
