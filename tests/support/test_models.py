@@ -89,11 +89,12 @@ def _image_input() -> TensorDesc:
     return TensorDesc("images", "TYPE_FP32", (3, IMAGE_SIZE, IMAGE_SIZE))
 
 
-def _detector(root: Path, rng: np.random.Generator) -> None:
+def _yolo(root: Path, rng: np.random.Generator, name: str, task: str, labels: list[str], params: dict) -> None:
     """YOLOv8-style head: [batch, 4 + classes, boxes], boxes as cx, cy, w, h in input pixels."""
-    inp, out = _image_input(), TensorDesc("output0", "TYPE_FP32", (4 + NUM_CLASSES, NUM_BOXES))
+    rows = 4 + len(labels)
+    inp, out = _image_input(), TensorDesc("output0", "TYPE_FP32", (rows, NUM_BOXES))
     flat = 3 * IMAGE_SIZE * IMAGE_SIZE
-    scale = np.ones((4 + NUM_CLASSES, 1), np.float32)
+    scale = np.ones((rows, 1), np.float32)
     scale[:4] = IMAGE_SIZE
     nodes = [
         helper.make_node("Flatten", ["images"], ["flat"], axis=1),
@@ -103,15 +104,18 @@ def _detector(root: Path, rng: np.random.Generator) -> None:
         helper.make_node("Mul", ["unit", "scale"], ["output0"]),
     ]
     init = [
-        numpy_helper.from_array(_weights(rng, flat, (4 + NUM_CLASSES) * NUM_BOXES, scale=0.5), "w"),
-        numpy_helper.from_array(_weights(rng, (4 + NUM_CLASSES) * NUM_BOXES, scale=1.0), "b"),
-        numpy_helper.from_array(np.array([-1, 4 + NUM_CLASSES, NUM_BOXES], np.int64), "shape"),
+        numpy_helper.from_array(_weights(rng, flat, rows * NUM_BOXES, scale=0.5), "w"),
+        numpy_helper.from_array(_weights(rng, rows * NUM_BOXES, scale=1.0), "b"),
+        numpy_helper.from_array(np.array([-1, rows, NUM_BOXES], np.int64), "shape"),
         numpy_helper.from_array(scale, "scale"),
     ]
-    graph = helper.make_graph(nodes, "test_detector", [_value_info(inp, True)], [_value_info(out, True)], init)
+    graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
+    _write(root, name, task, graph, [inp], [out], 8, labels, {"input_size": IMAGE_SIZE, **params})
+
+
+def _detector(root: Path, rng: np.random.Generator) -> None:
     labels = [f"class_{i}" for i in range(NUM_CLASSES)]
-    _write(root, "test_detector", "object_detection", graph, [inp], [out], 8, labels,
-           {"input_size": IMAGE_SIZE, "format": "yolov8"})
+    _yolo(root, rng, "test_detector", "object_detection", labels, {"format": "yolov8"})
 
 
 def _classifier(
@@ -210,26 +214,7 @@ def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params
 
 def _face_detector(root: Path, rng: np.random.Generator) -> None:
     """YOLOv8-face-style head with one class: [batch, 5, boxes]."""
-    inp, out = _image_input(), TensorDesc("output0", "TYPE_FP32", (5, NUM_BOXES))
-    flat = 3 * IMAGE_SIZE * IMAGE_SIZE
-    scale = np.full((5, 1), IMAGE_SIZE, np.float32)
-    scale[4] = 1.0
-    nodes = [
-        helper.make_node("Flatten", ["images"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
-        helper.make_node("Reshape", ["logits", "shape"], ["grid"]),
-        helper.make_node("Sigmoid", ["grid"], ["unit"]),
-        helper.make_node("Mul", ["unit", "scale"], ["output0"]),
-    ]
-    init = [
-        numpy_helper.from_array(_weights(rng, flat, 5 * NUM_BOXES, scale=0.5), "w"),
-        numpy_helper.from_array(_weights(rng, 5 * NUM_BOXES, scale=1.0), "b"),
-        numpy_helper.from_array(np.array([-1, 5, NUM_BOXES], np.int64), "shape"),
-        numpy_helper.from_array(scale, "scale"),
-    ]
-    graph = helper.make_graph(nodes, "test_face_detector", [_value_info(inp, True)], [_value_info(out, True)], init)
-    _write(root, "test_face_detector", "face_detection", graph, [inp], [out], 8, ["face"],
-           {"input_size": IMAGE_SIZE, "conf_threshold": 0.3, "format": "yolov8"})
+    _yolo(root, rng, "test_face_detector", "face_detection", ["face"], {"conf_threshold": 0.3, "format": "yolov8"})
 
 
 def _clip_classifier(root: Path, rng: np.random.Generator) -> None:
