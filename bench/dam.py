@@ -190,7 +190,7 @@ def ingest_bench(count: int) -> None:
     from PIL import Image
 
     from tests.dam.annotation_server import InProcessAnnotation
-    from tests.support.processes import ServiceProcess, child_env, free_port, maam, wait_until
+    from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
     from tests.support.test_models import write_test_repository
 
     tmp = Path(tempfile.mkdtemp(prefix="maam-bench-ingest-"))
@@ -216,11 +216,7 @@ def ingest_bench(count: int) -> None:
     dam = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    healthy = http_healthy(base)
 
     try:
         dam.wait_ready(healthy, 120, "the DAM")

@@ -8,14 +8,7 @@ from pathlib import Path
 import httpx
 
 from services.cmrr.main import resolve_port
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam
 
 
 def test_serve_reads_port_and_model_from_the_environment(test_repository: Path, tmp_path: Path) -> None:
@@ -26,7 +19,7 @@ def test_serve_reads_port_and_model_from_the_environment(test_repository: Path, 
     server = ServiceProcess(maam("serve", "cmrr"), env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        server.wait_ready(lambda: _healthy(url), timeout=120, what="cmrr")
+        server.wait_ready(http_healthy(url), timeout=120, what="cmrr")
         response = httpx.post(url + "/mv_retrieval/v0.1/add_content", params={"id": "1", "type": "text", "user": "u"},
                               content=b"hello")
         assert response.status_code == 200

@@ -16,7 +16,7 @@ from tests.support.operations import (
     scrape,
     sigterm_during_held_request,
 )
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam
 
 PREFIX = "/mv_retrieval/v0.1"
 
@@ -27,11 +27,7 @@ def test_metrics_request_ids_json_logs_and_graceful_sigterm(test_repository: Pat
     env = child_env(MODEL="clip", MAAM_DATA_DIR=str(tmp_path), MAAM_MODEL_REPOSITORY=str(test_repository))
     process = ServiceProcess(maam("serve", "cmrr", "--port", str(port)), env=env)
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    healthy = http_healthy(base)
 
     try:
         process.wait_ready(healthy, timeout=120, what="cmrr")

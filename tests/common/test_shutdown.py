@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.common.shutdown import GracefulShutdown
-from tests.support.processes import ServiceProcess, child_env, free_port, wait_until
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, wait_until
 
 
 async def test_drain_waits_for_quick_work_and_cancels_slow_work_which_cleans_up() -> None:
@@ -91,11 +91,7 @@ def test_sigterm_lets_an_open_http_request_finish_then_exits(tmp_path: Path) -> 
     server = ServiceProcess([sys.executable, str(script), str(port), str(gate), str(started)], env=child_env())
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    healthy = http_healthy(base, timeout=1)
 
     try:
         server.wait_ready(healthy, timeout=60, what="test app")

@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy.engine import make_url
 
 from tests.dam.annotation_server import AnnotationProcess
-from tests.support.processes import ServiceProcess, child_env, free_port, maam, wait_until
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
 
 EMBED_DIM = "16"
 _db_counter = itertools.count()
@@ -94,11 +94,7 @@ def start_dam(tmp: Path, server_uri: str, annotation_port: int, **extra: str) ->
     process = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
     url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    ready = http_healthy(url)
 
     process.wait_ready(ready, timeout=90, what="the DAM")
     return Dam(url=url, database_url=database_url, data_dir=tmp, process=process, env=env)

@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from tests.dam.conftest import png_bytes, upload, wait_annotated
-from tests.support.processes import ServiceProcess, child_env, free_port
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy
 
 
 def test_reindex_rebuilds_the_search_index_from_postgres(dam):
@@ -45,11 +45,7 @@ def test_dam_starts_on_embedded_postgres_with_pgvector(annotation_server):
     process = ServiceProcess([sys.executable, "-m", "services.cli", "serve", "dam", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    ready = http_healthy(base)
 
     try:
         process.wait_ready(ready, timeout=120, what="the DAM on embedded PostgreSQL")

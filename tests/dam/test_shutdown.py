@@ -10,13 +10,12 @@ import signal
 import sys
 from dataclasses import dataclass, replace
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.dam.conftest import Dam, png_bytes, start_dam
-from tests.support.processes import ServiceProcess, child_env, free_port, maam, wait_until
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
 
 ASSETS = 200
 MODELS = ["test_detector", "test_image_embedder", "test_region_embedder"]
@@ -43,11 +42,7 @@ def _restart(dam: Dam) -> Dam:
     process = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=dam.env)
     url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    ready = http_healthy(url)
 
     process.wait_ready(ready, timeout=90, what="the restarted DAM")
     return replace(dam, url=url, process=process)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.ndd.conftest import encode
@@ -18,7 +17,7 @@ from tests.support.operations import (
     scrape,
     sigterm_during_held_request,
 )
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
+from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam
 
 
 @pytest.fixture
@@ -27,11 +26,7 @@ def ndd(tmp_path: Path):
     base = f"http://127.0.0.1:{port}"
     process = ServiceProcess(maam("serve", "ndd", "--port", str(port)), env=child_env(MAAM_DATA_DIR=str(tmp_path)))
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    healthy = http_healthy(base, timeout=1)
 
     process.wait_ready(healthy, timeout=60, what="ndd service")
     try:

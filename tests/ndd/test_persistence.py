@@ -19,7 +19,7 @@ from services.ndd.descriptors import offline
 from services.ndd.engine import Engine, ImageQuery
 from services.ndd.settings import NddSettings
 from tests.ndd.conftest import encode
-from tests.support.processes import REPO_ROOT, ServiceProcess, child_env, free_port, maam
+from tests.support.processes import REPO_ROOT, ServiceProcess, child_env, free_port, http_healthy, maam
 
 
 def _query(rgb: np.ndarray) -> ImageQuery:
@@ -36,11 +36,7 @@ def test_restart_of_the_service_keeps_the_index(tmp_path, photos):
     env = child_env(MAAM_DATA_DIR=str(tmp_path / "data"))
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    healthy = http_healthy(base, timeout=1)
 
     def start() -> ServiceProcess:
         service = ServiceProcess(maam("serve", "ndd", "--port", str(port)), env=env)

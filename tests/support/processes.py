@@ -15,6 +15,20 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def http_healthy(base: str, timeout: float = 2.0) -> Callable[[], bool]:
+    """A readiness probe (for ServiceProcess.wait_ready / wait_until): GET base/healthz answers 200."""
+
+    def healthy() -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{base}/healthz", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return healthy
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
