@@ -105,6 +105,8 @@ class FaceBlurPipeline:
         self._demux = demux(source)
         self._eof = False
         self.output: BlurredOutput | None = None
+        # The last frame converted for detection and its RGB (detectors only read it).
+        self._converted: tuple[av.VideoFrame, np.ndarray] | None = None
 
     # -- detection -------------------------------------------------------------------------
 
@@ -126,10 +128,14 @@ class FaceBlurPipeline:
         if self.max_side and max(width, height) > self.max_side:
             scale = self.max_side / max(width, height)
         det_w, det_h = max(2, round(width * scale)), max(2, round(height * scale))
-        # Area averaging: the sharpest downscale, and the one detectors see in the per-frame path.
-        rgb = await asyncio.to_thread(
-            frame.to_ndarray, width=det_w, height=det_h, format="rgb24", interpolation="AREA"
-        )
+        if self._converted is not None and self._converted[0] is frame:
+            rgb = self._converted[1]  # the same frame checked again (_continue): converted once
+        else:
+            # Area averaging: the sharpest downscale, and the one detectors see in the per-frame path.
+            rgb = await asyncio.to_thread(
+                frame.to_ndarray, width=det_w, height=det_h, format="rgb24", interpolation="AREA"
+            )
+            self._converted = (frame, rgb)
         sx, sy = width / det_w, height / det_h
         offset_x = offset_y = 0.0
         if roi is not None:
