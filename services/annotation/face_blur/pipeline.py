@@ -176,11 +176,8 @@ class FaceBlurPipeline:
             return await self.detect(frame)
         side = bx.sizes(changed)
         sizes = (float(side.min()) * SIZE_RANGE[0], float(side.max()) * SIZE_RANGE[1])
-        reach = side.max() * ROI_REACH
-        x0, y0 = max(0, int(changed[:, 0].min() - reach)), max(0, int(changed[:, 1].min() - reach))
-        x1 = min(self.width, int(changed[:, 2].max() + reach))
-        y1 = min(self.height, int(changed[:, 3].max() + reach))
-        roi: tuple[int, int, int, int] | None = (x0, y0, x1, y1)
+        roi: tuple[int, int, int, int] | None = self._around(changed)
+        x0, y0, x1, y1 = roi
         if self.wrap or (x1 - x0) * (y1 - y0) > ROI_MAX_AREA * self.width * self.height:
             roi = None  # (a 360° face may be anywhere across the seam)
         # A changed face is on one side of the gap: expected here, weaker evidence counts.
@@ -188,6 +185,12 @@ class FaceBlurPipeline:
         shared = bx.interpolate(a, b, pairs, t, self.wrap_width, motion_margin=False)
         kept = [box for box in shared if not len(found) or iomin_matrix(box[None], found).max() < 0.3]
         return np.concatenate([found, bx.as_boxes(kept)]) if kept else found
+
+    def _around(self, boxes: np.ndarray) -> tuple[int, int, int, int]:
+        """The region ROI_REACH face sizes around boxes (the largest one's size), inside the frame."""
+        reach = bx.sizes(boxes).max() * ROI_REACH
+        x0, y0 = max(0, int(boxes[:, 0].min() - reach)), max(0, int(boxes[:, 1].min() - reach))
+        return x0, y0, min(self.width, int(boxes[:, 2].max() + reach)), min(self.height, int(boxes[:, 3].max() + reach))
 
     async def _continue(self, frame: av.VideoFrame, before: np.ndarray, found: np.ndarray) -> np.ndarray:
         """Faces of the previous window check (`before`, found there with full confidence) that the
@@ -197,11 +200,9 @@ class FaceBlurPipeline:
         kept = {i for i, _ in bx.pairs_nearby(before, found, self.wrap_width)}
         for face in (box for i, box in enumerate(before) if i not in kept):
             side = float(bx.sizes(face[None])[0])
-            reach = side * ROI_REACH
             roi = None
             if not self.wrap:
-                x0, y0 = max(0, int(face[0] - reach)), max(0, int(face[1] - reach))
-                x1, y1 = min(self.width, int(face[2] + reach)), min(self.height, int(face[3] + reach))
+                x0, y0, x1, y1 = self._around(face[None])
                 if x1 - x0 >= 2 and y1 - y0 >= 2:
                     roi = (x0, y0, x1, y1)
             sizes = (side * SIZE_RANGE[0], side * SIZE_RANGE[1])
