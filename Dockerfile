@@ -30,7 +30,7 @@ ENV PATH=/opt/maam/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     MAAM_DATA_DIR=/data \
     MAAM_MODEL_REPOSITORY=/models \
-    MAAM_LOG_FORMAT=json
+    MAAM_LOG__FORMAT=json
 # libgomp: OpenMP runtime some numeric wheels expect from the system.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 \

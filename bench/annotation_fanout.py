@@ -44,7 +44,7 @@ from services.common.media import decode_image
 from services.common.metrics import ServiceMetrics
 from services.common.model_repository import ModelRepository
 from services.common.native_threads import limit_native_threads
-from services.common.settings import Settings
+from services.common.settings import InferenceSettings, Settings
 from tests.support.media import encode_image
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
 from tests.support.test_models import write_test_repository
@@ -197,14 +197,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repository = args.repository or write_test_repository(Path(tmp) / "models")
         workers = "2"
-        settings = Settings(model_repository=repository, onnx_workers=int(workers))
+        settings = Settings(model_repository=repository, inference=InferenceSettings(onnx_workers=int(workers)))
         limit_native_threads(settings)  # as `maam serve annotation` does; direct runs under it too
         items = images(count, args.side)
         if args.server == "inprocess":
             result = asyncio.run(compare(settings, None, items, args.clients, rounds))
         else:
             port = free_port()
-            env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
+            env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_INFERENCE__ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
             server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
             try:
                 server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")

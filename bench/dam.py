@@ -212,7 +212,7 @@ def ingest_bench(count: int) -> None:
     env = child_env(MAAM_DATA_DIR=str(tmp / "data"), MAAM_ANNOTATION__PORT=str(annotation.port),
                     MAAM_DAM__EMBEDDING_DIM="16", MAAM_DAM__WORKERS="4", MAAM_DAM__RETRY_BASE_S="0.2",
                     MAAM_DAM__RETRY_MAX_S="1")
-    env.pop("MAAM_DATABASE_URL", None)
+    env.pop("MAAM_DAM__DATABASE_URL", None)
     dam = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
     base = f"http://127.0.0.1:{port}"
 

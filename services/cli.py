@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.common.logging import configure_logging
-from services.common.settings import get_settings
+from services.common.settings import RenamedSettingError, check_renamed_env, get_settings
 
 app = typer.Typer(help="MAAM: Media Asset Annotation and Management.", no_args_is_help=True)
 serve_app = typer.Typer(help="Run one service in the foreground.", no_args_is_help=True)
@@ -30,12 +30,20 @@ app.add_typer(triton_app, name="triton")
 
 console = Console()
 
-# Each service module exposes `run(host: str, port: int) -> None`.
+# Each service module exposes `run(host: str, port: int) -> None`; its port without --port is
+# MAAM_<NAME>__PORT (the `port` of its settings section), else this default.
 SERVICES: dict[str, tuple[str, int]] = {
     "annotation": ("services.annotation.server", 50051),
     "dam": ("services.dam.main", 8000),
     "ndd": ("services.ndd.main", 8008),
     "cmrr": ("services.cmrr.main", 8007),
+}
+# The settings class of each service (the shared root extended with its section).
+SETTINGS: dict[str, str] = {
+    "annotation": "services.annotation.options:AnnotationSettings",
+    "dam": "services.dam.core.config:DamSettings",
+    "ndd": "services.ndd.settings:NddServiceSettings",
+    "cmrr": "services.cmrr.config:CmrrServiceSettings",
 }
 
 HostOption = Annotated[str, typer.Option(help="Address to bind.")]
@@ -46,13 +54,39 @@ def available_services() -> list[str]:
     return [name for name, (module, _) in SERVICES.items() if importlib.util.find_spec(module) is not None]
 
 
+def service_settings(name: str):
+    """The settings object of one service, read from the environment now."""
+    module, _, cls = SETTINGS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def service_port(name: str) -> int:
+    return int(getattr(service_settings(name), name).port)
+
+
+def _refuse_renamed(services: list[str]) -> None:
+    """Stops with the new names when a variable of an older scheme is set (see services/common/settings.py)."""
+    try:
+        check_renamed_env(services=services)
+    except RenamedSettingError as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+@app.callback()
+def main() -> None:
+    """MAAM: Media Asset Annotation and Management."""
+    _refuse_renamed([])
+
+
 def _run_service(name: str, host: str, port: int | None) -> None:
-    module_name, default_port = SERVICES[name]
+    module_name, _ = SERVICES[name]
     if importlib.util.find_spec(module_name) is None:
         console.print(f"[red]The {name} service is not part of this build yet.[/red]")
         raise typer.Exit(2)
-    configure_logging(name)  # JSON lines on stderr (MAAM_LOG_FORMAT=text for plain ones)
-    importlib.import_module(module_name).run(host, port or default_port)
+    _refuse_renamed([name])
+    configure_logging(name)  # JSON lines on stderr (MAAM_LOG__FORMAT=text for plain ones)
+    importlib.import_module(module_name).run(host, port or service_port(name))
 
 
 def _serve_command(name: str):
@@ -89,14 +123,20 @@ if importlib.util.find_spec("services.dam.cli") is not None:
 
 @app.command()
 def up(host: HostOption = "127.0.0.1") -> None:
-    """Run every available service on its default port until interrupted."""
+    """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted."""
     names = available_services()
+    _refuse_renamed(names)
+    ports = {name: service_port(name) for name in names}
+    env = dict(os.environ)
+    if "dam" in ports and "MAAM_MEDIA__TRUSTED_URL_PREFIXES" not in env:
+        # The annotation service may fetch this DAM's signed blob links (videos, large images), wherever it runs.
+        dam = service_settings("dam").dam.model_copy(update={"port": ports["dam"]})
+        env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"] = json.dumps([f"{dam.base_url()}/api/blobs/"])
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
-        # Same variables as each service's settings (MAAM_ANNOTATION__PORT, MAAM_DAM__PORT, ...).
-        port = int(os.environ.get(f"MAAM_{name.upper()}__PORT", SERVICES[name][1]))
+        port = ports[name]
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)]
+            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)], env=env
         )
         console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})")
 

@@ -1,15 +1,18 @@
-"""Tuning of the annotation service beyond the shared settings (env prefix MAAM_ANNOTATION_)."""
+"""The annotation service's settings: the shared root, its `annotation` section extended with the service's
+own tuning (`MAAM_ANNOTATION__MODEL_TIMEOUT_S`, ...; the address, message cap and metrics port come from
+services/common/settings.py)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+
+from services.common.settings import AnnotationServiceSettings, Settings
 
 
-class AnnotationOptions(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAM_ANNOTATION_", extra="ignore")
-
+class AnnotationOptions(AnnotationServiceSettings):
     # One model run may take this long before it is reported as a DEADLINE_EXCEEDED ModelError.
     model_timeout_s: float = 120.0
     # Model runs in flight across all requests; more wait their turn (backpressure).
@@ -36,3 +39,18 @@ class AnnotationOptions(BaseSettings):
     identity_threshold: float = 0.5
     # Blurred videos bigger than this are not returned inline (video_size still says how big).
     max_inline_video_mb: int = 64
+
+
+class AnnotationSettings(Settings):
+    annotation: AnnotationOptions = Field(default_factory=AnnotationOptions)
+
+
+def annotation_options(settings: Settings) -> AnnotationOptions:
+    """The tuning carried by `settings` (the annotation service's own), else the defaults."""
+    section = settings.annotation
+    return section if isinstance(section, AnnotationOptions) else AnnotationOptions()
+
+
+@lru_cache
+def get_annotation_settings() -> AnnotationSettings:
+    return AnnotationSettings()

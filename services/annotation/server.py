@@ -13,11 +13,12 @@ from grpc_reflection.v1alpha import reflection
 from protos import media_annotation_pb2, media_annotation_pb2_grpc
 from services.annotation.catalog import ModelCatalog
 from services.annotation.controller import Controller
-from services.annotation.options import AnnotationOptions
+from services.annotation.options import AnnotationOptions, annotation_options, get_annotation_settings
 from services.annotation.servicer import AnnotationServicer
 from services.common.inference import InferenceBackend, create_backend
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.logging import RequestIdInterceptor
+from services.common.media import apply_media_settings
 from services.common.metrics import (
     GrpcMetricsInterceptor,
     ServiceMetrics,
@@ -27,7 +28,7 @@ from services.common.metrics import (
 )
 from services.common.model_repository import ModelRepository
 from services.common.native_threads import limit_native_threads
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings
 from services.common.shutdown import GracefulShutdown, serve_grpc_until_signal
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ async def build_annotation_server(
     backend = backend or create_backend(settings, repository)
     if metrics is not None:
         backend = instrument_backend(backend, metrics)
-    catalog = ModelCatalog(repository, backend, options or AnnotationOptions())
+    catalog = ModelCatalog(repository, backend, options or annotation_options(settings))
     controller = Controller(settings, catalog)
     if metrics is not None:
         metrics.track_queue("annotation_batch", controller.batch_queue_depth)
@@ -136,8 +137,9 @@ async def serve(
 ) -> None:
     """Serves until SIGTERM/SIGINT (or `shutdown.request()`): then health says NOT_SERVING, new calls
     are refused, in-flight ones get `shutdown_grace_s` to finish, and the backend is closed."""
-    settings = settings or get_settings()
+    settings = settings or get_annotation_settings()
     limit_native_threads(settings)
+    apply_media_settings(settings.media)
     metrics = metrics or get_metrics("annotation")
     grace = settings.annotation.shutdown_grace_s
     shutdown = shutdown or GracefulShutdown(grace)
@@ -146,12 +148,14 @@ async def serve(
     )
     backend = controller.catalog.backend
     exporter = None
-    if settings.annotation.metrics_port:
+    # Unset, the metrics port follows the gRPC port, so two instances on one machine never collide.
+    metrics_port = settings.annotation.metrics_port_for(bound)
+    if metrics_port:
         try:
-            exporter = start_metrics_http_server(metrics, host, settings.annotation.metrics_port)
+            exporter = start_metrics_http_server(metrics, host, metrics_port)
         except OSError as exc:
             await server.stop(grace=None)
-            raise OSError(f"cannot serve /metrics on {host}:{settings.annotation.metrics_port}: {exc} "
+            raise OSError(f"cannot serve /metrics on {host}:{metrics_port}: {exc} "
                           "(set MAAM_ANNOTATION__METRICS_PORT to a free port, or 0 for none)") from exc
         log.info("metrics on http://%s:%d/metrics", host, exporter.port)
     # Health says NOT_SERVING until the backend is up and the models are loaded.

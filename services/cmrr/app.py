@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.responses import Response
 
-from services.cmrr.config import CmrrSettings
+from services.cmrr.config import CmrrSettings, get_cmrr_settings
 from services.cmrr.service import CmrrError, CmrrService, check_modality
 from services.common.inference import (
     InferenceBackend,
@@ -61,7 +61,7 @@ def create_app(
     backend: InferenceBackend | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    cmrr = cmrr or CmrrSettings()
+    cmrr = cmrr or get_cmrr_settings()
     repository = repository or ModelRepository(settings.model_repository)
     # One registry per app: the shared request/latency/inference metrics and the CMRR's own counter.
     service_metrics = ServiceMetrics("cmrr")
@@ -120,7 +120,7 @@ def create_app(
 
     @app.exception_handler(_TooLarge)
     async def on_too_large(_: Request, exc: _TooLarge) -> JSONResponse:
-        return _error(413, f"the body is larger than {exc.limit // (1024 * 1024)} MiB (MAAM_CMRR_MAX_BODY_MB)")
+        return _error(413, f"the body is larger than {exc.limit // (1024 * 1024)} MiB (MAAM_CMRR__MAX_BODY_MB)")
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:

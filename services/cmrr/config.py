@@ -1,21 +1,24 @@
-"""CMRR settings: `MODEL` and `PORT` as in the original service's `.env`, the rest with the MAAM_CMRR_ prefix."""
+"""CMRR settings: the `cmrr` section of the shared root, MAAM_CMRR__* (the original service's `.env` had
+`MODEL` and `PORT`: they are MAAM_CMRR__MODEL and MAAM_CMRR__PORT here, and the old names are refused)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import lru_cache
+from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
+
+from services.common.settings import Settings
 
 DEFAULT_PORT = 8007
 
 
-class CmrrSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAM_CMRR_", extra="ignore")
-
+class CmrrSettings(BaseModel):
+    # The port `maam serve cmrr` and `maam up` use without --port.
+    port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
     # Encoder family, as the original `.env` MODEL variable: the first installed image encoder whose name or
     # embedding space contains it is used, with its paired text encoder.
-    model: Literal["clip", "albef"] = Field("clip", validation_alias=AliasChoices("MODEL", "MAAM_CMRR_MODEL"))
+    model: Literal["clip", "albef"] = "clip"
     # Pin one image encoder by repository name instead of choosing by family.
     image_model: str | None = None
     # Exact Flat search up to this many vectors per modality, IVF above (bench/cmrr.py shows the trade-off).
@@ -28,3 +31,14 @@ class CmrrSettings(BaseSettings):
     # Recommendation clusters at most this many of a user's most recent posts per modality.
     max_history: int = Field(2000, ge=1)
     novelty: float = Field(0.2, ge=0.0, lt=1.0)
+
+
+class CmrrServiceSettings(Settings):
+    service: ClassVar[str | None] = "cmrr"  # a bare MODEL or PORT in the environment is refused here
+
+    cmrr: CmrrSettings = Field(default_factory=CmrrSettings)
+
+
+@lru_cache
+def get_cmrr_settings() -> CmrrSettings:
+    return CmrrServiceSettings().cmrr

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
-from services.cmrr.config import DEFAULT_PORT
 from services.common.shutdown import serve_http
-
-
-def resolve_port(port: int | None) -> int:
-    """The original service read PORT from its `.env`: PORT wins over the default port, an explicit other
-    port (`--port`) wins over PORT."""
-    env = os.environ.get("PORT", "").strip()
-    if env and (port is None or port == DEFAULT_PORT):
-        if not env.isdigit() or not 0 < int(env) < 65536:
-            raise SystemExit(f"PORT={env!r} is not a TCP port number")
-        return int(env)
-    return port or DEFAULT_PORT
 
 
 def run(host: str, port: int) -> None:
     from pydantic import ValidationError
 
     from services.cmrr.app import create_app
-    from services.cmrr.config import CmrrSettings
+    from services.cmrr.config import CmrrServiceSettings
+    from services.common.media import apply_media_settings
 
     try:
-        cmrr = CmrrSettings()
+        settings = CmrrServiceSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise SystemExit(f"cmrr: bad setting ({problems}); MODEL is clip or albef") from None
+        problems = "; ".join(f"MAAM_{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"cmrr: bad setting ({problems}); MAAM_CMRR__MODEL is clip or albef") from None
+    apply_media_settings(settings.media)
     # Open requests finish on SIGTERM; the lifespan then saves the indexes and closes the backend.
-    serve_http(create_app(cmrr=cmrr), host, resolve_port(port))
+    serve_http(create_app(settings, settings.cmrr), host, port)

@@ -1,11 +1,13 @@
 """Fetching media by URL without becoming an SSRF proxy: http(s) only, every hop's address checked
-against loopback/private/link-local ranges (unless allowed), few redirects, capped size and time."""
+against loopback/private/link-local ranges (unless allowed, or under a prefix the operator trusts:
+the DAM's signed blob links), few redirects, capped size and time."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -30,6 +32,35 @@ def _is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_trusted_url(url: str, prefixes: Iterable[str]) -> bool:
+    """Whether `url` lies under one of `prefixes`: the same scheme and host, the same port where the
+    prefix names one, a path under the prefix's path, and nothing that could make the server see
+    another path or host (dot segments, encoded dots or slashes, user info)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return False
+    lowered = parts.path.lower()
+    if parts.username is not None or "\\" in parts.path or "%2e" in lowered or "%2f" in lowered:
+        return False
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        return False
+    for prefix in prefixes:
+        trusted = urlsplit(prefix)
+        if trusted.scheme != parts.scheme or not trusted.hostname or trusted.hostname != parts.hostname:
+            continue
+        if trusted.port is not None and trusted.port != port:
+            continue
+        base = trusted.path.rstrip("/") + "/"
+        if parts.path.startswith(base) or parts.path == trusted.path:
+            return True
+    return False
 
 
 async def check_url(url: str, allow_private: bool = False) -> None:
@@ -62,7 +93,8 @@ async def fetch_url(url: str, settings: MediaSettings | None = None) -> bytes:
         async with asyncio.timeout(settings.fetch_timeout_s):
             async with httpx.AsyncClient(follow_redirects=False, timeout=settings.fetch_timeout_s) as client:
                 for _ in range(settings.max_redirects + 1):
-                    await check_url(url, settings.allow_private_urls)
+                    trusted = is_trusted_url(url, settings.trusted_url_prefixes)
+                    await check_url(url, settings.allow_private_urls or trusted)
                     async with client.stream("GET", url) as response:
                         if response.is_redirect:
                             url = urljoin(url, response.headers.get("location", ""))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import sys
 import traceback
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 import grpc
 
 from services.common.grpc_wrap import WrappedHandlers
+from services.common.settings import Settings
 
 REQUEST_ID_HEADER = "x-request-id"
 # Longer or stranger ids from callers are replaced, so logs cannot be flooded or forged through it.
@@ -97,15 +97,17 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(service: str, level: int | str | None = None, *, json_format: bool | None = None) -> None:
     """Routes every logger to stderr as JSON lines tagged with `service`.
 
-    `level` defaults to `MAAM_LOG_LEVEL` (else INFO); `json_format` defaults to `MAAM_LOG_FORMAT`
-    != "text", so a developer can ask for plain lines. Calling it again replaces the handler.
+    `level` defaults to `MAAM_LOG__LEVEL` (INFO); `json_format` to `MAAM_LOG__FORMAT` != "text", so a
+    developer can ask for plain lines. Calling it again replaces the handler.
     """
-    if level is None:
-        level = os.environ.get("MAAM_LOG_LEVEL", "INFO")
+    if level is None or json_format is None:
+        log = Settings().log  # read now, not the cached settings: a test may change the environment
+        if level is None:
+            level = log.level
+        if json_format is None:
+            json_format = log.format != "text"
     if isinstance(level, str):
         level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    if json_format is None:
-        json_format = os.environ.get("MAAM_LOG_FORMAT", "json").lower() != "text"
     handler = logging.StreamHandler(sys.stderr)
     if json_format:
         handler.setFormatter(JsonFormatter(service))

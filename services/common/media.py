@@ -7,11 +7,30 @@ import io
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
 
+if TYPE_CHECKING:
+    from services.common.settings import MediaSettings
+
 DEFAULT_MAX_PIXELS = 100_000_000
+# Pillow refuses (or warns about) images over its own process-wide limit, 89.5 Mpx unless told otherwise:
+# MAAM's limit is the one in force, from import on and then from the settings (apply_media_settings).
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
+
+def apply_media_settings(settings: MediaSettings) -> None:
+    """Makes `MAAM_MEDIA__MAX_IMAGE_PIXELS` the decompression-bomb limit of every image this process
+    opens, through MAAM's helpers or through Pillow directly (each service calls it at startup)."""
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+
+
+def pixel_limit() -> int:
+    """The limit in force (Pillow's, set from the settings)."""
+    return int(Image.MAX_IMAGE_PIXELS or DEFAULT_MAX_PIXELS)
 
 
 class MediaError(ValueError):
@@ -88,13 +107,17 @@ def media_kind(mime: str | None) -> str | None:
     return None
 
 
-def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Opens and fully decodes an image, refusing decompression bombs before decoding pixels."""
+def open_image(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """Opens and fully decodes an image, refusing decompression bombs before decoding pixels.
+    `max_pixels` defaults to the limit in force (`pixel_limit()`)."""
     if not data:
         raise MediaError("the image is empty (0 bytes)")
+    max_pixels = max_pixels or pixel_limit()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The size check below is the limit (with a message for people); Pillow's own warning, at
+            # its process-wide limit, must not refuse an image first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
@@ -105,7 +128,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
             image.load()
     except MediaError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise MediaError(f"the image is too large to decode safely (decompression bomb protection): {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         kind = sniff_media_type(data)
@@ -114,7 +137,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     return ImageOps.exif_transpose(image)
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """RGB uint8 array (H, W, 3) of an image's bytes."""
     return np.asarray(open_image(data, max_pixels).convert("RGB"))
 
@@ -130,14 +153,23 @@ class VideoProbe:
     has_audio: bool
 
 
-def open_video_container(data: bytes):
+# A video in memory, or a file read as it is decoded (a blob need not be read whole to be probed).
+VideoSource = bytes | Path
+
+
+def open_video_container(data: VideoSource):
     """A PyAV input container with a video stream, or a MediaError saying why not."""
     import av
 
-    if not data:
+    source: io.BytesIO | str
+    if isinstance(data, bytes):
+        empty, source = not data, io.BytesIO(data)
+    else:
+        empty, source = data.stat().st_size == 0, str(data)
+    if empty:
         raise MediaError("the video is empty (0 bytes)")
     try:
-        container = av.open(io.BytesIO(data), mode="r")
+        container = av.open(source, mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise MediaError(f"the video could not be opened: {exc}") from exc
     if not container.streams.video:
@@ -146,7 +178,7 @@ def open_video_container(data: bytes):
     return container
 
 
-def probe_video(data: bytes) -> VideoProbe:
+def probe_video(data: VideoSource) -> VideoProbe:
     container = open_video_container(data)
     try:
         stream = container.streams.video[0]
@@ -168,7 +200,7 @@ def probe_video(data: bytes) -> VideoProbe:
         container.close()
 
 
-def iter_video_frames(data: bytes, every_seconds: float | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_video_frames(data: VideoSource, every_seconds: float | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yields (frame_index, time_s, rgb) of every frame, or of one frame per `every_seconds`."""
     import av
 

@@ -1,5 +1,5 @@
 """Thread pools of native libraries, sized for a service: requests run concurrently, so each
-library call gets few threads of its own (see `Settings.opencv_threads`, `onnx_spin_wait`)."""
+library call gets few threads of its own (see `InferenceSettings.opencv_threads`, `onnx_spin_wait`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from services.common.settings import Settings
 def limit_native_threads(settings: Settings) -> None:
     """Applies the settings to OpenCV's process-wide thread pool (ONNX Runtime's threads are set
     per session by the ONNX backend)."""
-    if settings.opencv_threads > 0:
+    if settings.inference.opencv_threads > 0:
         import cv2
 
-        cv2.setNumThreads(settings.opencv_threads)
+        cv2.setNumThreads(settings.inference.opencv_threads)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import add_metrics, get_metrics
-from services.dam.api.routes import assets, auth, detectors, health, projects, search
+from services.dam.api.routes import assets, auth, blobs, detectors, health, projects, search
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
 from services.dam.ui import mount_ui
@@ -37,7 +37,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
-    for module in (auth, assets, search, projects, detectors):
+    for module in (auth, assets, search, projects, detectors, blobs):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers

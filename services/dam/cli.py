@@ -49,17 +49,20 @@ def reindex() -> None:
 def ingest(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder to upload (recursive).")],
     project: Annotated[str | None, typer.Option(help="Project id or name (created if missing).")] = None,
-    url: Annotated[str, typer.Option(envvar="MAAM_DAM_URL", help="The DAM's base URL.")] = "http://127.0.0.1:8000",
-    api_key: Annotated[str | None, typer.Option(envvar="MAAM_API_KEY", help="Personal API key.")] = None,
+    url: Annotated[str | None, typer.Option(
+        help="The DAM's base URL (default: MAAM_DAM__URL, else http://127.0.0.1:MAAM_DAM__PORT).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="MAAM_DAM__API_KEY", help="Personal API key.")] = None,
     visibility: Annotated[str, typer.Option(help="private or public")] = "private",
 ) -> None:
     """Bulk upload a folder; files already uploaded (same sha256) are skipped, so a re-run resumes."""
+    from services.dam.core.config import get_dam_settings
     from services.dam.ingest import ingest as run_ingest
     from services.dam.ingest import list_files
 
     if not api_key:
-        console.print("[red]set MAAM_API_KEY (or --api-key): create one with POST /api/users/me/api-keys[/red]")
+        console.print("[red]set MAAM_DAM__API_KEY (or --api-key): create one with POST /api/users/me/api-keys[/red]")
         raise typer.Exit(2)
+    url = url or get_dam_settings().dam.base_url()
     total = len(list_files(directory))
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120) as client, \
             _progress() as progress:

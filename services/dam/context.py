@@ -13,6 +13,7 @@ from services.common.metrics import ServiceMetrics, get_metrics
 from services.dam.annotation.client import AnnotationClient
 from services.dam.annotation.worker import AnnotationWorkers
 from services.dam.blobstore import BlobStore
+from services.dam.core.blob_links import BlobLinks, load_or_create_key
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
 from services.dam.indexer import Indexer
@@ -45,6 +46,7 @@ class DamContext:
     backend: SearchBackend
     indexer: Indexer
     client: AnnotationClient
+    blob_links: BlobLinks
     workers: AnnotationWorkers | None = None
     _gc_task: asyncio.Task | None = None
     _backlog_task: asyncio.Task | None = None
@@ -62,10 +64,14 @@ class DamContext:
             indexer=Indexer(db.sessions, backend, settings.dam.object_min_score),
             client=AnnotationClient(settings.annotation_target, settings.annotation.max_message_mb,
                                     settings.dam.annotation_timeout_s, settings.dam.annotation_models),
+            # A link lives as long as the annotation stream that fetches it may take.
+            blob_links=BlobLinks(await asyncio.to_thread(load_or_create_key, settings.dam_dir / "blob-links.key"),
+                                 settings.dam.base_url(), settings.dam.annotation_timeout_s),
         )
 
     def start_background(self) -> None:
-        self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam)
+        self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam,
+                                         self.blob_links)
         self.workers.start(self.settings.dam.workers)
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")
         self._backlog_task = asyncio.create_task(self._backlog_loop(get_metrics("dam")), name="annotation-backlog")
@@ -116,5 +122,5 @@ class DamContext:
         await self.client.close()
         await self.backend.close()
         await self.db.close()
-        if not self.settings.database_url:
+        if not self.settings.dam.database_url:
             await asyncio.to_thread(stop_embedded_postgres)

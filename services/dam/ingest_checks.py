@@ -33,10 +33,9 @@ def check_media(head: bytes, path: Path, max_pixels: int) -> Checked:
     if kind == "image":
         image = open_image(path.read_bytes(), max_pixels)
         return Checked(mime, kind, width=image.width, height=image.height)
-    if kind == "video":
-        data = path.read_bytes()
-        probe = probe_video(data)
-        if next(iter_video_frames(data), None) is None:
+    if kind == "video":  # decoded from the file, never read whole
+        probe = probe_video(path)
+        if next(iter_video_frames(path), None) is None:
             raise MediaError("the video has no decodable frame (corrupt or truncated)")
         return Checked(mime, kind, width=probe.width, height=probe.height, duration=probe.duration)
     if path.stat().st_size == 0:

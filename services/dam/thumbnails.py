@@ -12,14 +12,16 @@ from services.common.media import MediaError, iter_video_frames, open_image
 SIZES = (128, 256, 512)
 
 
-def thumbnail(data: bytes, kind: str, size: int, cache: Path, sha256: str) -> bytes:
+def thumbnail(blob: Path, kind: str, size: int, cache: Path, sha256: str) -> bytes:
+    """The cached thumbnail, else one made from the blob (a video is decoded from its file up to its
+    first frame, never read whole)."""
     target = cache / f"{sha256}_{size}.jpg"
     if target.exists():
         return target.read_bytes()
     if kind == "image":
-        image = open_image(data)
+        image = open_image(blob.read_bytes())
     elif kind == "video":
-        frame = next((f for _, _, f in iter_video_frames(data)), None)
+        frame = next((f for _, _, f in iter_video_frames(blob)), None)
         if frame is None:
             raise MediaError("the video has no decodable frame")
         image = Image.fromarray(frame)

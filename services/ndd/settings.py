@@ -1,16 +1,18 @@
-"""NDD settings: environment variables with the MAAM_NDD_ prefix (data dir and media limits come
-from the shared MAAM_ settings)."""
+"""NDD settings: the `ndd` section of the shared root, MAAM_NDD__* (data dir and media limits come from the
+root's MAAM_DATA_DIR and MAAM_MEDIA__*)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
+
+from services.common.settings import Settings
 
 
-class NddSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAM_NDD_", extra="ignore")
-
+class NddSettings(BaseModel):
+    # The port `maam serve ndd` and `maam up` use without --port.
+    port: int = 8008
     # host:port of the annotation gRPC service for the deep descriptor; empty disables it.
     annotation_url: str = ""
     # Embedding model the annotation service should use (empty: its default for the task).
@@ -36,6 +38,10 @@ class NddSettings(BaseSettings):
     feature_cache_items: int = 2048
 
 
+class NddServiceSettings(Settings):
+    ndd: NddSettings = Field(default_factory=NddSettings)
+
+
 @lru_cache
 def get_ndd_settings() -> NddSettings:
-    return NddSettings()
+    return NddServiceSettings().ndd

@@ -18,7 +18,7 @@ from services.annotation.options import AnnotationOptions
 from services.annotation.server import build_annotation_server, wait_backend
 from services.common.inference import InferenceBackend, create_backend
 from services.common.model_repository import ModelRepository
-from services.common.settings import Settings
+from services.common.settings import InferenceSettings, Settings
 from tests.support.media import encode_image, make_video
 
 
@@ -30,10 +30,8 @@ class Running:
 
 
 def service_settings(repository: Path, backend: str = "onnx", triton_url: str = "") -> Settings:
-    values: dict = {"model_repository": repository, "inference_backend": backend, "onnx_workers": 2}
-    if triton_url:
-        values["triton_url"] = triton_url
-    return Settings(**values)
+    inference = InferenceSettings(backend=backend, onnx_workers=2, **({"triton_url": triton_url} if triton_url else {}))
+    return Settings(model_repository=repository, inference=inference)
 
 
 @pytest_asyncio.fixture
@@ -52,7 +50,7 @@ async def start_service() -> AsyncIterator:
         )
         running.append((server, channel, backend))
         await wait_backend(backend, timeout_s=60)
-        return Running(pb_grpc.MediaAnnotationServerStub(channel), controller, settings.inference_backend)
+        return Running(pb_grpc.MediaAnnotationServerStub(channel), controller, settings.inference.backend)
 
     yield start
     for server, channel, backend in running:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from services.cmrr.app import create_app
 from services.cmrr.config import CmrrSettings
-from services.common.settings import Settings
+from services.common.settings import InferenceSettings, Settings
 from tests.support.processes import free_port, wait_until
 
 PREFIX = "/mv_retrieval/v0.1"
@@ -54,9 +54,7 @@ def start_server(tmp_path: Path, test_repository: Path) -> Iterator[StartServer]
         settings = Settings(
             data_dir=data_dir or tmp_path / "data",
             model_repository=repository or test_repository,
-            inference_backend=backend,
-            triton_url=triton_url,
-            onnx_workers=2,
+            inference=InferenceSettings(backend=backend, triton_url=triton_url, onnx_workers=2),
         )
         server = LiveServer(settings, CmrrSettings(**cmrr))
         servers.append(server)

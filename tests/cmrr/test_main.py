@@ -1,4 +1,5 @@
-"""`maam serve cmrr` as a process: PORT and MODEL from the environment, as the original `.env` had them."""
+"""`maam serve cmrr` as a process: its port and encoder family from MAAM_CMRR__PORT / MAAM_CMRR__MODEL (the
+original `.env`'s PORT and MODEL are refused with the new names)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,15 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
-from services.cmrr.main import resolve_port
 from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam
 
 
 def test_serve_reads_port_and_model_from_the_environment(test_repository: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = child_env(
-        PORT=str(port), MODEL="clip", MAAM_DATA_DIR=str(tmp_path), MAAM_MODEL_REPOSITORY=str(test_repository)
-    )
+    env = child_env(MAAM_CMRR__PORT=str(port), MAAM_CMRR__MODEL="clip", MAAM_DATA_DIR=str(tmp_path),
+                    MAAM_MODEL_REPOSITORY=str(test_repository))
     server = ServiceProcess(maam("serve", "cmrr"), env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -30,15 +30,15 @@ def test_serve_reads_port_and_model_from_the_environment(test_repository: Path, 
 
 
 def test_a_bad_model_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
-    env = child_env(MODEL="gpt", MAAM_DATA_DIR=str(tmp_path), PORT=str(free_port()))
+    env = child_env(MAAM_CMRR__MODEL="gpt", MAAM_DATA_DIR=str(tmp_path), MAAM_CMRR__PORT=str(free_port()))
     done = subprocess.run(maam("serve", "cmrr"), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "MODEL is clip or albef" in done.stdout + done.stderr
+    assert "MAAM_CMRR__MODEL is clip or albef" in done.stdout + done.stderr
 
 
-def test_port_precedence(monkeypatch) -> None:
-    monkeypatch.delenv("PORT", raising=False)
-    assert resolve_port(8007) == 8007
-    monkeypatch.setenv("PORT", "9123")
-    assert resolve_port(8007) == 9123  # `maam serve cmrr` passes the default: PORT wins
-    assert resolve_port(9999) == 9999  # an explicit --port wins over PORT
+@pytest.mark.parametrize(("old", "new"), [("MODEL", "MAAM_CMRR__MODEL"), ("PORT", "MAAM_CMRR__PORT")])
+def test_the_original_env_names_are_refused_with_the_new_ones(tmp_path: Path, old: str, new: str) -> None:
+    env = child_env(**{old: "clip" if old == "MODEL" else str(free_port())}, MAAM_DATA_DIR=str(tmp_path))
+    done = subprocess.run(maam("serve", "cmrr"), env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"{old} is now {new}" in " ".join((done.stdout + done.stderr).split())

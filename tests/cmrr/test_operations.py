@@ -24,7 +24,7 @@ PREFIX = "/mv_retrieval/v0.1"
 def test_metrics_request_ids_json_logs_and_graceful_sigterm(test_repository: Path, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = child_env(MODEL="clip", MAAM_DATA_DIR=str(tmp_path), MAAM_MODEL_REPOSITORY=str(test_repository))
+    env = child_env(MAAM_CMRR__MODEL="clip", MAAM_DATA_DIR=str(tmp_path), MAAM_MODEL_REPOSITORY=str(test_repository))
     process = ServiceProcess(maam("serve", "cmrr", "--port", str(port)), env=env)
 
     healthy = http_healthy(base)

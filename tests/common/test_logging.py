@@ -81,7 +81,7 @@ def test_unsafe_request_ids_are_replaced() -> None:
 def test_text_format_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     saved = list(root.handlers)
-    monkeypatch.setenv("MAAM_LOG_FORMAT", "text")
+    monkeypatch.setenv("MAAM_LOG__FORMAT", "text")
     try:
         configure_logging("plain")
         assert not isinstance(root.handlers[0].formatter, JsonFormatter)

@@ -24,7 +24,7 @@ from services.annotation.server import build_server, wait_backend
 from services.annotation.servicer import AnnotationServicer
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
-from services.common.settings import Settings
+from services.common.settings import InferenceSettings, Settings
 from tests.support.held_backend import HeldBackend
 from tests.support.processes import ServiceProcess, child_env, maam
 
@@ -45,7 +45,7 @@ class AnnotationProcess:
 
     def start(self) -> None:
         self.process = ServiceProcess(maam("serve", "annotation", "--port", str(self.port)),
-                                      env=child_env(MAAM_MODEL_REPOSITORY=str(self.repository), MAAM_ONNX_WORKERS="2"))
+                                      env=child_env(MAAM_MODEL_REPOSITORY=str(self.repository), MAAM_INFERENCE__ONNX_WORKERS="2"))
         self.process.wait_ready(lambda: serving(self.port), timeout=120, what="maam serve annotation")
 
     def stop(self) -> None:
@@ -73,7 +73,7 @@ class InProcessAnnotation:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.settings = Settings(model_repository=repository, onnx_workers=2)
+        self.settings = Settings(model_repository=repository, inference=InferenceSettings(onnx_workers=2))
         self._server: grpc.aio.Server | None = None
 
         async def setup() -> None:

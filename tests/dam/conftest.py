@@ -79,7 +79,7 @@ def start_dam(tmp: Path, server_uri: str, annotation_port: int, **extra: str) ->
     port = free_port()
     database_url = fresh_database(server_uri)
     env = child_env(
-        MAAM_DATABASE_URL=database_url,
+        MAAM_DAM__DATABASE_URL=database_url,
         MAAM_DATA_DIR=str(tmp),
         MAAM_ANNOTATION__PORT=str(annotation_port),
         MAAM_DAM__EMBEDDING_DIM=EMBED_DIM,

@@ -1,4 +1,4 @@
-"""`maam dam reindex` rebuilds the index from PostgreSQL; with no MAAM_DATABASE_URL the DAM runs on an
+"""`maam dam reindex` rebuilds the index from PostgreSQL; with no MAAM_DAM__DATABASE_URL the DAM runs on an
 embedded PostgreSQL with pgvector in its data directory."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_dam_starts_on_embedded_postgres_with_pgvector(annotation_server):
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(data_dir), MAAM_ANNOTATION__PORT=str(annotation_server.port),
                     MAAM_DAM__EMBEDDING_DIM="16")
-    env.pop("MAAM_DATABASE_URL", None)
+    env.pop("MAAM_DAM__DATABASE_URL", None)
     process = ServiceProcess([sys.executable, "-m", "services.cli", "serve", "dam", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
 

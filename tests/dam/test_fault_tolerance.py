@@ -64,7 +64,7 @@ def test_annotation_outage_during_ingest(fault_dam, flaky_annotation, tmp_path):
         api_key = client.post("/api/users/me/api-keys", json={"name": "ingest"}).json()["key"]
 
     env = child_env(**{k: v for k, v in fault_dam.env.items() if k.startswith("MAAM_")},
-                    MAAM_DAM_URL=fault_dam.url, MAAM_API_KEY=api_key)
+                    MAAM_DAM__URL=fault_dam.url, MAAM_DAM__API_KEY=api_key)
     command = [sys.executable, "-m", "services.dam.cli",
                "ingest", str(folder), "--project", "outage"]
     ingest = ServiceProcess(command, env=env)

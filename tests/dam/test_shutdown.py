@@ -75,7 +75,7 @@ def sigterm_during_ingest(tmp_path_factory: pytest.TempPathFactory, pg_server_ur
 
     def ingest(target: Dam) -> ServiceProcess:
         env = child_env(**{k: v for k, v in target.env.items() if k.startswith("MAAM_")},
-                        MAAM_DAM_URL=target.url, MAAM_API_KEY=api_key)
+                        MAAM_DAM__URL=target.url, MAAM_DAM__API_KEY=api_key)
         return ServiceProcess([sys.executable, "-m", "services.dam.cli", "ingest", str(folder),
                                "--project", "shutdown"], env=env)
 

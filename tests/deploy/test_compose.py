@@ -190,15 +190,18 @@ def test_maam_services_share_one_image_and_serve_on_their_port(services: dict) -
 def test_services_are_wired_by_environment(services: dict) -> None:
     for name in MAAM_SERVICES:
         env = services[name]["environment"]
-        assert env["MAAM_TRITON_URL"] == "triton:8001"
-        assert env["MAAM_INFERENCE_BACKEND"] == "triton"
+        assert env["MAAM_INFERENCE__TRITON_URL"] == "triton:8001"
+        assert env["MAAM_INFERENCE__BACKEND"] == "triton"
         assert env["MAAM_MODEL_REPOSITORY"] == "/models"
     dam = services["dam"]["environment"]
-    assert re.fullmatch(r"postgresql\+psycopg://maam:[^@]+@postgres:5432/maam", dam["MAAM_DATABASE_URL"])
-    assert dam["MAAM_SEARCH_BACKEND"] == dam["MAAM_DAM__SEARCH_BACKEND"] == "elasticsearch"
-    assert re.fullmatch(r"http://maam:[^@]+@elasticsearch:9200", dam["MAAM_ELASTICSEARCH_URL"])
-    for name in ("dam", "ndd", "cmrr"):
-        assert services[name]["environment"]["MAAM_ANNOTATION_URL"] == "annotation:50051"
+    assert re.fullmatch(r"postgresql\+psycopg://maam:[^@]+@postgres:5432/maam", dam["MAAM_DAM__DATABASE_URL"])
+    assert dam["MAAM_DAM__SEARCH_BACKEND"] == "elasticsearch"
+    assert re.fullmatch(r"http://maam:[^@]+@elasticsearch:9200", dam["MAAM_DAM__ELASTICSEARCH_URL"])
+    assert (dam["MAAM_ANNOTATION__HOST"], dam["MAAM_ANNOTATION__PORT"]) == ("annotation", "50051")
+    assert services["ndd"]["environment"]["MAAM_NDD__ANNOTATION_URL"] == "annotation:50051"
+    # The annotation service may fetch the DAM's signed blob links, and only those.
+    trusted = json.loads(services["annotation"]["environment"]["MAAM_MEDIA__TRUSTED_URL_PREFIXES"])
+    assert trusted == [dam["MAAM_DAM__URL"] + "/api/blobs/"]
 
 
 def test_elasticsearch_is_secured_and_heap_sized(services: dict) -> None:

@@ -1,4 +1,4 @@
-"""The GPU integration suite's server: a real Triton named by MAAM_TRITON_URL (a GPU runner, with
+"""The GPU integration suite's server: a real Triton named by MAAM_INFERENCE__TRITON_URL (a GPU runner, with
 the repository in MAAM_MODEL_REPOSITORY), else the PyTriton CPU Triton of the ordinary test run
 serving the test repository. The client code path is the same; only the server differs."""
 
@@ -26,7 +26,7 @@ class TritonTarget:
 
 
 def _external_url() -> str | None:
-    return os.environ.get("MAAM_TRITON_URL") or None
+    return os.environ.get("MAAM_INFERENCE__TRITON_URL") or None
 
 
 def _external_repository() -> Path:
@@ -50,13 +50,13 @@ def triton_target(request: pytest.FixtureRequest) -> TritonTarget:
     url = _external_url()
     if url:
         repository = ModelRepository(_external_repository())
-        return TritonTarget(url, repository, f"Triton at {url} (MAAM_TRITON_URL)", external=True)
+        return TritonTarget(url, repository, f"Triton at {url} (MAAM_INFERENCE__TRITON_URL)", external=True)
     test_repository: Path = request.getfixturevalue("test_repository")
     cpu_url: str = request.getfixturevalue("triton_url")
     return TritonTarget(
         cpu_url,
         ModelRepository(test_repository),
-        f"PyTriton CPU Triton at {cpu_url} (no MAAM_TRITON_URL: the CI run)",
+        f"PyTriton CPU Triton at {cpu_url} (no MAAM_INFERENCE__TRITON_URL: the CI run)",
         external=False,
     )
 

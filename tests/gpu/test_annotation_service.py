@@ -30,7 +30,7 @@ from tests.gpu import support
 from tests.gpu.conftest import TritonTarget
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
 
-# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_TRITON_URL.
+# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_INFERENCE__TRITON_URL.
 pytestmark = pytest.mark.triton
 
 BACKENDS = ("triton", "onnx")
@@ -53,8 +53,8 @@ def services(triton_target: TritonTarget, tmp_path_factory: pytest.TempPathFacto
         for backend in BACKENDS:
             port = free_port()
             env = child_env(
-                MAAM_INFERENCE_BACKEND=backend,
-                MAAM_TRITON_URL=triton_target.url,
+                MAAM_INFERENCE__BACKEND=backend,
+                MAAM_INFERENCE__TRITON_URL=triton_target.url,
                 MAAM_MODEL_REPOSITORY=str(triton_target.repository.root),
                 MAAM_DATA_DIR=str(tmp_path_factory.mktemp(f"annotation-{backend}")),
             )

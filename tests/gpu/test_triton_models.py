@@ -17,7 +17,7 @@ from services.common.model_repository import ModelSpec
 from tests.gpu import support
 from tests.gpu.conftest import TritonTarget
 
-# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_TRITON_URL.
+# In the ordinary run these use the PyTriton CPU server (`triton_url`); on a GPU runner, MAAM_INFERENCE__TRITON_URL.
 pytestmark = pytest.mark.triton
 
 

@@ -212,7 +212,7 @@ def test_private_urls_are_refused_by_default(make_client, photos, static_server)
 def test_deep_descriptor_unconfigured_is_503(indexed, photos):
     response = indexed.post("/api/v1/images/search/upload", params={"descriptor": "deep"},
                             files={"file": ("q.png", encode(photos["coffee"]), "image/png")})
-    assert response.status_code == 503 and "MAAM_NDD_ANNOTATION_URL" in response.json()["detail"]
+    assert response.status_code == 503 and "MAAM_NDD__ANNOTATION_URL" in response.json()["detail"]
     by_id = indexed.get("/api/v1/images/search/coffee", params={"descriptor": "deep"})
     assert by_id.status_code == 409 and "without the 'deep' descriptor" in by_id.json()["detail"]
 

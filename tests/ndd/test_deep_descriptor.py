@@ -85,7 +85,7 @@ async def test_client_gets_a_unit_embedding_and_reports_bad_input(annotation_url
 
 
 async def test_client_reports_unreachable_service_and_missing_configuration():
-    with pytest.raises(DescriptorUnavailableError, match="MAAM_NDD_ANNOTATION_URL"):
+    with pytest.raises(DescriptorUnavailableError, match="MAAM_NDD__ANNOTATION_URL"):
         AnnotationEmbedder("")
     embedder = AnnotationEmbedder(f"127.0.0.1:{free_port()}", timeout_s=5)
     try:

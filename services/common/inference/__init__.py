@@ -25,16 +25,17 @@ __all__ = [
 
 def create_backend(settings: Settings, repository: ModelRepository | None = None) -> InferenceBackend:
     repository = repository or ModelRepository(settings.model_repository)
-    if settings.inference_backend == "triton":
+    inference = settings.inference
+    if inference.backend == "triton":
         from services.common.inference.triton_backend import TritonBackend
 
-        return TritonBackend(settings.triton_url, repository, timeout_s=settings.inference_timeout_s)
+        return TritonBackend(inference.triton_url, repository, timeout_s=inference.timeout_s)
     from services.common.inference.onnx_backend import OnnxBackend
 
     return OnnxBackend(
         repository,
-        workers=settings.onnx_workers,
-        intra_op_threads=settings.onnx_intra_op_threads,
-        spin_wait=settings.onnx_spin_wait,
-        timeout_s=settings.inference_timeout_s,
+        workers=inference.onnx_workers,
+        intra_op_threads=inference.onnx_intra_op_threads,
+        spin_wait=inference.onnx_spin_wait,
+        timeout_s=inference.timeout_s,
     )

@@ -10,8 +10,11 @@ from protos import media_annotation_pb2 as pb
 from protos import media_annotation_pb2_grpc as pb_grpc
 
 # Codes that say "this request will never succeed"; anything else is retried with backoff.
+# RESOURCE_EXHAUSTED is what gRPC answers for a message over the size cap: the same bytes are as large
+# on every retry (the annotation service signals overload with UNAVAILABLE, which is retried).
 PERMANENT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.OUT_OF_RANGE,
     grpc.StatusCode.UNIMPLEMENTED,
@@ -46,13 +49,16 @@ class AnnotationClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def stream(self, kind: str, data: bytes) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
-        """Each model's result as the service sends it. Raises AnnotationServiceError."""
+    async def stream(
+        self, kind: str, data: bytes = b"", url: str = ""
+    ) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
+        """Each model's result as the service sends it, for the asset's bytes or a URL the service
+        fetches it from (exactly one of them). Raises AnnotationServiceError."""
         if kind == "image":
-            request = pb.ImageAnnotationRequest(image_data=data, models=self._models)
+            request = pb.ImageAnnotationRequest(image_data=data, image_url=url, models=self._models)
             call = self._stub.ImageAnnotationStream(request, timeout=self._timeout)
         elif kind == "video":
-            video = pb.VideoAnnotationRequest(video_data=data, models=self._models)
+            video = pb.VideoAnnotationRequest(video_data=data, video_url=url, models=self._models)
             call = self._stub.VideoAnnotationStream(video, timeout=self._timeout)
         else:
             raise AnnotationServiceError(f"no streaming annotation for {kind} assets", permanent=True)

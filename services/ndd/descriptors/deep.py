@@ -23,7 +23,7 @@ class AnnotationEmbedder:
     def __init__(self, url: str, model: str = "", timeout_s: float = 30.0, max_message_mb: int = 256) -> None:
         if not url:
             raise DescriptorUnavailableError(
-                "the deep descriptor is not configured: set MAAM_NDD_ANNOTATION_URL to the annotation service's "
+                "the deep descriptor is not configured: set MAAM_NDD__ANNOTATION_URL to the annotation service's "
                 "host:port (and install an image embedding model there, e.g. `maam models pull clip`)"
             )
         self.url = url

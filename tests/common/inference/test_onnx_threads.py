@@ -12,7 +12,7 @@ from services.common.inference import create_backend
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
 from services.common.native_threads import limit_native_threads
-from services.common.settings import Settings
+from services.common.settings import InferenceSettings, Settings
 
 SPIN_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
 
@@ -24,7 +24,7 @@ async def _spinning(backend: OnnxBackend) -> list[str]:
 
 @pytest.mark.parametrize(("spin_wait", "expected"), [(False, "0"), (True, "1")])
 async def test_spin_wait_setting_reaches_the_sessions(test_repository: Path, spin_wait: bool, expected: str) -> None:
-    settings = Settings(model_repository=test_repository, onnx_spin_wait=spin_wait)
+    settings = Settings(model_repository=test_repository, inference=InferenceSettings(onnx_spin_wait=spin_wait))
     backend = create_backend(settings, ModelRepository(test_repository))
     assert isinstance(backend, OnnxBackend)
     try:
@@ -34,16 +34,17 @@ async def test_spin_wait_setting_reaches_the_sessions(test_repository: Path, spi
 
 
 def test_spin_wait_is_off_by_default() -> None:
-    assert Settings().onnx_spin_wait is False
+    assert Settings().inference.onnx_spin_wait is False
 
 
 def test_opencv_threads_follow_the_settings() -> None:
     before = cv2.getNumThreads()
     try:
-        limit_native_threads(Settings(opencv_threads=1))
+        limit_native_threads(Settings(inference=InferenceSettings(opencv_threads=1)))
         assert cv2.getNumThreads() == 1
         cv2.setNumThreads(3)
-        limit_native_threads(Settings(opencv_threads=0))  # 0 leaves OpenCV's own choice alone
+        # 0 leaves OpenCV's own choice alone
+        limit_native_threads(Settings(inference=InferenceSettings(opencv_threads=0)))
         assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)

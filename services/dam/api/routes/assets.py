@@ -89,7 +89,7 @@ async def upload(request: Request, ctx: Ctx, user: CurrentUser, session: Session
             raise HTTPException(422, "the file is empty")
         try:
             checked = await asyncio.to_thread(check_media, writer.head, writer.tmp_path,
-                                              100_000_000)
+                                              ctx.settings.media.max_image_pixels)
         except UnsupportedTypeError as exc:
             metrics.UPLOAD_REJECTS.labels("type").inc()
             raise HTTPException(415, str(exc)) from exc
@@ -200,9 +200,9 @@ async def get_thumbnail(asset_id: int, user: CurrentUser, session: Session, ctx:
     asset = await get_visible_asset(session, asset_id, user)
     if asset.kind not in ("image", "video"):
         raise HTTPException(404, f"no thumbnail for {asset.kind} assets")
-    data = await asyncio.to_thread(ctx.blobs.read, asset.sha256)
     try:
-        jpeg = await asyncio.to_thread(thumbnail, data, asset.kind, size, ctx.settings.thumb_dir, asset.sha256)
+        jpeg = await asyncio.to_thread(thumbnail, ctx.blobs.path(asset.sha256), asset.kind, size,
+                                       ctx.settings.thumb_dir, asset.sha256)
     except MediaError as exc:
         raise HTTPException(422, str(exc)) from exc
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
