@@ -204,7 +204,8 @@ def main() -> None:
             result = asyncio.run(compare(settings, None, items, args.clients, rounds))
         else:
             port = free_port()
-            env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_INFERENCE__ONNX_WORKERS=workers, MAAM_DATA_DIR=tmp)
+            env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_INFERENCE__ONNX_WORKERS=workers,
+                            MAAM_DATA_DIR=tmp)
             server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
             try:
                 server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")

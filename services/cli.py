@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from services.common.logging import configure_logging
-from services.common.settings import RenamedSettingError, check_renamed_env, get_settings
+from services.common.settings import RenamedSettingError, check_renamed_env, get_settings, settings_problems
 
 app = typer.Typer(help="MAAM: Media Asset Annotation and Management.", no_args_is_help=True)
 serve_app = typer.Typer(help="Run one service in the foreground.", no_args_is_help=True)
@@ -85,8 +86,13 @@ def _run_service(name: str, host: str, port: int | None) -> None:
         console.print(f"[red]The {name} service is not part of this build yet.[/red]")
         raise typer.Exit(2)
     _refuse_renamed([name])
-    configure_logging(name)  # JSON lines on stderr (MAAM_LOG__FORMAT=text for plain ones)
-    importlib.import_module(module_name).run(host, port or service_port(name))
+    try:
+        configure_logging(name)  # JSON lines on stderr (MAAM_LOG__FORMAT=text for plain ones)
+        port = port or service_port(name)
+    except ValidationError as exc:
+        console.print(f"[red]{name}: bad setting: {settings_problems(exc)}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    importlib.import_module(module_name).run(host, port)
 
 
 def _serve_command(name: str):

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # ---- the renames ------------------------------------------------------------------------------------------
@@ -104,6 +104,15 @@ def check_renamed_env(environ: Mapping[str, str] | None = None, services: Iterab
     if found:
         lines = "; ".join(f"{old} is now {new}" for old, new in found.items())
         raise RenamedSettingError(f"renamed setting(s), not read any more: {lines} (see the README's settings)")
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings validation error in the names people set: `MAAM_DAM__WORKERS: ...; ...`."""
+    problems = []
+    for item in error.errors():
+        name = "MAAM_" + "__".join(str(part) for part in item["loc"]).upper() if item["loc"] else ""
+        problems.append(f"{name}: {item['msg']}" if name else str(item["msg"]))
+    return "; ".join(problems)
 
 
 # ---- the sections every service shares --------------------------------------------------------------------

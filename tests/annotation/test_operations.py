@@ -79,7 +79,8 @@ def test_metrics_request_ids_json_logs_and_graceful_sigterm(
     test_repository: Path, jpeg: bytes, tmp_path: Path, held_image: HeldImageServer
 ) -> None:
     port, metrics_port = free_port(), free_port()
-    env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path), MAAM_INFERENCE__ONNX_WORKERS="1",
+    env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path),
+                    MAAM_INFERENCE__ONNX_WORKERS="1",
                     MAAM_ANNOTATION__METRICS_PORT=str(metrics_port), MAAM_MEDIA__ALLOW_PRIVATE_URLS="true")
     process = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"

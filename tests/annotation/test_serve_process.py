@@ -26,7 +26,8 @@ def _serving(channel: grpc.Channel) -> bool:
 
 def test_serve_annotation_process(test_repository: Path, jpeg: bytes, tmp_path: Path) -> None:
     port = free_port()
-    env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path), MAAM_INFERENCE__ONNX_WORKERS="1")
+    env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path),
+                    MAAM_INFERENCE__ONNX_WORKERS="1")
     process = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError, _is_public, fetch_url
+from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError, _is_public, fetch_url, is_trusted_url
 from services.common.settings import MediaSettings
 
 PAYLOAD = b"x" * 5000
@@ -19,7 +19,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path == "/file":
+        if self.path in ("/file", "/blobs/x"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
             self.end_headers()
@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "/loop")
             self.end_headers()
-        elif self.path == "/to-file":
+        elif self.path in ("/to-file", "/blobs/to-file"):
             self.send_response(301)
             self.send_header("Location", "/file")
             self.end_headers()
@@ -101,3 +101,41 @@ async def test_redirect_loop_and_http_errors(server: str) -> None:
         await fetch_url(f"{server}/loop", ALLOW)
     with pytest.raises(FetchError, match="HTTP 404"):
         await fetch_url(f"{server}/missing", ALLOW)
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("http://dam:8000/api/blobs/abc?expires=1&signature=x", True),
+        ("http://dam:8000/api/blobs/", True),
+        ("http://dam:8000/api/blobsx/abc", False),  # a sibling path, not under the prefix
+        ("http://dam:8000/api/other", False),
+        ("http://dam:8001/api/blobs/abc", False),
+        ("https://dam:8000/api/blobs/abc", False),
+        ("http://dam.evil:8000/api/blobs/abc", False),
+        ("http://dam:8000@169.254.169.254/api/blobs/abc", False),  # user info: the host is the metadata service
+        ("http://x@dam:8000/api/blobs/abc", False),
+        ("http://dam:8000/api/blobs/../../admin", False),
+        ("http://dam:8000/api/blobs/%2e%2e/admin", False),
+        ("http://dam:8000/api/blobs/%2E%2E%2Fadmin", False),
+        ("http://dam:8000/api/blobs/..%5cadmin", True),  # stays under the prefix for the server too
+        ("http://dam/api/blobs/abc", False),  # port 80
+        ("http://other/api/blobs/abc", False),
+    ],
+)
+def test_trusted_prefixes_match_scheme_host_port_and_path(url: str, trusted: bool) -> None:
+    assert is_trusted_url(url, ["http://dam:8000/api/blobs/"]) is trusted
+
+
+def test_a_prefix_without_a_port_matches_every_port_of_its_host() -> None:
+    assert is_trusted_url("http://127.0.0.1:41234/api/blobs/abc", ["http://127.0.0.1/api/blobs/"])
+    assert not is_trusted_url("http://127.0.0.2:41234/api/blobs/abc", ["http://127.0.0.1/api/blobs/"])
+    assert not is_trusted_url("http://127.0.0.1:41234/file", ["http://127.0.0.1/api/blobs/"])
+
+
+async def test_a_trusted_prefix_opens_that_path_only(server: str) -> None:
+    settings = MediaSettings(trusted_url_prefixes=[f"{server}/blobs/"])
+    assert await fetch_url(f"{server}/blobs/x", settings) == PAYLOAD
+    for url in (f"{server}/file", f"{server}/blobs/../file", f"{server}/blobs/to-file"):  # the last redirects out
+        with pytest.raises(ForbiddenURLError, match="loopback, private or link-local"):
+            await fetch_url(url, settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 from collections import Counter
 from pathlib import Path
@@ -24,9 +25,13 @@ from services.annotation.server import build_server, wait_backend
 from services.annotation.servicer import AnnotationServicer
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
-from services.common.settings import InferenceSettings, Settings
+from services.common.settings import InferenceSettings, MediaSettings, Settings
 from tests.support.held_backend import HeldBackend
 from tests.support.processes import ServiceProcess, child_env, maam
+
+# The test DAMs listen on free ports: the annotation service trusts the blob links of any DAM on 127.0.0.1
+# (a prefix without a port matches every port), and only those, as the compose file does for http://dam:8000.
+DAM_LINKS = ["http://127.0.0.1/api/blobs/"]
 
 
 def serving(port: int) -> bool:
@@ -39,13 +44,15 @@ def serving(port: int) -> bool:
 
 
 class AnnotationProcess:
-    def __init__(self, repository: Path, port: int) -> None:
+    def __init__(self, repository: Path, port: int, **env: str) -> None:
         self.repository, self.port = repository, port
+        self.extra_env = env
         self.process: ServiceProcess | None = None
 
     def start(self) -> None:
-        self.process = ServiceProcess(maam("serve", "annotation", "--port", str(self.port)),
-                                      env=child_env(MAAM_MODEL_REPOSITORY=str(self.repository), MAAM_INFERENCE__ONNX_WORKERS="2"))
+        env = child_env(MAAM_MODEL_REPOSITORY=str(self.repository), MAAM_INFERENCE__ONNX_WORKERS="2",
+                        MAAM_MEDIA__TRUSTED_URL_PREFIXES=json.dumps(DAM_LINKS), **self.extra_env)
+        self.process = ServiceProcess(maam("serve", "annotation", "--port", str(self.port)), env=env)
         self.process.wait_ready(lambda: serving(self.port), timeout=120, what="maam serve annotation")
 
     def stop(self) -> None:
@@ -73,7 +80,8 @@ class InProcessAnnotation:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.settings = Settings(model_repository=repository, inference=InferenceSettings(onnx_workers=2))
+        self.settings = Settings(model_repository=repository, inference=InferenceSettings(onnx_workers=2),
+                                 media=MediaSettings(trusted_url_prefixes=DAM_LINKS))
         self._server: grpc.aio.Server | None = None
 
         async def setup() -> None:

@@ -78,19 +78,19 @@ class Dam:
 def start_dam(tmp: Path, server_uri: str, annotation_port: int, **extra: str) -> Dam:
     port = free_port()
     database_url = fresh_database(server_uri)
-    env = child_env(
-        MAAM_DAM__DATABASE_URL=database_url,
-        MAAM_DATA_DIR=str(tmp),
-        MAAM_ANNOTATION__PORT=str(annotation_port),
-        MAAM_DAM__EMBEDDING_DIM=EMBED_DIM,
-        MAAM_DAM__WORKERS="3",
-        MAAM_DAM__RETRY_BASE_S="0.1",
-        MAAM_DAM__RETRY_MAX_S="0.5",
-        MAAM_DAM__MAX_ATTEMPTS="1000",
-        MAAM_DAM__MAX_UPLOAD_MB="2",
-        MAAM_DAM__OBJECT_MIN_SCORE="0.0",
-        **extra,
-    )
+    env = child_env(**{
+        "MAAM_DAM__DATABASE_URL": database_url,
+        "MAAM_DATA_DIR": str(tmp),
+        "MAAM_ANNOTATION__PORT": str(annotation_port),
+        "MAAM_DAM__EMBEDDING_DIM": EMBED_DIM,
+        "MAAM_DAM__WORKERS": "3",
+        "MAAM_DAM__RETRY_BASE_S": "0.1",
+        "MAAM_DAM__RETRY_MAX_S": "0.5",
+        "MAAM_DAM__MAX_ATTEMPTS": "1000",
+        "MAAM_DAM__MAX_UPLOAD_MB": "2",
+        "MAAM_DAM__OBJECT_MIN_SCORE": "0.0",
+        **extra,  # a test's own values win
+    })
     process = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
     url = f"http://127.0.0.1:{port}"
 

@@ -46,3 +46,12 @@ def png_bomb_header(width: int = 20000, height: int = 20000) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def pad_mp4(video: bytes, size: int) -> bytes:
+    """`video` (an MP4) grown to `size` bytes by a trailing top-level `free` box, which players skip: a
+    large video whose few frames still decode quickly."""
+    padding = size - len(video) - 8
+    if padding < 0:
+        raise ValueError(f"the video is already {len(video)} bytes")
+    return video + struct.pack(">I4s", padding + 8, b"free") + bytes(padding)
