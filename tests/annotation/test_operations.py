@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,40 @@ def _refused(url: str) -> bool:
     except httpx.TransportError:
         return True
     return False
+
+
+def _port_pair() -> tuple[int, int]:
+    """A free gRPC port whose metrics port (the gRPC port + 1000, the default) is free too."""
+    for _ in range(50):
+        port = free_port()
+        if port + 1000 <= 65535:
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port + 1000))
+                except OSError:
+                    continue
+            return port, port + 1000
+    raise RuntimeError("no free port pair")
+
+
+def test_two_instances_on_one_machine_each_serve_their_own_metrics(test_repository: Path, tmp_path: Path) -> None:
+    """The metrics port follows the gRPC port unless set: two services started alike never collide (both
+    used to bind 9464, so the second one could not start)."""
+    servers: list[tuple[ServiceProcess, int, int]] = []
+    try:
+        for index in range(2):
+            port, metrics_port = _port_pair()
+            env = child_env(MAAM_MODEL_REPOSITORY=str(test_repository), MAAM_DATA_DIR=str(tmp_path / str(index)),
+                            MAAM_INFERENCE__ONNX_WORKERS="1")
+            env.pop("MAAM_ANNOTATION__METRICS_PORT")  # child_env turns it off for the other tests
+            servers.append((ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env), port,
+                            metrics_port))
+        for process, port, metrics_port in servers:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                process.wait_ready(lambda ch=channel: _serving(ch), timeout=120, what=f"annotation on {port}")
+            assert metric_value(scrape(f"http://127.0.0.1:{metrics_port}/metrics"), "maam_service_info",
+                                {"service": "annotation"}) == 1
+        assert all(process.alive() for process, _, _ in servers)
+    finally:
+        for process, _, _ in servers:
+            process.stop()
