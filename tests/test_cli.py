@@ -90,3 +90,34 @@ def test_up_fails_when_a_service_fails_on_its_own(test_repository: Path, tmp_pat
         code = up.stop()
     assert code == 1, up.output
     assert "cmrr exited with" in up.output and "stopping the others" in up.output
+
+
+@pytest.mark.parametrize(
+    ("args", "old", "new"),
+    [
+        (("models", "list"), "MAAM_TRITON_URL", "MAAM_INFERENCE__TRITON_URL"),
+        (("serve", "annotation"), "MAAM_ANNOTATION_MODEL_TIMEOUT_S", "MAAM_ANNOTATION__MODEL_TIMEOUT_S"),
+        (("serve", "dam"), "MAAM_DATABASE_URL", "MAAM_DAM__DATABASE_URL"),
+        (("serve", "ndd"), "MAAM_NDD_MAX_UPLOAD_MB", "MAAM_NDD__MAX_UPLOAD_MB"),
+        (("serve", "cmrr"), "MODEL", "MAAM_CMRR__MODEL"),
+        (("up",), "MAAM_LOG_LEVEL", "MAAM_LOG__LEVEL"),
+        (("up",), "PORT", "MAAM_CMRR__PORT"),  # `up` starts CMRR, so CMRR's old names count
+    ],
+)
+def test_old_setting_names_stop_every_command_with_the_new_name(args: tuple[str, ...], old: str, new: str,
+                                                                tmp_path: Path) -> None:
+    result = run(*args, **{old: "1", "MAAM_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{old} is now {new}" in " ".join((result.stdout + result.stderr).split())
+
+
+def test_a_bare_model_variable_is_no_business_of_the_other_commands(test_repository: Path) -> None:
+    result = run("models", "list", "--json", "--repository", str(test_repository), MODEL="clip")
+    assert result.returncode == 0, result.stderr
+
+
+def test_bad_settings_stop_a_service_with_the_variable_named(tmp_path: Path) -> None:
+    result = run("serve", "dam", MAAM_DAM__MAX_UPLOAD_MB="600", MAAM_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "bad setting" in output and "MAAM_DAM__MAX_UPLOAD_MB (600) is above MAAM_MEDIA__MAX_FETCH_MB (512)" in output

@@ -268,3 +268,30 @@ def test_every_service_reads_the_shared_sections() -> None:
         assert issubclass(cls, Settings), service
         for section in ("inference", "annotation", "media", "log"):
             assert section in cls.model_fields, f"{service} lacks {section}"
+
+
+def _fields(section: type[BaseModel]) -> list[str]:
+    return [key.upper() for key in section.model_fields]
+
+
+def test_every_old_name_of_the_previous_schemes_points_at_a_setting_that_exists() -> None:
+    """The names the services read before (one underscore, flat NDD/CMRR prefixes, CMRR's bare MODEL/PORT,
+    the ingest CLI's), each refused with a new name that a service or the CLI really reads."""
+    from services.annotation.options import AnnotationOptions
+    from services.cmrr.config import CmrrSettings
+    from services.common.settings import InferenceSettings
+    from services.ndd.settings import NddSettings
+
+    old = {"MAAM_INFERENCE_BACKEND", "MAAM_TRITON_URL", "MAAM_INFERENCE_TIMEOUT_S", "MAAM_OPENCV_THREADS",
+           "MAAM_LOG_LEVEL", "MAAM_LOG_FORMAT", "MAAM_DATABASE_URL", "MAAM_DAM_URL", "MAAM_API_KEY", "MODEL", "PORT",
+           "MAAM_MAX_IMAGE_PIXELS", "MAAM_MAX_FETCH_MB", "MAAM_SEARCH_BACKEND", "MAAM_ELASTICSEARCH_URL"}
+    old |= {f"MAAM_{key}" for key in _fields(InferenceSettings) if key.startswith("ONNX_")}
+    old |= {f"MAAM_ANNOTATION_{key}" for key in _fields(AnnotationOptions)}
+    old |= {f"MAAM_NDD_{key}" for key in _fields(NddSettings)}
+    old |= {f"MAAM_CMRR_{key}" for key in _fields(CmrrSettings)}
+    renamed = renamed_in(dict.fromkeys(old, "x"), ["cmrr"])
+    assert set(renamed) == old
+    envvars, knobs = _cli_envvars(), _compose_knobs()
+    for name, new in renamed.items():
+        targets = re.findall(r"MAAM_\w+", new)
+        assert targets and all(settings_homes(t) or t in envvars or t in knobs for t in targets), f"{name} -> {new}"

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data as photos
 
 from services.common.media import (
+    DEFAULT_MAX_PIXELS,
     MediaError,
+    apply_media_settings,
     decode_image,
     iter_video_frames,
     media_kind,
+    open_image,
+    pixel_limit,
     probe_video,
     sniff_media_type,
 )
+from services.common.settings import MediaSettings
 from tests.support.media import encode_image, make_video, png_bomb_header
 
 
@@ -94,3 +102,37 @@ def test_bad_videos_are_clear_errors(small_video: bytes) -> None:
 def test_configured_pixel_limit_applies(astronaut_jpeg: bytes) -> None:
     with pytest.raises(MediaError, match="512x512 pixels, over the 100,000-pixel limit"):
         decode_image(astronaut_jpeg, max_pixels=100_000)
+
+
+@pytest.fixture
+def pillow_limit():
+    """Restores the process-wide limit a test changes."""
+    before = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = before
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (width, height)).save(buffer, "PNG")  # one bit per pixel: 95 Mpx in 12 MB, 11 KB on disk
+    return buffer.getvalue()
+
+
+def test_maam_s_limit_is_the_one_in_force_not_pillow_s(pillow_limit) -> None:
+    """Pillow refuses images over its own 89.5 Mpx default even when MAAM allows 100 Mpx: importing the media
+    helpers puts MAAM's default in force, and a 95 Mpx image opens (it used to fail as a bomb)."""
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS == MediaSettings().max_image_pixels
+    assert pixel_limit() == 100_000_000
+    image = open_image(_png(9_500, 10_000))
+    assert image.size == (9_500, 10_000)
+
+
+def test_the_configured_limit_is_pillow_s_too(pillow_limit) -> None:
+    """apply_media_settings (each service at startup) sets the limit for MAAM's helpers and for Pillow itself."""
+    apply_media_settings(MediaSettings(max_image_pixels=1_000))
+    small, big = _png(30, 30), _png(40, 40)
+    assert open_image(small).size == (30, 30)
+    with pytest.raises(MediaError, match="40x40 pixels, over the 1,000-pixel limit"):
+        open_image(big)
+    with pytest.raises(Image.DecompressionBombError):  # plain Pillow, as a library would call it
+        Image.open(io.BytesIO(_png(50, 50)))

@@ -5,6 +5,7 @@ annotation service with a 1 MiB message cap, DAMs on the embedded PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+from PIL import Image
 from sqlalchemy.engine import make_url
 
 from services.dam.core.blob_links import BlobLinks
@@ -126,3 +128,25 @@ def test_the_blob_route_serves_signed_links_only(linking_dam: Dam) -> None:
 def test_caps_that_cannot_agree_stop_the_dam_at_startup(tmp_path: Path, pg_server_uri: str) -> None:
     with pytest.raises(RuntimeError, match="MAAM_MEDIA__MAX_FETCH_MB"):
         start_dam(tmp_path, pg_server_uri, free_port(), MAAM_DAM__MAX_UPLOAD_MB="600")
+
+
+def _bilevel_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (width, height)).save(buffer, "PNG")  # one bit per pixel: tens of KB on disk
+    return buffer.getvalue()
+
+
+def test_uploads_are_checked_against_maam_s_pixel_limit(tmp_path: Path, pg_server_uri: str) -> None:
+    """The upload check used a hard-coded 100 Mpx under Pillow's own 89.5 Mpx: now it is
+    MAAM_MEDIA__MAX_IMAGE_PIXELS, both ways (annotation is never reached: nothing listens on its port)."""
+    dam = start_dam(tmp_path, pg_server_uri, free_port(), MAAM_MEDIA__MAX_IMAGE_PIXELS="96000000")
+    try:
+        with dam.user("pixels@example.org") as client:
+            allowed = upload(client, _bilevel_png(9_500, 10_000), "95mpx.png")  # over Pillow's default
+            assert allowed.status_code == 201, allowed.text
+            assert (allowed.json()["width"], allowed.json()["height"]) == (9_500, 10_000)
+            refused = upload(client, _bilevel_png(9_700, 10_000), "97mpx.png")
+            assert refused.status_code == 422
+            assert "over the 96,000,000-pixel limit" in refused.json()["detail"]
+    finally:
+        dam.process.stop()
