@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
-from services.dam.core.config import DamSettings
+from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
 from services.dam.search.base import SearchQuery
 from services.dam.search.postgres import PostgresSearch, vector_literal
@@ -136,7 +136,7 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     workdir = Path(tempfile.mkdtemp(prefix="maam-bench-pg-"))
     url = start_embedded_postgres(workdir / "pg")
     run_migrations(url, dim)
-    db = Database(url, DamSettings(database_url=url))
+    db = Database(url, DamSettings(dam=DamOptions(database_url=url)))
     started = time.perf_counter()
     centres = await populate(db, n, dim, rng, words)
     print(f"\n== {n:,} assets, {dim}-d vectors from {max(10, n // 100)} clusters "

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -127,17 +128,23 @@ if importlib.util.find_spec("services.dam.cli") is not None:
     )
 
 
+def up_environment(ports: dict[str, int], environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the services `maam up` starts: its own, and unless set, the annotation service
+    trusting the blob links of the DAM it starts beside it (videos and large images travel that way)."""
+    env = dict(environ)
+    if "dam" in ports and "MAAM_MEDIA__TRUSTED_URL_PREFIXES" not in env:
+        dam = service_settings("dam").dam.model_copy(update={"port": ports["dam"]})
+        env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"] = json.dumps([f"{dam.base_url()}/api/blobs/"])
+    return env
+
+
 @app.command()
 def up(host: HostOption = "127.0.0.1") -> None:
     """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted."""
     names = available_services()
     _refuse_renamed(names)
     ports = {name: service_port(name) for name in names}
-    env = dict(os.environ)
-    if "dam" in ports and "MAAM_MEDIA__TRUSTED_URL_PREFIXES" not in env:
-        # The annotation service may fetch this DAM's signed blob links (videos, large images), wherever it runs.
-        dam = service_settings("dam").dam.model_copy(update={"port": ports["dam"]})
-        env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"] = json.dumps([f"{dam.base_url()}/api/blobs/"])
+    env = up_environment(ports, os.environ)
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
         port = ports[name]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import SERVICES
+from services.cli import SERVICES, up_environment
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
 
 
@@ -121,3 +121,15 @@ def test_bad_settings_stop_a_service_with_the_variable_named(tmp_path: Path) -> 
     assert result.returncode == 2
     output = " ".join((result.stdout + result.stderr).split())
     assert "bad setting" in output and "MAAM_DAM__MAX_UPLOAD_MB (600) is above MAAM_MEDIA__MAX_FETCH_MB (512)" in output
+
+
+def test_up_lets_the_annotation_service_fetch_its_dam_s_links_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAAM_DAM__URL", raising=False)
+    env = up_environment({"annotation": 50061, "dam": 8123}, {})
+    assert json.loads(env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"]) == ["http://127.0.0.1:8123/api/blobs/"]
+    monkeypatch.setenv("MAAM_DAM__URL", "http://dam.internal:9000")
+    env = up_environment({"dam": 8123}, {})
+    assert json.loads(env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"]) == ["http://dam.internal:9000/api/blobs/"]
+    mine = '["http://elsewhere/api/blobs/"]'
+    assert up_environment({"dam": 8123}, {"MAAM_MEDIA__TRUSTED_URL_PREFIXES": mine})[
+        "MAAM_MEDIA__TRUSTED_URL_PREFIXES"] == mine

@@ -5,6 +5,7 @@ the DAM's signed blob links), few redirects, capped size and time."""
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -104,14 +105,14 @@ async def fetch_url(url: str, settings: MediaSettings | None = None) -> bytes:
                         declared = response.headers.get("content-length")
                         if declared and declared.isdigit() and int(declared) > max_bytes:
                             raise TooLargeError(f"{url} is {int(declared)} bytes, over the {max_bytes}-byte limit")
-                        chunks: list[bytes] = []
-                        size = 0
+                        # One growing buffer whose bytes getvalue() hands over without a copy (a list of
+                        # chunks joined at the end holds a large video twice).
+                        body = io.BytesIO()
                         async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > max_bytes:
+                            if body.tell() + len(chunk) > max_bytes:
                                 raise TooLargeError(f"{url} is over the {max_bytes}-byte limit")
-                            chunks.append(chunk)
-                        return b"".join(chunks)
+                            body.write(chunk)
+                        return body.getvalue()
                 raise FetchError(f"{url}: more than {settings.max_redirects} redirects")
     except TimeoutError as exc:
         raise FetchError(f"fetching {url} took longer than {settings.fetch_timeout_s:g} s") from exc

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from services.dam.core.config import DamSettings
+from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import Database, run_migrations
 from services.dam.search.base import SearchBackend, SearchDoc, SearchQuery
 from tests.dam.conftest import fresh_database
@@ -45,7 +45,7 @@ async def _postgres(server_uri: str) -> AsyncIterator[SearchBackend]:
 
     url = fresh_database(server_uri)
     run_migrations(url, DIM)
-    db = Database(url, DamSettings(database_url=url))
+    db = Database(url, DamSettings(dam=DamOptions(database_url=url)))
     async with db.sessions.begin() as session:  # search_docs rows belong to real users and assets
         for uid in (1, 2):
             await session.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:i, :e, 'x')"),
