@@ -40,7 +40,7 @@ def test_dam_starts_on_embedded_postgres_with_pgvector(annotation_server):
     data_dir = Path(tempfile.mkdtemp(prefix="maam-dam-embedded-"))
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(data_dir), MAAM_ANNOTATION__PORT=str(annotation_server.port),
-                    MAAM_DAM__EMBEDDING_DIM="16")
+                    MAAM_MODEL_REPOSITORY=str(annotation_server.repository))
     env.pop("MAAM_DATABASE_URL", None)
     process = ServiceProcess([sys.executable, "-m", "services.cli", "serve", "dam", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
