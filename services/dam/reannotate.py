@@ -59,7 +59,7 @@ async def plan(ctx: DamContext, mode: Mode) -> Plan:
         for embedder in embedders:
             for (asset_id,) in (await session.execute(_MISSING, {"model": embedder.name})).all():
                 jobs[asset_id] = [*(jobs.get(asset_id) or []), embedder.name]
-    return Plan(jobs, [e.name for e in embedders])
+    return Plan(jobs, sorted(e.name for e in embedders))
 
 
 async def enqueue_plan(ctx: DamContext, work: Plan, progress: Callable[[int], None] | None = None) -> list[int]:

@@ -14,7 +14,14 @@ from sqlalchemy import text
 
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, run_migrations
-from services.dam.search.base import MAX_KNN_WINDOW, MAX_RESULT_WINDOW, QueryError, SearchBackend, SearchDoc, SearchQuery
+from services.dam.search.base import (
+    MAX_KNN_WINDOW,
+    MAX_RESULT_WINDOW,
+    QueryError,
+    SearchBackend,
+    SearchDoc,
+    SearchQuery,
+)
 from tests.dam.conftest import fresh_database
 
 ES_URL = os.environ.get("MAAM_TEST_ELASTICSEARCH_URL")
