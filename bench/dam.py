@@ -256,6 +256,16 @@ def ingest_bench(count: int) -> None:
                        for a in client.get("/api/assets", params={"size": 100, "page": page}).json()["items"]
                        if a["annotation_state"] in ("done", "failed"))
 
+        def counters() -> dict[str, float]:
+            """Search documents written (per cause) and model results stored, from the DAM's /metrics."""
+            out: dict[str, float] = {}
+            for line in client.get("/metrics").text.splitlines():
+                for name in ("maam_dam_search_docs_written_total", "maam_dam_annotation_results_total"):
+                    if line.startswith(name + "{"):
+                        key = name if name.endswith("results_total") else line.split('cause="')[1].split('"')[0]
+                        out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+            return out
+
         started = time.perf_counter()
         upload_all(files[:count])  # annotation service down: store + outbox only
         excluded = count / (time.perf_counter() - started)
@@ -265,6 +275,12 @@ def ingest_bench(count: int) -> None:
         upload_all(files[count:])
         wait_until(lambda: done_count() >= 2 * count, 600, interval=0.2, what="annotation")
         included = count / (time.perf_counter() - started)
+        written = counters()
+        results = written.get("maam_dam_annotation_results_total", 0.0) / (2 * count)
+        print(f"\n== search documents per annotated asset ({2 * count} assets): built for annotation results "
+              f"{written.get('annotation', 0.0) / (2 * count):.2f}, for requests (upload) "
+              f"{written.get('change', 0.0) / (2 * count):.2f}; model results per asset {results:.1f} "
+              f"(one full build per result plus two, as before this indexer: {results + 2:.1f})")
         print(f"\n== ingest, {count} JPEGs of 64x64 per phase, 4 concurrent HTTP clients")
         print(f"baseline: sha256 + write to disk      {baseline:8.1f} assets/s")
         print(f"upload, annotation excluded          {excluded:8.1f} assets/s"

@@ -24,7 +24,7 @@ def test_reindex_rebuilds_the_search_index_from_postgres(dam):
         assert before["total"] == 1
         url = make_url(dam.database_url).set(drivername="postgresql").render_as_string(False)
         with psycopg.connect(url) as conn:
-            conn.execute("TRUNCATE search_docs")  # the index is lost; PostgreSQL tables still hold the truth
+            conn.execute("TRUNCATE search_docs CASCADE")  # the index is lost; PostgreSQL tables still hold the truth
         assert alice.get("/api/search", params={"q": "lighthouse"}).json()["total"] == 0
         process = ServiceProcess([sys.executable, "-m", "services.dam.cli", "reindex"], env=dam.env)
         assert process.proc.wait(120) == 0, process.output

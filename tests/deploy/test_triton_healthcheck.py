@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.deploy.compose import REPO_ROOT, load
 
 
 class _Index(BaseHTTPRequestHandler):
-    models: list[dict] = []
+    models: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         body = json.dumps(type(self).models).encode() if self.path == "/v2/repository/index" else b""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import AnnotationServiceSettings
@@ -58,6 +58,15 @@ class DamOptions(BaseModel):
     # Annotation results reach the search index in one bulk write per this many seconds (and at the end
     # of each asset's annotation, before it is `done`).
     index_flush_s: float = 0.25
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "embedding_dim" in data:
+            raise ValueError("MAAM_DAM__EMBEDDING_DIM is retired: the DAM keeps embedding spaces of any dimension "
+                             "side by side (no setting needed); unset it. MAAM_DAM__EMBEDDING_SPACES picks the "
+                             "default space")
+        return data
 
 
 class DamSettings(BaseSettings):
