@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dam.annotation.client import AnnotationServiceError
 from services.dam.context import DamContext
 from services.dam.models import Asset, AssetVector, User
-from services.dam.spaces import NO_EMBEDDER, PULL_CLIP, Embedder, choose, coverage, installed_embedders, known
+from services.dam.spaces import (
+    NO_EMBEDDER,
+    PULL_CLIP,
+    Embedder,
+    Space,
+    choose,
+    coverage,
+    installed_embedders,
+    known,
+)
 
 WHOLE = (0.0, 0.0, 1.0, 1.0)
 
@@ -180,7 +189,7 @@ async def of_text(ctx: DamContext, session: AsyncSession, q: str, space: str | N
     return _checked(chosen, vector, chosen, await known(session))
 
 
-def _checked(model: str, vector: list[float], space: str, spaces: dict) -> QueryVector:
+def _checked(model: str, vector: list[float], space: str, spaces: dict[str, Space]) -> QueryVector:
     expected = spaces.get(space)
     if model != space:
         raise HTTPException(409, f"the annotation service embedded the query with {model!r}, not in space "
