@@ -193,7 +193,8 @@ class Engine:
             current = self._index((collection_id, media, descriptor))
             name, space = descriptor_name(descriptor)
             out.append({"media_type": media, "descriptor": name, "space": space, "vectors": int(current.index.ntotal),
-                        "kind": index_kind(current.index), "generation": current.generation})
+                        "dimension": vector_dimension(current.index), "kind": index_kind(current.index),
+                        "generation": current.generation})
         return out
 
     # ------------------------------------------------------------------------- collections

@@ -195,9 +195,10 @@ CLIP_LEN = 4
 CAPTION_VOCAB = ["<pad>", "<bos>", "<eos>"] + [f"word{i}" for i in range(VOCAB - 3)]
 
 
-def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params: dict | None = None) -> None:
+def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params: dict | None = None,
+              dim: int = EMBED_DIM) -> None:
     """A linear image encoder with L2-normalised output (CLIP-like, face or region embedder)."""
-    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
+    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (dim,))
     flat = 3 * IMAGE_SIZE * IMAGE_SIZE
     nodes = [
         helper.make_node("Flatten", ["images"], ["flat"], axis=1),
@@ -205,8 +206,8 @@ def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params
         helper.make_node("LpNormalization", ["raw"], ["embedding"], axis=1, p=2),
     ]
     init = [
-        numpy_helper.from_array(_weights(rng, flat, EMBED_DIM), "w"),
-        numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
+        numpy_helper.from_array(_weights(rng, flat, dim), "w"),
+        numpy_helper.from_array(_weights(rng, dim), "b"),
     ]
     graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
     _write(root, name, task, graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE, **(params or {})})
@@ -325,3 +326,16 @@ def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.nd
     if model == "test_video_action":
         return {"clip": rng.random((batch, 3, CLIP_LEN, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
     return _base_example_inputs(model, batch, seed)
+
+
+# ---- A second embedding space -----------------------------------------------------------------
+VISUAL_EMBED_DIM = 24
+
+
+def write_visual_embedder(root: Path, seed: int = 7) -> Path:
+    """An image-only embedding of its own space and dimension (as the offline visual embedding sits beside
+    CLIP's 512-d one). Not in the default test repository: tests that expect one image embedding keep it."""
+    root.mkdir(parents=True, exist_ok=True)
+    _embedder(root, np.random.default_rng(seed), "test_visual_embedder", "image_embedding",
+              {"space": "test-visual"}, dim=VISUAL_EMBED_DIM)
+    return root
