@@ -65,6 +65,7 @@ def test_every_acknowledged_add_survives_sigkill(test_repository: Path, tmp_path
             os.killpg(service.proc.pid, signal.SIGKILL)
         service.proc.wait(30)
     assert service.proc.returncode == -signal.SIGKILL
+    print(f"\n{len(acknowledged)} of {CLIENTS * PER_CLIENT} adds acknowledged before the SIGKILL")
     assert KILL_AFTER <= len(acknowledged) < CLIENTS * PER_CLIENT, "the kill did not come mid-burst"
 
     service = start()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Annotated
 
 import jsonschema
@@ -10,19 +13,20 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.testclient import TestClient
 
 from services.common.http_errors import ERROR_RESPONSES, ApiError, install_error_envelope
+from tests.support.processes import REPO_ROOT, child_env
 
 
-def _apps() -> dict[str, FastAPI]:
-    from services.cmrr.app import create_app as cmrr_app
-    from services.dam.app import create_app as dam_app
-    from services.ndd.app import create_app as ndd_app
-
-    return {"dam": dam_app(), "ndd": ndd_app(), "cmrr": cmrr_app()}
+def _schema(name: str) -> dict:
+    # In a child process: the DAM's metrics live in the process-wide default registry.
+    code = f"import json; from services.{name}.app import create_app; print(json.dumps(create_app().openapi()))"
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("name", ["dam", "ndd", "cmrr"])
 def test_every_operation_publishes_the_envelope_for_4xx_and_5xx(name: str) -> None:
-    schema = _apps()[name].openapi()
+    schema = _schema(name)
     assert "HTTPValidationError" not in schema["components"]["schemas"]  # detail as an array: not published
     body = schema["components"]["schemas"]["ErrorBody"]
     assert body["properties"]["detail"]["type"] == "string" and set(body["required"]) == {"detail", "status"}
@@ -59,8 +63,6 @@ def _client() -> tuple[TestClient, dict]:
 
 
 def _refs_to_defs(schema: dict) -> dict:
-    import json
-
     return json.loads(json.dumps(schema).replace("#/components/schemas/", "#/$defs/"))
 
 

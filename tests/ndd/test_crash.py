@@ -58,6 +58,7 @@ def test_every_accepted_item_is_indexed_after_sigkill(tmp_path: Path, photos) ->
     assert service.proc.returncode == -signal.SIGKILL
     with sqlite3.connect(tmp_path / "ndd" / "ndd.sqlite3") as db:
         pending = db.execute("SELECT COUNT(*) FROM job_items WHERE state='pending'").fetchone()[0]
+    print(f"\naccepted {len(accepted)} items; {pending} still pending at the SIGKILL")
     assert pending > 0, "the kill came after all the work: the test proves nothing"
 
     service = start()

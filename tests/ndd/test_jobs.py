@@ -43,7 +43,7 @@ async def test_bounded_queue_progress_and_errors(tmp_path: Path):
         assert second["status"] == "queued" and queue.report(first["job_id"])["processed"] == 0
         gate.set()
         worker.wake()
-        await _until(lambda: queue.report(second["job_id"])["status"] == "done")
+        await _until(lambda: len(done) == 2)  # on_done runs once a job is finished
         report = queue.report(first["job_id"])
         assert report["status"] == "done" and report["progress"] == 1.0
         assert report["indexed"] == ["ok", "warn"]
