@@ -23,7 +23,7 @@ from services.common.settings import Settings
 from services.ndd.descriptors.deep import AnnotationEmbedder, DescriptorUnavailableError
 from tests.ndd.conftest import encode, upload_images
 from tests.support.processes import free_port
-from tests.support.test_models import IMAGE_SIZE, VISUAL_EMBED_DIM, write_test_repository, write_visual_embedder
+from tests.support.test_models import IMAGE_SIZE, VISUAL_DIM, write_test_repository, write_visual_embedder
 
 DEFAULT_MODEL = "test_image_embedder"
 
@@ -154,4 +154,4 @@ def test_two_embedding_spaces_coexist_without_a_reset(make_client, annotation_ur
     indexes = {(i["descriptor"], i["space"]): (i["vectors"], i["dimension"])
                for i in new.get("/api/v1/collections/default").json()["indexes"] if i["media_type"] == "image"}
     assert indexes[("deep", DEFAULT_MODEL)] == (3, 16)
-    assert indexes[("deep", "test_visual_embedder")] == (3, VISUAL_EMBED_DIM)
+    assert indexes[("deep", "test_visual_embedder")] == (3, VISUAL_DIM)

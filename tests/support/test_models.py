@@ -220,6 +220,7 @@ def write_visual_embedder(root: Path, seed: int = 7) -> Path:
     """A second image embedding of another size (24-d), shaped like the offline visual embedding: its own
     space, no text encoder (not cross-modal). Not part of `write_test_repository`: tests that need two
     embedding spaces of different dimensions add it (or add it later, as a model installed after the fact)."""
+    root.mkdir(parents=True, exist_ok=True)
     _embedder(root, np.random.default_rng(seed), "test_visual_embedder", "image_embedding",
               {"space": "test-visual", "dim": VISUAL_DIM, "normalized": True}, dim=VISUAL_DIM)
     return root
@@ -338,16 +339,3 @@ def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.nd
     if model == "test_video_action":
         return {"clip": rng.random((batch, 3, CLIP_LEN, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
     return _base_example_inputs(model, batch, seed)
-
-
-# ---- A second embedding space -----------------------------------------------------------------
-VISUAL_EMBED_DIM = 24
-
-
-def write_visual_embedder(root: Path, seed: int = 7) -> Path:
-    """An image-only embedding of its own space and dimension (as the offline visual embedding sits beside
-    CLIP's 512-d one). Not in the default test repository: tests that expect one image embedding keep it."""
-    root.mkdir(parents=True, exist_ok=True)
-    _embedder(root, np.random.default_rng(seed), "test_visual_embedder", "image_embedding",
-              {"space": "test-visual"}, dim=VISUAL_EMBED_DIM)
-    return root
