@@ -98,7 +98,9 @@ def run(variant: str, code: Path, server_uri: str, repository: Path, video: byte
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MAAM_") and k not in ("MODEL", "PORT")}
     base_env |= {"PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1", "MAAM_DATA_DIR": str(tmp / variant),
                  "MAAM_MODEL_REPOSITORY": str(repository), keys["workers"]: "2",
-                 "MAAM_ANNOTATION__METRICS_PORT": "0", "MAAM_DAM__EMBEDDING_DIM": "16"}
+                 "MAAM_ANNOTATION__METRICS_PORT": "0"}
+    if variant == "baseline":  # that code fixed the vector size in its schema
+        base_env["MAAM_DAM__EMBEDDING_DIM"] = "16"
     if message_mb:
         base_env["MAAM_ANNOTATION__MAX_MESSAGE_MB"] = str(message_mb)
     if variant == "current":

@@ -44,8 +44,8 @@ SERVICES: dict[str, tuple[str, int]] = {
 SETTINGS: dict[str, str] = {
     "annotation": "services.annotation.options:AnnotationSettings",
     "dam": "services.dam.core.config:DamSettings",
-    "ndd": "services.ndd.settings:NddServiceSettings",
-    "cmrr": "services.cmrr.config:CmrrServiceSettings",
+    "ndd": "services.ndd.core.config:NddServiceSettings",
+    "cmrr": "services.cmrr.core.config:CmrrServiceSettings",
 }
 
 HostOption = Annotated[str, typer.Option(help="Address to bind.")]

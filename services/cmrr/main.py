@@ -9,14 +9,14 @@ def run(host: str, port: int) -> None:
     from pydantic import ValidationError
 
     from services.cmrr.app import create_app
-    from services.cmrr.config import CmrrServiceSettings
+    from services.cmrr.core.config import CmrrServiceSettings
     from services.common.media import apply_media_settings
+    from services.common.settings import settings_problems
 
     try:
         settings = CmrrServiceSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"MAAM_{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise SystemExit(f"cmrr: bad setting ({problems}); MAAM_CMRR__MODEL is clip or albef") from None
+        raise SystemExit(f"cmrr: bad setting ({settings_problems(exc)}); MAAM_CMRR__MODEL is clip or albef") from None
     apply_media_settings(settings.media)
     # Open requests finish on SIGTERM; the lifespan then saves the indexes and closes the backend.
     serve_http(create_app(settings, settings.cmrr), host, port)

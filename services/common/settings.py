@@ -3,7 +3,7 @@
 Environment variables follow one scheme, `MAAM_<SECTION>__<KEY>` (e.g. `MAAM_INFERENCE__BACKEND`,
 `MAAM_MEDIA__MAX_IMAGE_PIXELS`). Two process-wide paths stay top-level because every service and the CLI
 share them and no section owns them: `MAAM_DATA_DIR` and `MAAM_MODEL_REPOSITORY`. A service extends the root
-with its own section (`services/dam/core/config.py` adds `dam`, `services/ndd/settings.py` `ndd`, ...);
+with its own section (`services/dam/core/config.py` adds `dam`, `services/ndd/core/config.py` `ndd`, ...);
 this module never imports a service.
 
 Names of the older schemes are refused when settings are built (and by the `maam` CLI before any command),

@@ -40,7 +40,8 @@ def linking_dam(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str,
                 small_cap_annotation: AnnotationProcess) -> Iterator[Dam]:
     """A DAM that agrees with the 1 MiB cap: everything goes by link (MAAM_DAM__INLINE_MAX_MB=0)."""
     instance = start_dam(tmp_path_factory.mktemp("dam-links"), pg_server_uri, small_cap_annotation.port,
-                         MAAM_ANNOTATION__MAX_MESSAGE_MB="1", MAAM_DAM__INLINE_MAX_MB="0", MAAM_DAM__MAX_UPLOAD_MB="8")
+                         small_cap_annotation.repository, MAAM_ANNOTATION__MAX_MESSAGE_MB="1",
+                         MAAM_DAM__INLINE_MAX_MB="0", MAAM_DAM__MAX_UPLOAD_MB="8")
     yield instance
     instance.process.stop()
 
@@ -94,7 +95,8 @@ def test_a_message_over_the_cap_fails_at_once_instead_of_for_hours(
     """The seam bug: a DAM whose cap is larger than the service's sends the image inline; the service answers
     RESOURCE_EXHAUSTED, which is permanent: one attempt, failed, the reason kept (retries would go on for the
     1000 attempts this DAM allows)."""
-    dam = start_dam(tmp_path, pg_server_uri, small_cap_annotation.port, MAAM_DAM__MAX_UPLOAD_MB="8")
+    dam = start_dam(tmp_path, pg_server_uri, small_cap_annotation.port, small_cap_annotation.repository,
+                    MAAM_DAM__MAX_UPLOAD_MB="8")
     try:
         with dam.user("inline@example.org") as client:
             reply = upload(client, _noise_png(700), "inline.png")
