@@ -191,7 +191,9 @@ class LogSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="ignore")
+    # Unknown MAAM_ variables are ignored (another service's sections share the environment), but code
+    # passing a field that does not exist (`DamSettings(database_url=...)`) is an error, not a silent default.
+    model_config = SettingsConfigDict(env_prefix="MAAM_", env_nested_delimiter="__", extra="forbid")
 
     # Which bare (non-MAAM) old names this settings class answers for (see Rename.only).
     service: ClassVar[str | None] = None

@@ -33,7 +33,7 @@ def test_a_bad_model_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
     env = child_env(MAAM_CMRR__MODEL="gpt", MAAM_DATA_DIR=str(tmp_path), MAAM_CMRR__PORT=str(free_port()))
     done = subprocess.run(maam("serve", "cmrr"), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "MAAM_CMRR__MODEL is clip or albef" in done.stdout + done.stderr
+    assert "bad setting: MAAM_CMRR__MODEL: Input should be 'clip' or 'albef'" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("old", "new"), [("MODEL", "MAAM_CMRR__MODEL"), ("PORT", "MAAM_CMRR__PORT")])

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from services.dam import metrics
-from services.dam.core.config import DamSettings
+from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import Database, run_migrations
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchDoc, SearchQuery
@@ -36,7 +36,7 @@ def _written() -> float:
 async def test_marks_coalesce_into_one_bulk_and_versions_order_writes(pg_server_uri):
     url = fresh_database(pg_server_uri)
     run_migrations(url)
-    db = Database(url, DamSettings(database_url=url))
+    db = Database(url, DamSettings(dam=DamOptions(database_url=url)))
     try:
         async with db.sessions.begin() as session:
             await session.execute(text("INSERT INTO users (id, email, password_hash) VALUES (1, 'a@x.org', 'x')"))
@@ -122,7 +122,7 @@ async def test_reindex_replays_what_changed_while_it_ran(pg_server_uri, tmp_path
 
     url = fresh_database(pg_server_uri)
     run_migrations(url)
-    settings = DamSettings(database_url=url, data_dir=tmp_path)
+    settings = DamSettings(dam=DamOptions(database_url=url), data_dir=tmp_path)
     db = Database(url, settings)
     try:
         async with db.sessions.begin() as session:
@@ -144,7 +144,8 @@ async def test_reindex_replays_what_changed_while_it_ran(pg_server_uri, tmp_path
         backend = AliasedMemoryBackend(db.sessions, on_rebuild_write=edit_during_rebuild)
         indexer = Indexer(db.sessions, backend, 0.0)
         unused: Any = None  # reindex touches neither the blob store nor the annotation service
-        ctx = DamContext(settings=settings, db=db, blobs=unused, backend=backend, indexer=indexer, client=unused)
+        ctx = DamContext(settings=settings, db=db, blobs=unused, backend=backend, indexer=indexer, client=unused,
+                         blob_links=unused)
         import services.dam.reindex as module
 
         module.BATCH, batch = 1, module.BATCH  # one asset per batch: the edit falls between the two loads

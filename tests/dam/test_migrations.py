@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from services.dam.core.config import DamSettings
+from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import MIGRATIONS_DIR, Database, run_migrations
 from services.dam.search.base import SearchQuery
 from services.dam.search.postgres import PostgresSearch
@@ -88,7 +88,7 @@ def test_upgrade_keeps_vectors_documents_and_states_then_downgrades(old_database
                      "VALUES (3, 'visual', 'visual', 'image', %s)", (_vec([0.5] * 24),))
 
     async def knn() -> list[int]:
-        db = Database(old_database, DamSettings(database_url=old_database))
+        db = Database(old_database, DamSettings(dam=DamOptions(database_url=old_database)))
         try:
             page = await PostgresSearch(db.sessions).search(
                 SearchQuery(viewer_id=1, vector=V1, vector_model="clip", facets=False))
