@@ -6,7 +6,7 @@ import asyncio
 import io
 import math
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from services.common.media import MediaError, open_image
 from services.dam import metrics
 from services.dam.annotation.client import AnnotationServiceError
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see
+from services.dam.api.validation import MULTIPART_SLACK, BoundedDate, DbId, PageNumber, SafeStr, check_db_id
 from services.dam.models import Asset, Project, User
 from services.dam.schemas import AssetOut, SearchHitOut, SearchOut
 from services.dam.search.base import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchQuery, Tri
@@ -30,21 +31,23 @@ class SearchParams:
 
     def __init__(
         self,
-        q: Annotated[str | None, Query(description="Full text over title, description, tags, captions, OCR text "
+        q: Annotated[SafeStr | None, Query(description="Full text over title, description, tags, captions, OCR text "
                                                    "(web-search syntax: quotes, OR, -word).")] = None,
-        type: Annotated[list[str] | None, Query(description="image, video, model3d")] = None,
-        objects: Annotated[list[str] | None, Query(description="Detected object labels; all must be present.")] = None,
-        label: Annotated[list[str] | None, Query(description="Labels of applied user-made detectors.")] = None,
+        type: Annotated[list[SafeStr] | None, Query(description="image, video, model3d")] = None,
+        objects: Annotated[list[SafeStr] | None, Query(description="Detected object labels; all must be present.")
+                           ] = None,
+        label: Annotated[list[SafeStr] | None, Query(description="Labels of applied user-made detectors.")] = None,
         faces: bool | None = None,
         nsfw: Tri = "include",
         disturbing: Tri = "include",
         meme: Tri = "include",
-        uploaded_from: date | None = None,
-        uploaded_to: Annotated[date | None, Query(description="Inclusive.")] = None,
-        owner: Annotated[str | None, Query(description="A user id or `me`.")] = None,
-        project: int | None = None,
-        min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
-        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        uploaded_from: BoundedDate | None = None,
+        uploaded_to: Annotated[BoundedDate | None, Query(description="Inclusive.")] = None,
+        owner: Annotated[SafeStr | None, Query(description="A user id or `me`.", pattern=r"^(me|[0-9]{1,19})$")
+                         ] = None,
+        project: DbId | None = None,
+        min_score: Annotated[float | None, Query(ge=-1, le=1, allow_inf_nan=False)] = None,
+        page: Annotated[PageNumber, Query()] = 1,
         size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
         facets: bool = True,
     ) -> None:
@@ -56,8 +59,8 @@ class SearchParams:
         bad = set(type or []) - {"image", "video", "model3d"}
         if bad:
             raise HTTPException(422, f"unknown type(s) {sorted(bad)}: use image, video or model3d")
-        if owner is not None and owner != "me" and not owner.isdigit():
-            raise HTTPException(422, "`owner` must be a user id or `me`")
+        if owner is not None and owner != "me":
+            check_db_id(int(owner), "owner")
         self.q = q.strip() if q and q.strip() else None
         self.kinds, self.objects, self.labels = type or [], objects or [], label or []
         self.faces, self.nsfw, self.disturbing, self.meme = faces, nsfw, disturbing, meme
@@ -154,9 +157,10 @@ def _service_error(exc: AnnotationServiceError) -> HTTPException:
 @router.get("", response_model=SearchOut)
 async def search(
     params: Annotated[SearchParams, Depends()], user: CurrentUser, session: Session, ctx: Ctx,
-    similar_to: Annotated[int | None, Query(description="kNN: assets visually similar to this asset.")] = None,
-    box: Annotated[str | None, Query(description="With similar_to: a region x_min,y_min,x_max,y_max (0-1); its "
-                                                 "embedding is computed on the fly.")] = None,
+    similar_to: Annotated[DbId | None, Query(description="kNN: assets visually similar to this asset.")] = None,
+    box: Annotated[SafeStr | None, Query(max_length=200,
+                                         description="With similar_to: a region x_min,y_min,x_max,y_max (0-1); "
+                                                     "its embedding is computed on the fly.")] = None,
 ) -> SearchOut:
     query = await params.to_query(user, session)
     mode = "text" if query.q else "browse"
@@ -186,7 +190,7 @@ def _check_dim(ctx: Ctx, vector: list[float]) -> None:
                                  f"{ctx.settings.dam.embedding_dim}-d ones (MAAM_DAM__EMBEDDING_DIM)")
 
 
-@router.post("/similar", response_model=SearchOut)
+@router.post("/similar", response_model=SearchOut, max_body_size=MAX_SIMILAR_UPLOAD + MULTIPART_SLACK)
 async def similar_to_image(
     image: UploadFile, params: Annotated[SearchParams, Depends()], user: CurrentUser, session: Session, ctx: Ctx,
 ) -> SearchOut:
