@@ -70,6 +70,8 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request, session
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
                             headers={"Retry-After": str(exc.retry_after_s)}) from exc
     user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    # The connection goes back to the pool while scrypt runs: a burst of sign-ins must not hold them all.
+    await session.commit()
     ok = await verify_password_async(form.password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not ok or not user.is_active:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password",
