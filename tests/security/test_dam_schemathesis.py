@@ -45,5 +45,6 @@ def test_schemathesis_finds_no_server_error(dam, populated, tmp_path):
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     output = result.stdout + result.stderr
+    print(next((line.strip() for line in output.splitlines() if "generated" in line), ""))
     assert result.returncode == 0, output[-12000:]
     assert "No issues found" in output or "passed" in output, output[-4000:]
