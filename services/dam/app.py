@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 
+from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import add_metrics, get_metrics
 from services.dam.api.headers import NoSniffMiddleware
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
-from services.dam.api.validation import DEFAULT_MAX_BODY, validation_error_handler
+from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
 from services.dam.ui import mount_ui
@@ -39,16 +39,17 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
 
     # Bodies are capped while they stream in: this default for the JSON routes, larger caps on the routes
     # that take files (their `max_body_size`).
-    app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan, max_body_size=DEFAULT_MAX_BODY,
+    app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
+                  max_body_size=DEFAULT_MAX_BODY,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
+    install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it
     mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers
     # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
     add_metrics(app, get_metrics("dam"), route=False)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

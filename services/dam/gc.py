@@ -48,8 +48,7 @@ async def _purge_deleted(ctx: DamContext, grace: float) -> dict[str, int]:
         if sha not in still_used and await _remove_unreferenced(ctx, ctx.blobs.path(sha)):
             _remove_thumbnails(ctx, sha)
             removed += 1
-    for asset_id in (r.id for r in rows):
-        await ctx.backend.delete(asset_id)
+    await ctx.indexer.sync([r.id for r in rows])  # the rows are gone: their documents go
     return {"assets_purged": len(rows), "blobs_removed": removed}
 
 

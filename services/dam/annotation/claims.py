@@ -61,12 +61,12 @@ WHERE id = ANY(:ids) AND state = 'running' AND claimed_by = :node
 RELEASE = text("""
 UPDATE annotation_jobs SET state = 'queued', locked_until = NULL, claimed_by = NULL,
     attempts = GREATEST(attempts - 1, 0)
-WHERE id = :id AND state = 'running'
+WHERE id = :id AND state = 'running' RETURNING asset_id
 """)
 # At startup: the previous run of this node died holding these. The attempt stays counted, so a job that
 # kills the DAM every time still ends after max_attempts.
 RECLAIM = text("""
 UPDATE annotation_jobs SET state = 'queued', locked_until = NULL, claimed_by = NULL, available_at = now()
 WHERE state = 'running' AND claimed_by = :node
-RETURNING id
+RETURNING id, asset_id
 """)

@@ -1,18 +1,15 @@
 """Types that refuse malformed input at the API layer, as a 422 that says what is wrong, before it can reach
 PostgreSQL (which refuses NUL in text and integers beyond bigint with an error, i.e. a 500) or Python's date
-arithmetic; plus the 422 handler that keeps non-finite numbers in those messages encodable."""
+arithmetic. The 422 body is the one error envelope (services/common/http_errors.py)."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import annotated_types as at
-from fastapi import HTTPException, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint
@@ -57,21 +54,3 @@ def check_db_id(value: int, name: str) -> int:
         raise RequestValidationError([{"type": "less_than_equal", "loc": ("query", name),
                                        "msg": f"ids must be between 1 and {MAX_DB_ID}", "input": str(value)}])
     return value
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: the refused value is echoed back as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 body, except that a NaN or infinity the client sent does not make the answer itself
-    fail to encode (a 500)."""
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})

@@ -1,14 +1,14 @@
 """Hardening: exactly one first admin (a one-row table whose insert decides it), and annotation jobs that
 name the DAM run holding them and its last heartbeat (a restart reclaims its own jobs at once).
 
-Revision ID: 0002_hardening
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from alembic import op
 
-revision = "0002_hardening"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
