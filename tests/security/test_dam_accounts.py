@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def fresh_dam(tmp_path, pg_server_uri, annotation_server):
     # Throttling loose enough that these tests' own wrong logins are not refused (one test tightens it).
-    instance = start_dam(tmp_path, pg_server_uri, annotation_server.port)
+    instance = start_dam(tmp_path, pg_server_uri, annotation_server.port, annotation_server.repository)
     yield instance
     instance.process.stop()
 
@@ -96,7 +96,7 @@ def test_sign_out_ends_this_session_only(fresh_dam):
 
 @pytest.fixture
 def strict_dam(tmp_path, pg_server_uri, annotation_server):
-    instance = start_dam(tmp_path, pg_server_uri, annotation_server.port,
+    instance = start_dam(tmp_path, pg_server_uri, annotation_server.port, annotation_server.repository,
                          MAAM_DAM__LOGIN_ACCOUNT_FAILURES="3", MAAM_DAM__LOGIN_ADDRESS_FAILURES="8",
                          MAAM_DAM__LOGIN_WINDOW_S="600")
     yield instance

@@ -49,7 +49,8 @@ def annotation(test_repository: Path):
 
 def test_sigkill_mid_ingest_loses_nothing_and_reclaims_its_jobs(tmp_path, pg_server_uri, annotation):
     # The default 10-minute lease: only a reclaim at startup can finish the killed run's jobs within 60 s.
-    dam = start_dam(tmp_path / "dam", pg_server_uri, annotation.port, MAAM_DAM__ANNOTATION_MODELS=json.dumps(MODELS),
+    dam = start_dam(tmp_path / "dam", pg_server_uri, annotation.port, annotation.repository,
+                    MAAM_DAM__ANNOTATION_MODELS=json.dumps(MODELS),
                     MAAM_DAM__JOB_LEASE_S="600")
     folder = tmp_path / "photos"
     folder.mkdir()
