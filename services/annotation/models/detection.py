@@ -41,7 +41,6 @@ def decode_yolov8(
 class YoloDetector(TaskModel):
     """Letterbox -> infer -> decode -> normalised boxes on the original image."""
 
-    tasks = ("object_detection",)
     default_conf = 0.25
 
     @property
@@ -74,7 +73,6 @@ class NsfwDetector(YoloDetector):
     """NudeNet-style detector: the image-level NSFW score is the best score among regions whose
     label the sidecar lists in `nsfw_labels`; those regions are returned as the evidence."""
 
-    tasks = ("nsfw_detection",)
     default_conf = 0.2
 
     async def score(self, rgb: np.ndarray) -> Scored:
@@ -98,7 +96,6 @@ class DnnFaceDetector(YoloDetector):
     """A YOLO-style face detector from the repository (e.g. a YOLOv8-face export), exposed through
     the FaceDetector protocol so the face pipeline and face blurring can use it."""
 
-    tasks = ("face_detection",)
     default_conf = 0.4
 
     async def detect_faces(
