@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
@@ -25,8 +24,6 @@ from services.annotation.three_d import load_mesh, mesh_info, render_views
 from services.annotation.video import DecodedVideo, Sampling, decode_video
 from services.common.media import MediaError
 from services.common.settings import Settings
-
-log = logging.getLogger(__name__)
 
 SingleRequest = pb.AnnotationRequest | pb.TextEmbeddingRequest
 

@@ -5,7 +5,6 @@ RPC is the handler of its row of the task table (services/annotation/tasks.py)."
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -18,8 +17,6 @@ from services.annotation.catalog import MissingModelError
 from services.annotation.controller import Controller, SingleRequest
 from services.annotation.fanout import model_error
 from services.annotation.tasks import TaskSpec
-
-log = logging.getLogger(__name__)
 
 Ctx = grpc.aio.ServicerContext
 
