@@ -94,6 +94,11 @@ Run = Callable[["Unit", Any], Awaitable[Message]]
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One row: task `name` on `media`, answered by `rpc` and, when `field` is set, by the
+    multi-model calls. Its units run `run` on the models of the repository tasks `models` (else the
+    default of `fallback`) that are one of `adapters`; `helpers` maps a key to a repository task
+    whose default model the run also draws on."""
+
     name: str
     media: Media
     rpc: str
