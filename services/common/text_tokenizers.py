@@ -65,7 +65,9 @@ class _EncoderTokenizer:
     """A `tokenizers` pipeline that wraps each text in start/end ids, truncates (keeping the end id) and
     zero-pads to context_length."""
 
-    def __init__(self, tokenizer: _HfTokenizer, context_length: int, start: tuple[str, int], end: tuple[str, int]):
+    def __init__(
+        self, tokenizer: _HfTokenizer, context_length: int, start: tuple[str, int], end: tuple[str, int]
+    ) -> None:
         if context_length < 2:
             raise TokenizerError(f"context_length must be at least 2 (start and end tokens), got {context_length}")
         tokenizer.post_processor = processors.TemplateProcessing(
@@ -92,7 +94,8 @@ class _EncoderTokenizer:
         return np.array([e.ids for e in encoded], np.int64)
 
 
-# open_clip's pre-tokenization pattern (`regex` syntax), applied after lower-casing.
+# open_clip's pre-tokenization pattern (`regex` syntax), applied after lower-casing. "<end_of_text>" typed in a
+# text stays one word, split by BPE like any other: only the template adds the real start and end ids.
 _CLIP_PATTERN = r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 # The merges file has more lines than CLIP's vocabulary uses; open_clip keeps this many.
