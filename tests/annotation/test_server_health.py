@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.annotation.server import SERVICE_NAME, serve
 from services.common.inference.onnx_backend import OnnxBackend
+from services.common.metrics import ServiceMetrics
 from services.common.shutdown import GracefulShutdown
 from tests.annotation.conftest import service_settings
 from tests.support.processes import free_port
@@ -41,7 +42,9 @@ async def test_health_follows_loading_and_shutdown(test_repository: Path, monkey
     settings = service_settings(test_repository)
     settings = settings.model_copy(update={"annotation": settings.annotation.model_copy(update={"metrics_port": 0})})
     port, shutdown = free_port(), GracefulShutdown(5.0)
-    service = asyncio.create_task(serve("127.0.0.1", port, settings, shutdown=shutdown))
+    # Metrics of its own: the process-wide registry takes one service's metrics once.
+    metrics = ServiceMetrics("annotation")
+    service = asyncio.create_task(serve("127.0.0.1", port, settings, metrics=metrics, shutdown=shutdown))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
