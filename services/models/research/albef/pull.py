@@ -30,17 +30,19 @@ def download(url: str, target: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with fetching(f"the ALBEF checkpoint ({url})", host=CHECKPOINT_HOST):
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".download-", delete=False) as handle:
-            partial = Path(handle.name)
-            try:
-                with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
-                    response.raise_for_status()
-                    for chunk in response.iter_bytes(1 << 20):
-                        handle.write(chunk)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
+    with (
+        fetching(f"the ALBEF checkpoint ({url})", host=CHECKPOINT_HOST),
+        tempfile.NamedTemporaryFile(dir=target.parent, prefix=".download-", delete=False) as handle,
+    ):
+        partial = Path(handle.name)
+        try:
+            with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+                response.raise_for_status()
+                for chunk in response.iter_bytes(1 << 20):
+                    handle.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     partial.rename(target)
     return target
 

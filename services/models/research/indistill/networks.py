@@ -8,7 +8,7 @@ network's `features` (MobileNet, EfficientNet, MNASNet, VGG, ConvNeXt) or ResNet
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import torch
@@ -84,11 +84,8 @@ def tapped(net: Network, points: list[str], *, embedding: bool = False, stop_aft
 
 def run_until(net: Network, images: torch.Tensor, point: str) -> torch.Tensor:
     """The output of one stage without running the rest of the network."""
-    with tapped(net, [point], stop_after=point) as record:
-        try:
-            net.logits(images)
-        except _Stop:
-            pass
+    with tapped(net, [point], stop_after=point) as record, suppress(_Stop):
+        net.logits(images)
     return record[point]
 
 

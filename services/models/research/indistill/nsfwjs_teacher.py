@@ -121,7 +121,9 @@ class MobileNetClassifier(nn.Module):
         return torch.softmax(self.logits(images), dim=1)
 
 
-def keras_mobilenet_v2(width_mult: float = 1.0, num_classes: int = len(LABELS), head: bool = True) -> MobileNetClassifier:
+def keras_mobilenet_v2(
+    width_mult: float = 1.0, num_classes: int = len(LABELS), head: bool = True
+) -> MobileNetClassifier:
     """torchvision's MobileNetV2 with Keras' stride-2 padding and BN epsilon, and the nsfwjs head."""
     backbone = mobilenet_v2(width_mult=width_mult)
     for parent in backbone.features.modules():

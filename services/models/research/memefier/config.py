@@ -18,7 +18,7 @@ class EncoderSpec(BaseModel):
 
     h: int = Field(16, ge=1)
     dff: int = Field(2048, ge=1)
-    L: int = Field(3, ge=1)  # noqa: N815 (the document's name)
+    L: int = Field(3, ge=1)
 
 
 class DecoderSpec(BaseModel):
@@ -27,7 +27,7 @@ class DecoderSpec(BaseModel):
     d: int = Field(64, ge=1)
     h: int = Field(4, ge=1)
     dff: int = Field(64, ge=1)
-    L: int = Field(1, ge=1)  # noqa: N815
+    L: int = Field(1, ge=1)
 
 
 class ClipSpec(BaseModel):

@@ -67,7 +67,8 @@ def train_memefier(config: MemefierConfig, output: Path, *, evaluate_on: tuple[s
     if config.dataset.root is None:
         raise ModelsError("the MemeFier config names no dataset (dataset.root)")
     seed_everything(config.training.seed)
-    captions = read_captions(config.dataset.captions) if config.architecture.caption and config.dataset.captions else None
+    caption_file = config.dataset.captions if config.architecture.caption else None
+    captions = read_captions(caption_file) if caption_file else None
     vocabulary = CaptionVocabulary(list(captions.values())) if captions else None
     model = build(config, vocabulary.words if vocabulary else None, vocabulary.length if vocabulary else 0)
     heads = heads_for(config.dataset.kind, config.dataset.task)

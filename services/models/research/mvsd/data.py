@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import ColorJitter
 from torchvision.transforms.functional import InterpolationMode, crop, normalize, resize, to_tensor
+from torchvision.transforms.v2 import ColorJitter
 
 from services.models.errors import ModelsError
 
@@ -47,7 +47,7 @@ class Video:
 def list_videos(root: Path, split: str) -> list[Video]:
     base = Path(root) / split
     if not base.is_dir():
-        raise ModelsError(f"{base} does not exist; expected the DHF1K layout ROOT/{split}/NNNN/{{images,maps,fixation}}")
+        raise ModelsError(f"{base} does not exist; the DHF1K layout is ROOT/{split}/NNNN/{{images,maps,fixation}}")
     videos = []
     for directory in sorted(p for p in base.iterdir() if p.is_dir()):
         frames = sorted((directory / "images").glob("*.png")) + sorted((directory / "images").glob("*.jpg"))
