@@ -43,3 +43,26 @@ def fetch_npm_package(name: str, version: str, cache: Path | None = None) -> Pat
         # npm archives hold one top directory, `package/`; it becomes the cache entry all at once.
         (unpacked / "package").rename(target)
     return target
+
+
+def install_npm_packages(specs: list[str], label: str, cache: Path | None = None) -> Path:
+    """`npm install` of pinned NAME@VERSION specs into a cache directory; returns its node_modules."""
+    target = Path(cache or default_cache()) / label
+    modules = target / "node_modules"
+    marker = target / ".installed"
+    if marker.is_file() and marker.read_text() == "\n".join(specs):
+        return modules
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelsError(f"installing {', '.join(specs)} needs npm (Node.js) on the PATH")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "package.json").write_text('{"name": "maam-cache", "private": true}\n')
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(target), *specs],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["npm install failed"]
+        raise ModelsError(f"`npm install {' '.join(specs)}` failed: {why[0]}")
+    marker.write_text("\n".join(specs))
+    return modules
