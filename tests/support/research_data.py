@@ -30,7 +30,8 @@ TINY_ALBEF: dict[str, Any] = {
     "text_heads": 2, "text_intermediate": 64, "vocab_size": 40, "max_positions": 40, "embed_dim": 16,
     "context_length": 12,
 }
-WORDS = "a photo of red blue square cat dog people beach hate love them all my sky".split()
+WORDS = ("a", "photo", "of", "red", "blue", "square", "cat", "dog", "people", "beach", "hate", "love", "them", "all",
+         "my", "sky")
 
 
 def _noisy(rng: np.random.Generator, colour: tuple[int, int, int], size: tuple[int, int] = (40, 48)) -> Image.Image:

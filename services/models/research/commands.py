@@ -116,7 +116,7 @@ def register(app: typer.Typer, repository_of: Any) -> None:
 
     @app.command("distill")
     def distill_command(
-        teacher: Annotated[str, typer.Argument(help="`nsfwjs` (npm nsfwjs@4.3.0) or ARCH:CHECKPOINT.pt.")],
+        teacher: Annotated[str, typer.Argument(help="`nsfwjs` (npm nsfwjs@4.3.0) or ARCH[:WIDTH]:CHECKPOINT.pt.")],
         student: Annotated[str, typer.Option(help="torchvision ARCH[:WIDTH], e.g. mobilenet_v2:0.5.")],
         data: Annotated[Path, typer.Option(help="Directory of unlabelled images (searched recursively).")],
         steps: Annotated[int, typer.Option(help="Optimiser steps in all.")] = 2000,

@@ -79,7 +79,7 @@ def test_training_lowers_the_loss_with_persons_and_captions(tmp_path: Path) -> N
     assert last < first, run.log.losses
     assert {"task", "caption"} <= set(run.log.parts[0])
     assert set(run.metrics["val"]) == {"accuracy", "auc"}
-    with pytest.raises(ValueError, match="needs dataset.captions"):
+    with pytest.raises(ValueError, match=r"needs dataset\.captions"):
         MemefierConfig.model_validate({"dataset": {"kind": "fbhm"}, "architecture": {"caption": True}})
 
 

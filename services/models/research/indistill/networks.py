@@ -102,18 +102,24 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_student(spec: str, labels: tuple[str, ...], input_size: int = 224) -> Network:
-    """A torchvision CNN from scratch with one output per teacher class."""
+def torchvision_classifier(spec: str, classes: int) -> nn.Module:
+    """`ARCH[:WIDTH]` as a torchvision model with random weights and `classes` outputs."""
     arch, _, width = spec.partition(":")
     if arch not in models.list_models(module=models):
         raise ModelsError(f"unknown student architecture {arch!r} (any torchvision classification model)")
-    kwargs: dict[str, float | int] = {"num_classes": len(labels)}
+    kwargs: dict[str, float | int] = {"num_classes": classes}
     if width:
         kwargs["width_mult"] = float(width)
     try:
         module = models.get_model(arch, weights=None, **kwargs)
     except TypeError as exc:
         raise ModelsError(f"{arch} does not take a width multiplier ({spec!r}): {exc}") from exc
+    return module
+
+
+def build_student(spec: str, labels: tuple[str, ...], input_size: int = 224) -> Network:
+    """A torchvision CNN from scratch with one output per teacher class."""
+    module = torchvision_classifier(spec, len(labels))
     return Network(module, labels, stage_points(module), input_size, IMAGENET_MEAN, IMAGENET_STD)
 
 

@@ -1,16 +1,22 @@
 """Teachers `maam models distill` knows: `nsfwjs` (the MobileNetV2 NSFW classifier of npm nsfwjs@4.3.0,
-weights from the package) or `ARCH:CHECKPOINT` (a torchvision classifier and its state_dict, with --labels)."""
+weights from the package) or `ARCH[:WIDTH]:CHECKPOINT` (a torchvision classifier and its state_dict, with
+--labels)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from torchvision import models
 
 from services.models.errors import ModelsError
 from services.models.research.indistill import nsfwjs_teacher
-from services.models.research.indistill.networks import IMAGENET_MEAN, IMAGENET_STD, Network, stage_points
+from services.models.research.indistill.networks import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Network,
+    stage_points,
+    torchvision_classifier,
+)
 
 NSFWJS = "nsfwjs"
 # What the repository entry of a teacher's task is, and which of its labels make the positive score.
@@ -25,13 +31,13 @@ def nsfwjs_network(cache: Path | None = None) -> Network:
 def load_teacher(spec: str, *, labels: tuple[str, ...] = (), cache: Path | None = None) -> Network:
     if spec == NSFWJS:
         return nsfwjs_network(cache)
-    arch, _, checkpoint = spec.partition(":")
-    if not checkpoint:
-        raise ModelsError(f"teacher {spec!r}: give `nsfwjs` or ARCH:CHECKPOINT (a torchvision state_dict file)")
+    arch, _, checkpoint = spec.rpartition(":")  # ARCH[:WIDTH]:CHECKPOINT
+    if not arch or not checkpoint:
+        raise ModelsError(f"teacher {spec!r}: give `nsfwjs` or ARCH[:WIDTH]:CHECKPOINT (a torchvision state_dict)")
     if not labels:
         raise ModelsError("a torchvision teacher needs its class labels (--labels FILE, one per line)")
+    module = torchvision_classifier(arch, len(labels))
     try:
-        module = models.get_model(arch, weights=None, num_classes=len(labels))
         module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelsError(f"cannot load the teacher {spec!r}: {exc}") from exc
