@@ -17,6 +17,7 @@ from services.annotation.models.captioning import Captioner
 from services.annotation.models.classification import ImageClassifier
 from services.annotation.models.detection import NsfwDetector, YoloDetector
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.mvsd import MvsdSaliency
 from services.annotation.models.ocr import OcrPipeline
 from services.annotation.models.preprocess import crop
 from services.annotation.models.saliency import SPECTRAL_RESIDUAL, SaliencyModel, spectral_residual_saliency
@@ -117,9 +118,13 @@ async def faces(pipeline: FacePipeline, rgb: np.ndarray) -> pb.ImageFaceRecognit
     )
 
 
-async def saliency(model: SaliencyModel | None, rgb: np.ndarray) -> pb.ImageSaliencyDetectionResponse:
+async def saliency(
+    model: SaliencyModel | None, rgb: np.ndarray, equirectangular: bool = False
+) -> pb.ImageSaliencyDetectionResponse:
     # FFTs and PNG encoding run in a worker thread: they would otherwise stall the event loop.
-    if model is not None:
+    if isinstance(model, MvsdSaliency):
+        result = await model.saliency(rgb, equirectangular)  # 360°: seam-aware
+    elif model is not None:
         result = await model.saliency(rgb)
     else:
         result = await asyncio.to_thread(spectral_residual_saliency, rgb)

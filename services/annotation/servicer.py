@@ -163,7 +163,8 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
             self.catalog.ocr_pipeline(request.model), rgb))
 
     async def ImageSaliencyDetection(self, request: pb.AnnotationRequest, context: Ctx):
-        return await self._image(request, context, lambda rgb: image_tasks.saliency(self._saliency(request.model), rgb))
+        return await self._image(request, context, lambda rgb: image_tasks.saliency(
+            self._saliency(request.model), rgb, request.video_options.equirectangular))
 
     async def ImageRegionFeatureExtraction(self, request: pb.AnnotationRequest, context: Ctx):
         boxes = [(b.x_min, b.y_min, b.x_max, b.y_max) for b in request.boxes]
@@ -223,7 +224,8 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
             self.catalog.face_pipeline(request.model), v))
 
     async def VideoSaliencyDetection(self, request: pb.AnnotationRequest, context: Ctx):
-        return await self._video(request, context, lambda v: video_tasks.saliency(self._saliency(request.model), v))
+        return await self._video(request, context, lambda v: video_tasks.saliency(
+            self._saliency(request.model), v, request.video_options.equirectangular))
 
     async def VideoActionRecognition(self, request: pb.AnnotationRequest, context: Ctx):
         try:

@@ -15,6 +15,7 @@ from services.annotation.catalog import ModelCatalog
 from services.annotation.faces import FacePipeline
 from services.annotation.models.classification import ClipClassifier, ImageClassifier
 from services.annotation.models.detection import NsfwDetector, YoloDetector
+from services.annotation.models.mvsd import MvsdSaliency
 from services.annotation.models.saliency import SPECTRAL_RESIDUAL, SaliencyModel, spectral_residual_saliency
 from services.annotation.models.types import Label, Scored
 from services.annotation.video import DecodedVideo
@@ -96,8 +97,12 @@ async def faces(pipeline: FacePipeline, video: DecodedVideo) -> pb.VideoFaceReco
     )
 
 
-async def saliency(model: SaliencyModel | None, video: DecodedVideo) -> pb.VideoSaliencyDetectionResponse:
-    if model is None:
+async def saliency(
+    model: SaliencyModel | None, video: DecodedVideo, equirectangular: bool = False
+) -> pb.VideoSaliencyDetectionResponse:
+    if isinstance(model, MvsdSaliency):  # keyframes in order, as clips; 360°: seam-aware
+        maps = await model.saliency_frames([f.rgb for f in video.keyframes], equirectangular)
+    elif model is None:
         maps = [await asyncio.to_thread(spectral_residual_saliency, f.rgb) for f in video.keyframes]
     else:
         maps = list(await asyncio.gather(*(model.saliency(f.rgb) for f in video.keyframes)))

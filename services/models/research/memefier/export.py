@@ -82,7 +82,7 @@ def export_memefier(
         "text_source": "ocr", "text_preprocessing": "memefier",
         "output": head, "heads": {n: model.head_sizes[n] for n in outputs},
         "attributes": 3 * model.arch.max_persons if model.arch.external else 0,
-        "activation": "none", "threshold": 0.5,
+        "activation": "none", "threshold": 0.5, "format": "memefier",
     }
     labels = (f"not_{head}", head) if model.head_sizes[head] == 1 else ()
     write_exported(

@@ -34,7 +34,7 @@ def export_mvsd(
             params={
                 "input_size": size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                 "input_layout": "clip",  # [batch, frames, 3, S, S]
-                "clip_frames": frames, "activation": "none",
+                "clip_frames": frames, "activation": "none", "format": "mvsd",
             },
         ),
         output_dims={"saliency": (-1, size, size)},
