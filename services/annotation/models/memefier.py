@@ -7,7 +7,9 @@ sidecar's CLIP BPE. No demographic tokens are fed: the service has no race/gende
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import cv2
@@ -23,6 +25,9 @@ from services.common.text_tokenizers import tokenizer_from_params
 
 log = logging.getLogger(__name__)
 DEFAULT_OCR = {"det": "ppocr_det", "rec": "ppocr_rec", "cls": "ppocr_cls"}
+# The meme and the hateful head score the same image one after the other: its text is read once.
+_TEXTS: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+_TEXTS_KEPT = 64
 
 
 def clip_crop(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -63,7 +68,16 @@ class MemeFierClassifier(ImageClassifier):
 
     async def text(self, rgb: np.ndarray) -> str:
         pipeline = self.ocr()
-        return " ".join(line.text for line in await pipeline.read(rgb)) if pipeline is not None else ""
+        if pipeline is None:
+            return ""
+        key = (str(self.spec.path.parent), hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16,
+                                                            person=str(rgb.shape).encode()[:16]).digest())
+        if key not in _TEXTS:
+            _TEXTS[key] = " ".join(line.text for line in await pipeline.read(rgb))
+            while len(_TEXTS) > _TEXTS_KEPT:
+                _TEXTS.popitem(last=False)
+        _TEXTS.move_to_end(key)
+        return _TEXTS[key]
 
     async def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(len(images), 2): [1 − p, p] of the head the sidecar's `output` names (or its softmax)."""
