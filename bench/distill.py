@@ -23,22 +23,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from services.common.model_repository import ModelRepository  # noqa: E402
-from services.models.bench import run as run_onnx  # noqa: E402
-from services.models.research.indistill.distill import (  # noqa: E402
+from services.common.model_repository import ModelRepository
+from services.models.bench import run as run_onnx
+from services.models.research.indistill.distill import (
     DistillSettings,
     indistill,
     plain_kd,
     teacher_targets,
 )
-from services.models.research.indistill.export import export_classifier  # noqa: E402
-from services.models.research.indistill.networks import Network, build_student, parameters  # noqa: E402
-from services.models.research.indistill.nsfwjs_teacher import LABELS  # noqa: E402
-from services.models.research.indistill.photos import as_tensor, edits, skimage_photos  # noqa: E402
-from services.models.research.indistill.teachers import nsfwjs_network  # noqa: E402
+from services.models.research.indistill.export import export_classifier
+from services.models.research.indistill.networks import Network, build_student, parameters
+from services.models.research.indistill.nsfwjs_teacher import LABELS
+from services.models.research.indistill.photos import as_tensor, edits, skimage_photos
+from services.models.research.indistill.teachers import nsfwjs_network
 
 NSFW = [LABELS.index(x) for x in ("Hentai", "Porn", "Sexy")]
 
