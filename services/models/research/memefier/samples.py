@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageFile
+from PIL import Image
 from torch.utils.data import Dataset
 
 from services.common.text_encoding import clean_meme_text
+from services.models.errors import ModelsError
 from services.models.research.memefier.datasets import Head, MemeRecord
 from services.models.research.memefier.model import ATTRIBUTES
 
-ImageFile.LOAD_TRUNCATED_IMAGES = True  # the meme datasets hold a few truncated JPEGs
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
 
 
@@ -68,8 +68,11 @@ class MemeSamples(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         record = self.records[index]
-        with Image.open(record.image) as image:
-            pixels = self.transform(image.convert("RGB"))
+        try:
+            with Image.open(record.image) as image:
+                pixels = self.transform(image.convert("RGB"))
+        except OSError as exc:  # PIL's truncated-image setting is process-wide, so it is not switched on here
+            raise ModelsError(f"cannot read the meme image {record.image}: {exc}") from exc
         sample = {
             "images": pixels,
             "input_ids": self.tokenize([clean_meme_text(record.text)])[0].long(),
