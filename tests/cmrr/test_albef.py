@@ -4,12 +4,15 @@ ONNX Runtime and on a real Triton, and its scores are the torch towers' cosine s
 
 from __future__ import annotations
 
+import io
 from typing import Any, cast
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from services.annotation.models.preprocess import to_tensor
 from services.common.text_tokenizers import tokenizer_from_params
 from tests.cmrr.conftest import StartServer, add, image_bytes
 from tests.support.research_repository import ALBEF, ResearchRepository
@@ -45,6 +48,9 @@ def test_model_albef_serves_the_albef_towers(
         text = towers.text(torch.from_numpy(ids), torch.from_numpy((ids != 0).astype(np.int64)))[0].numpy()
         images = {n: towers.image(torch.from_numpy(pixels(d)[None].astype(np.float32)))[0].numpy()
                   for n, d in photos.items()}
+    stretched = np.asarray(Image.open(io.BytesIO(photos["coffee"])).convert("RGB").resize((32, 32), Image.BICUBIC))
+    assert np.allclose(pixels(photos["coffee"]), to_tensor(stretched, image_spec.meta.params["mean"],
+                                                          image_spec.meta.params["std"]), atol=1e-6)
     expected = sorted(((float(text @ v), f"i-{n}") for n, v in images.items()), reverse=True)
     assert body["image"]["contents"] == [name for _, name in expected]
     assert body["image"]["scores"] == pytest.approx([score for score, _ in expected], abs=1e-4)
