@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pickle
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ from services.models.errors import ModelsError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "maam-research-checkpoint/1"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (torch's load errors run to a page)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def seed_everything(seed: int) -> None:
@@ -108,8 +114,8 @@ def save_checkpoint(path: Path, kind: str, config: dict[str, Any], model: nn.Mod
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ModelsError(f"cannot read the checkpoint {path}: {exc}") from exc
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelsError(f"cannot read the checkpoint {path}: {first_line(exc)}") from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ModelsError(f"{path} is not a checkpoint written by `maam models train`/`distill`")
     return data

@@ -5,6 +5,7 @@ momentum copies, queues, the ITM/MLM heads and BERT layers 6–11 (the fusion en
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import torch
@@ -13,13 +14,14 @@ from timm.layers import resample_abs_pos_embed
 from services.models.errors import ModelsError
 from services.models.research.albef.config import AlbefArchitecture
 from services.models.research.albef.model import AlbefEncoders
+from services.models.research.training import first_line
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ModelsError(f"cannot read the ALBEF checkpoint {path}: {exc}") from exc
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelsError(f"cannot read the ALBEF checkpoint {path}: {first_line(exc)}") from exc
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not any(k.startswith("visual_encoder.") for k in state):
         raise ModelsError(f"{path} is not an ALBEF checkpoint (no visual_encoder.* weights)")

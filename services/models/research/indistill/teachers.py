@@ -4,6 +4,7 @@ weights from the package) or `ARCH[:WIDTH]:CHECKPOINT` (a torchvision classifier
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from services.models.research.indistill.networks import (
     stage_points,
     torchvision_classifier,
 )
+from services.models.research.training import first_line
 
 NSFWJS = "nsfwjs"
 # What the repository entry of a teacher's task is, and which of its labels make the positive score.
@@ -39,6 +41,6 @@ def load_teacher(spec: str, *, labels: tuple[str, ...] = (), cache: Path | None 
     module = torchvision_classifier(arch, len(labels))
     try:
         module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelsError(f"cannot load the teacher {spec!r}: {exc}") from exc
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelsError(f"cannot load the teacher {spec!r}: {first_line(exc)}") from exc
     return Network(module.eval(), labels, stage_points(module), 224, IMAGENET_MEAN, IMAGENET_STD)
