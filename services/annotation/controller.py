@@ -76,9 +76,11 @@ class Controller:
             max_clips=self.options.max_clips,
         )
         try:
-            return await asyncio.to_thread(decode_video, raw, sampling)
+            video = await asyncio.to_thread(decode_video, raw, sampling)
         except MediaError as exc:
             raise invalid(str(exc)) from exc
+        video.equirectangular = options.equirectangular
+        return video
 
     async def _payload(self, media: Media, request: SingleRequest, unit: Unit) -> object:
         """What a single-model RPC's unit runs on (see tasks.Media)."""
@@ -88,7 +90,8 @@ class Controller:
             return request.text
         if media is Media.IMAGE:
             boxes = _boxes(request.boxes)
-            return Image(await self._image(request.asset_url, request.asset_data, "asset"), boxes)
+            rgb = await self._image(request.asset_url, request.asset_data, "asset")
+            return Image(rgb, boxes, request.video_options.equirectangular)
         if media is Media.VIDEO:
             return await self._video(
                 request.asset_url, request.asset_data, request.video_options, unit.clip_frames, "asset"

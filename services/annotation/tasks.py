@@ -53,6 +53,8 @@ from services.annotation.models.captioning import Captioner
 from services.annotation.models.classification import ClipClassifier, ImageClassifier
 from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView, NsfwDetector, YoloDetector
 from services.annotation.models.embedding import ImageEmbedder, TextEmbedder
+from services.annotation.models.memefier import MemeFierClassifier
+from services.annotation.models.mvsd import MvsdSaliency
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.models.preprocess import crop
 from services.annotation.models.saliency import SaliencyModel, SpectralResidual
@@ -80,6 +82,8 @@ class Image:
     rgb: np.ndarray
     # ImageRegionFeatureExtraction's requested regions (normalised); empty: the detector proposes.
     boxes: Sequence[Box] = ()
+    # video_options.equirectangular on a single-model RPC: a 360° image (saliency wraps its seam).
+    equirectangular: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,10 @@ async def image_faces(unit: Unit, image: Image) -> pb.ImageFaceRecognitionRespon
 
 
 async def image_saliency(unit: Unit, image: Image) -> pb.ImageSaliencyDetectionResponse:
-    result = await unit.model.saliency(image.rgb)
+    if isinstance(unit.model, MvsdSaliency):
+        result = await unit.model.saliency(image.rgb, image.equirectangular)  # 360°: seam-aware
+    else:
+        result = await unit.model.saliency(image.rgb)
     png = await asyncio.to_thread(m.saliency_map_pb, result)  # PNG encoding off the event loop
     return pb.ImageSaliencyDetectionResponse(
         model=result.model, map=png, salient_regions=[m.box_pb(b) for b in result.regions]
@@ -333,7 +340,10 @@ async def video_faces(unit: Unit, video: DecodedVideo) -> pb.VideoFaceRecognitio
 
 
 async def video_saliency(unit: Unit, video: DecodedVideo) -> pb.VideoSaliencyDetectionResponse:
-    maps = await asyncio.gather(*(unit.model.saliency(f.rgb) for f in video.keyframes))
+    if isinstance(unit.model, MvsdSaliency):  # the keyframes in order, as clips; 360°: seam-aware
+        maps = await unit.model.saliency_frames([f.rgb for f in video.keyframes], video.equirectangular)
+    else:
+        maps = list(await asyncio.gather(*(unit.model.saliency(f.rgb) for f in video.keyframes)))
     pngs = [await asyncio.to_thread(m.saliency_map_pb, s) for s in maps]
     return pb.VideoSaliencyDetectionResponse(
         model=unit.name,
@@ -465,6 +475,10 @@ FORMATS: tuple[Format, ...] = (
     Format("text_embedding", None, TextEmbedder),
     Format("image_captioning", None, Captioner),  # its caption_decoder part has no format of its own
     Format("saliency", None, SaliencyModel),
+    # The source document's own models (services/models/research, `maam models train … --install`).
+    Format("meme_classification", "memefier", MemeFierClassifier),
+    Format("hateful_meme_classification", "memefier", MemeFierClassifier),
+    Format("saliency", "mvsd", MvsdSaliency),
     Format("ocr_detection", None, TextDetector),
     Format("ocr_direction", None, TextDirection),
     Format("ocr_recognition", None, TextRecognizer),

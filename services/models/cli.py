@@ -1,4 +1,5 @@
-"""`maam models …` commands beyond `list`: install-shipped, pull, import, quantize, bench.
+"""`maam models …` commands beyond `list`: install-shipped, pull, import, quantize, bench, and the research
+models' train, distill and export-trained.
 The lead mounts `app` under the `models` group of services/cli.py."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import typer
 
 from services.common.settings import get_settings
 from services.models.errors import ModelsError
+from services.models.research.commands import register as register_research_commands
 
 app = typer.Typer(help="Install, export, import, quantize and benchmark models.", no_args_is_help=True)
 
@@ -143,6 +145,10 @@ def triton_args_command(repository: RepositoryOption = None) -> None:
 
     names = [m.name for m in ModelRepository(_repository(repository)).triton_models()]
     print(" ".join(["--model-control-mode=explicit", *(f"--load-model={n}" for n in names)]))
+
+
+# The source document's own models: train, distill, export-trained (torch is imported when they run).
+register_research_commands(app, _repository)
 
 
 if __name__ == "__main__":
