@@ -10,8 +10,10 @@ from services.annotation.face_detection.base import FaceDetector
 from services.annotation.faces import FacePipeline, Gallery, default_haar_detector
 from services.annotation.models import HAAR_RUNTIME, TaskModel, create_adapter
 from services.annotation.models.captioning import Captioner
-from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView
+from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView, NsfwDetector
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.faceres import ExpressionClassifier
+from services.annotation.models.nsfw import NsfwClassifier
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.options import AnnotationOptions
 from services.common.inference import InferenceBackend
@@ -62,6 +64,7 @@ class ModelCatalog:
                 adapters[spec.name] = adapter
         self.adapters = adapters
         self._link_captioners()
+        self._link_nsfw()
         self._build_faces(haar_names)
         self._build_ocr()
 
@@ -103,6 +106,14 @@ class ModelCatalog:
                 if adapter.decoder is None:
                     log.warning("captioner %s: its decoder %s is not installed", adapter.name, adapter.decoder_name)
 
+    # ---- NSFW ---------------------------------------------------------------------------------
+    def _link_nsfw(self) -> None:
+        """An NSFW classifier decides; the default body-part detector's regions are its evidence."""
+        detector = self.default("nsfw_detection")
+        for adapter in self.of_task("nsfw_classification"):
+            if isinstance(adapter, NsfwClassifier):
+                adapter.evidence = detector if isinstance(detector, NsfwDetector) else None
+
     # ---- faces ---------------------------------------------------------------------------
     def _build_faces(self, haar_names: list[str]) -> None:
         embedder = self.default("face_embedding")
@@ -117,9 +128,9 @@ class ModelCatalog:
         ]
         for spec in sorted(self.repository.installed("face_detection"), key=lambda s: s.name):
             if spec.meta.runtime != HAAR_RUNTIME and spec.name not in self.adapters:
-                from services.annotation.face_detection.dnn import ScrfdFaceDetector
+                from services.annotation.face_detection.factory import face_detector_for
 
-                detectors.append(ScrfdFaceDetector(self.backend, spec))
+                detectors.append(face_detector_for(spec, self.backend))
         # OpenCV's Haar cascades run in process; `maam models install-shipped` adds their entry.
         haar = (self._haar or default_haar_detector()) if haar_names else None
         if haar is not None:
@@ -127,8 +138,11 @@ class ModelCatalog:
             haar.name = haar_names[0]  # reported under its repository entry's name
             detectors.append(haar)
         face_embedder = embedder if isinstance(embedder, ImageEmbedder) else None
+        expression = self.default("face_expression")
         self.face_pipelines = [
-            FacePipeline(d, face_embedder, gallery, self.options.identity_threshold) for d in detectors
+            FacePipeline(d, face_embedder, gallery, self.options.identity_threshold,
+                         expression if isinstance(expression, ExpressionClassifier) else None)
+            for d in detectors
         ]
 
     def face_pipeline(self, name: str = "") -> FacePipeline:

@@ -170,7 +170,9 @@ def image_units(catalog: ModelCatalog) -> list[ImageUnit]:
 
     for a in catalog.of_task("object_detection"):
         add(OBJECTS, a.name, a.task, lambda rgb, a=a: object_detection(a, rgb))
-    for task in ("nsfw_detection", "nsfw_classification"):
+    # An installed NSFW classifier decides alone (the body-part regions ride along as its evidence).
+    nsfw_task = "nsfw_classification" if catalog.of_task("nsfw_classification") else "nsfw_detection"
+    for task in (nsfw_task,):
         for a in catalog.of_task(task):
             add(NSFW, a.name, a.task, lambda rgb, a=a: nsfw(a, rgb))
     for a in catalog.of_task("disturbing_classification"):

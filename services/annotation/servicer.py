@@ -21,7 +21,7 @@ from services.annotation.fanout import model_error
 from services.annotation.models.base import TaskModel
 from services.annotation.models.captioning import Captioner
 from services.annotation.models.classification import ClipClassifier, ImageClassifier
-from services.annotation.models.detection import NsfwDetector, YoloDetector
+from services.annotation.models.detection import YoloDetector
 from services.annotation.models.embedding import ImageEmbedder, TextEmbedder
 from services.annotation.models.saliency import SPECTRAL_RESIDUAL, SaliencyModel
 from services.annotation.video import DecodedVideo
@@ -131,7 +131,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
 
     async def ImageNSFWDetection(self, request: pb.AnnotationRequest, context: Ctx):
         return await self._image(request, context, lambda rgb: image_tasks.nsfw(
-            self._pick("nsfw_detection", request.model, NsfwDetector, "nsfw_classification"), rgb))  # type: ignore
+            self._pick("nsfw_classification", request.model, ImageClassifier, "nsfw_detection"), rgb))  # type: ignore
 
     async def ImageDisturbingContentDetection(self, request: pb.AnnotationRequest, context: Ctx):
         return await self._image(request, context, lambda rgb: image_tasks.disturbing(
@@ -208,7 +208,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
     # ---- single video models -------------------------------------------------------------
     async def VideoNSFWDetection(self, request: pb.AnnotationRequest, context: Ctx):
         return await self._video(request, context, lambda v: video_tasks.nsfw(
-            self._pick("nsfw_detection", request.model, NsfwDetector, "nsfw_classification"), v))  # type: ignore
+            self._pick("nsfw_classification", request.model, ImageClassifier, "nsfw_detection"), v))  # type: ignore
 
     async def VideoDisturbingContentDetection(self, request: pb.AnnotationRequest, context: Ctx):
         return await self._video(request, context, lambda v: video_tasks.disturbing(

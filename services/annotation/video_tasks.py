@@ -148,7 +148,9 @@ def video_units(catalog: ModelCatalog) -> list[VideoUnit]:
 
     for a in catalog.of_task("object_detection"):
         add(OBJECTS, a.name, a.task, lambda v, a=a: objects(a, v))
-    for task in ("nsfw_detection", "nsfw_classification"):
+    # As for images: an installed NSFW classifier decides alone.
+    nsfw_task = "nsfw_classification" if catalog.of_task("nsfw_classification") else "nsfw_detection"
+    for task in (nsfw_task,):
         for a in catalog.of_task(task):
             add(NSFW, a.name, a.task, lambda v, a=a: nsfw(a, v))
     for a in catalog.of_task("disturbing_classification"):

@@ -196,7 +196,8 @@ class BlazeFaceDetector:
             x0, x1 = float(np.clip(x0, 0, width)), float(np.clip(x1, 0, width))
             y0, y1 = float(np.clip(y0, 0, height)), float(np.clip(y1, 0, height))
             if x1 > x0 and y1 > y0:
-                faces.append(FaceBox(x0, y0, x1, y1, float(scores[i]), tuple((float(x), float(y)) for x, y in points[i])))
+                landmarks = tuple((float(x), float(y)) for x, y in points[i])
+                faces.append(FaceBox(x0, y0, x1, y1, float(scores[i]), landmarks))
         return faces
 
 

@@ -20,6 +20,8 @@ class TaskModel:
     """Base of every adapter; `tasks` names the repository tasks (maam.json `task`) it serves."""
 
     tasks: ClassVar[tuple[str, ...]] = ()
+    # Output formats (maam.json params `format`) this adapter decodes; empty: the task's default.
+    formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ModelSpec, backend: InferenceBackend) -> None:
         self.spec = spec
