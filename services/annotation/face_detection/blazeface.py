@@ -206,4 +206,4 @@ def _positions(length: int, side: int) -> list[int]:
     if length <= side:
         return [0]
     count = int(np.ceil((length - side) / (side / 2))) + 1
-    return sorted({int(round(v)) for v in np.linspace(0, length - side, count)})
+    return sorted({round(float(v)) for v in np.linspace(0, length - side, count)})

