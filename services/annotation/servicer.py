@@ -199,6 +199,11 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
             if not name:
                 image_model = self.catalog.default("image_embedding")
                 name = str(image_model.params.get("text_model", "")) if image_model is not None else ""
+                if image_model is not None and not name and image_model.params.get("cross_modal") is False:
+                    raise MissingModelError(
+                        f"the installed image embedding {image_model.name!r} is visual only (not cross-modal); "
+                        "text-to-image search needs CLIP: `maam models pull clip_vit_b32`"
+                    )
             model = self.catalog.pick("text_embedding", name, TextEmbedder)
             vector = await model.embed_text(request.text)  # type: ignore[attr-defined]
             return pb.TextCrossModalEmbeddingResponse(model=model.name, embedding=messages.embedding_pb(vector))

@@ -53,7 +53,7 @@ def test_prepare_links_weights_and_refuses_a_missing_shard(tmp_path: Path) -> No
     source.mkdir()
     manifest = {"modelTopology": {"node": []}, "weightsManifest": [{"paths": ["w.bin"], "weights": []}]}
     (source / "model.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelsError, match="weight file w.bin is missing"):
+    with pytest.raises(ModelsError, match=r"weight file w\.bin is missing"):
         tfjs.prepare(source / "model.json", tmp_path / "a")
     (source / "w.bin").write_bytes(b"\0" * 8)
     out, fixes = tfjs.prepare(source / "model.json", tmp_path / "b")
@@ -87,7 +87,7 @@ def test_a_graph_with_a_batch_of_one_baked_in_is_not_batched(tmp_path: Path) -> 
 def test_verification_bound_is_relative_to_the_output_scale() -> None:
     v = install.Verification("ref", {"a": 0.05, "b": 1e-4}, {"a": 100.0, "b": 0.5}, 1e-3, ())
     v.check("m", 1e-3)  # 0.05 <= 1e-3 * 100; 1e-4 <= 1e-3 * 1
-    with pytest.raises(ModelsError, match="m: the converted graph's a differs from ref by 0.05"):
+    with pytest.raises(ModelsError, match=r"m: the converted graph's a differs from ref by 0\.05"):
         v.check("m", 1e-4)
 
 

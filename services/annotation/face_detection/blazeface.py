@@ -16,7 +16,7 @@ faces are merged by NMS (a face cut by a tile border lies inside the whole one).
 
 Sidecar params: `input_size`, `anchors` ([[stride, per_cell], ...]), `score_outputs` and
 `box_outputs` (output names, concatenated in anchor order), `score_threshold`, `nms_iou`,
-`tile_levels`, `min_tile`, `tile_score_threshold`.
+`tile_levels`, `min_tile`, `tile_score_threshold`, `expected_score_threshold`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class BlazeFaceParams:
     min_tile: int = 192
     # A tile sees a small part of the scene: texture scores higher there than on the whole image.
     tile_score_threshold: float = 0.75
+    # Where a face is expected (a track continued): the whole-image threshold drops to this (tiles keep
+    # theirs). None: EXPECTED_SCORE_FACTOR x score_threshold.
+    expected_score_threshold: float | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> BlazeFaceParams:
@@ -66,6 +69,9 @@ class BlazeFaceParams:
                 tile_levels=int(raw.get("tile_levels", 0)),
                 min_tile=int(raw.get("min_tile", 192)),
                 tile_score_threshold=float(raw.get("tile_score_threshold", 0.75)),
+                expected_score_threshold=(
+                    None if raw.get("expected_score_threshold") is None else float(raw["expected_score_threshold"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BlazeFaceModelError(f"model {spec.name!r}: maam.json params lack a valid {exc}") from exc
@@ -180,11 +186,15 @@ class BlazeFaceDetector:
             squares = [s for s in squares if s[2] <= 8 * max(sizes[1], 1.0)] or squares[:1]
         prepared = [self.preprocess(image, square) for square in squares]
         logits, regressions = await self._run(np.stack([t for t, _ in prepared]))
-        factor = EXPECTED_SCORE_FACTOR if expected else 1.0
+        p = self.params
+        whole_threshold = p.score_threshold
+        if expected:
+            whole_threshold = (EXPECTED_SCORE_FACTOR * p.score_threshold if p.expected_score_threshold is None
+                               else p.expected_score_threshold)
         whole = max(height, width)
         all_boxes, all_scores, all_points = [], [], []
         for (x0, y0, side), (_, scale), logit, reg in zip(squares, prepared, logits, regressions, strict=True):
-            threshold = factor * (self.params.score_threshold if side == whole else self.params.tile_score_threshold)
+            threshold = whole_threshold if side == whole else p.tile_score_threshold
             boxes, scores, points = decode_blazeface(logit, reg, self.centres, threshold, self.params.nms_iou)
             all_boxes.append(boxes / scale + [x0, y0, x0, y0])
             all_scores.append(scores)

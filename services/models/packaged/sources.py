@@ -69,9 +69,13 @@ def _pip_download(package: Package, into: Path, python: str) -> None:
     wheels[0].unlink()
 
 
+def package_dir(package: Package, cache: Path) -> Path:
+    return Path(cache) / "packages" / package.ecosystem / package.slug
+
+
 def package_root(package: Package, cache: Path) -> Path:
     """Where the extracted package lives (npm: its `package/` folder; PyPI: the wheel's contents)."""
-    base = Path(cache) / "packages" / package.ecosystem / package.slug / "x"
+    base = package_dir(package, cache) / "x"
     return base / "package" if package.ecosystem == "npm" else base
 
 
@@ -82,7 +86,7 @@ def fetch(package: Package, cache: Path, *, npm: str = "npm", python: str | None
     root = package_root(package, cache)
     if root.is_dir():
         return root
-    target = root.parent.parent
+    target = package_dir(package, cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{package.slug}-", dir=target.parent))
     try:
