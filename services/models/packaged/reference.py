@@ -27,12 +27,13 @@ def run_tfjs(
     *, kind: str = "graph",
 ) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="maam-tfjs-") as tmp:
-        spec: dict[str, object] = {"model": str(model_json), "kind": kind, "outputs": list(outputs),
-                                   "out_dir": f"{tmp}/out", "inputs": {}}
+        inputs: dict[str, dict[str, object]] = {}
         for i, (name, value) in enumerate(feeds.items()):
             path = f"{tmp}/in{i}.bin"
             np.ascontiguousarray(value, np.float32).tofile(path)
-            spec["inputs"][name] = {"file": path, "shape": list(value.shape)}  # type: ignore[index]
+            inputs[name] = {"file": path, "shape": list(value.shape)}
+        spec = {"model": str(model_json), "kind": kind, "outputs": list(outputs), "out_dir": f"{tmp}/out",
+                "inputs": inputs}
         Path(f"{tmp}/spec.json").write_text(json.dumps(spec))
         env = {**os.environ, "NODE_PATH": str(modules)}
         done = subprocess.run([node, str(HERE / "js" / "run_tfjs.js"), f"{tmp}/spec.json"],
