@@ -5,7 +5,8 @@ and outputs are renamed to, how a real photo is prepared for the check against t
 and its maam.json. Measured choices (bench/offline_models.py, docs/models.md):
 - objects: NanoDet (COCO-80) over CenterNet, which calls the cat a dog and scores lower everywhere;
 - faces: MediaPipe short-range (BlazeFace front) over blazeface-back, which finds a face on the cat;
-- NSFW: Yahoo open_nsfw (ONNX in its package, BSD-2 weights);
+- NSFW: Yahoo open_nsfw (ONNX in its package, BSD-2 weights) over nsfwjs, which calls a retina
+  micrograph (`microaneurysms`) porn;
 - visual embedding: open_nsfw's 1024-d global pool, the best retrieval figure of the candidates
   (nsfwjs MobileNetV2 1792-d and 1280-d); it is NOT a cross-modal (image-text) embedding.
 """
