@@ -23,6 +23,15 @@ RUN pip install --upgrade pip \
  # As the Makefile: rapidocr-onnxruntime requires opencv-python, which would overwrite
  # opencv-python-headless; its other requirements are in pyproject.toml.
  && pip install --no-deps "rapidocr-onnxruntime>=1.3"
+# gpu: onnxruntime and onnxruntime-gpu install the same `onnxruntime` package, and whichever comes last
+# (or is removed last) breaks the other; keep only onnxruntime-gpu, reinstalled over the CUDA 12 / cuDNN 9
+# runtime wheels its [cuda,cudnn] extras brought (so the image needs no CUDA base, only the host driver).
+RUN case ",$MAAM_EXTRAS," in *,gpu,*) \
+      version="$(pip show onnxruntime-gpu | sed -n 's/^Version: //p')" \
+      && pip uninstall -y onnxruntime onnxruntime-gpu \
+      && pip install --no-deps "onnxruntime-gpu==$version" \
+      && python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()" ;; \
+    esac
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/maam/bin:$PATH \
@@ -42,6 +51,11 @@ RUN apt-get update \
  && mkdir -p /data /models /app/triton-cpu-models \
  && chown -R maam:maam /data /app
 COPY --from=build /opt/maam /opt/maam
+# The CUDA/cuDNN libraries of a gpu build live in the nvidia-* wheels: make them findable by the loader
+# (onnxruntime-gpu dlopens them by name). A CPU build has none and skips this.
+RUN if [ -d /opt/maam/lib/python3.11/site-packages/nvidia ]; then \
+      ls -d /opt/maam/lib/python3.11/site-packages/nvidia/*/lib > /etc/ld.so.conf.d/maam-nvidia.conf && ldconfig; \
+    fi
 # Helpers that run in containers but are not part of the wheel (e.g. the CPU Triton repository).
 COPY deploy /app/deploy
 WORKDIR /app

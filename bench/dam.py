@@ -39,7 +39,8 @@ from sqlalchemy import text
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
 from services.dam.search.base import SearchQuery
-from services.dam.search.postgres import PostgresSearch, vector_literal
+from services.dam.search.postgres import PostgresSearch, _distance, where_clause
+from services.dam.spaces import Space, hnsw_index_sql, register
 
 USERS = 10
 OBJECTS = [f"class_{i}" for i in range(80)]
@@ -63,11 +64,16 @@ def vocabulary(rng: np.random.Generator, size: int = 5000) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- search
 
-async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, words: list[str]) -> np.ndarray:
+SPACE = "bench_clip"
+
+
+async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, words: list[str]
+                   ) -> tuple[np.ndarray, Space]:
     vectors, centres = mixture(n, dim, max(10, n // 100), rng)
     zipf = np.minimum(rng.zipf(1.3, (n, 12)) - 1, len(words) - 1)
+    async with db.sessions.begin() as session:
+        space = await register(session, SPACE, dim)
     async with db.engine.begin() as conn:
-        await conn.execute(text("DROP INDEX IF EXISTS search_docs_embedding"))
         for uid in range(1, USERS + 1):
             await conn.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:i, :e, 'x') "
                                     "ON CONFLICT DO NOTHING"), {"i": uid, "e": f"bench{uid}@example.org"})
@@ -80,43 +86,49 @@ async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, wor
                     await copy.write_row((i + 1, i % USERS + 1, "public" if i % 2 else "private", f"asset {i}",
                                           "image/jpeg", "image", 1000, f"{i:064x}", "done"))
             async with cur.copy("COPY search_docs (asset_id, owner_id, visibility, kind, mime, title, tags, "
-                                "captions, objects, nsfw, meme, annotation_types, uploaded_at, embedding) "
+                                "captions, objects, nsfw, meme, annotation_types, uploaded_at) "
                                 "FROM STDIN") as copy:
                 for i in range(n):
                     title = " ".join(words[j] for j in zipf[i, :4])
                     caption = " ".join(words[j] for j in zipf[i, 4:12])
                     objs = sorted({OBJECTS[j] for j in rng.integers(0, len(OBJECTS), rng.integers(0, 4))})
-                    copy_vec = "[" + ",".join(f"{v:.5f}" for v in vectors[i]) + "]"
                     await copy.write_row((
                         i + 1, i % USERS + 1, "public" if i % 2 else "private", "image", "image/jpeg", title,
                         "{" + ",".join(words[j] for j in zipf[i, :2]) + "}", caption, "{" + ",".join(objs) + "}",
                         bool(rng.random() < 0.05), bool(rng.random() < 0.1),
                         "{object_detection,cross_modal_embedding}",
-                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00", copy_vec))
+                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00"))
+            # COPY's text format of a vector (the wire format, bulk-loaded; the service itself binds vectors
+            # through pgvector's SQLAlchemy type).
+            async with cur.copy("COPY search_vectors (asset_id, space_id, embedding) FROM STDIN") as copy:
+                for i in range(n):
+                    await copy.write_row((i + 1, space.id, "[" + ",".join(f"{v:.5f}" for v in vectors[i]) + "]"))
         await conn.execute(text("UPDATE search_docs SET tsv = setweight(to_tsvector('english', title), 'A') || "
                                 "setweight(to_tsvector('english', array_to_string(tags, ' ')), 'A') || "
                                 "setweight(to_tsvector('english', captions), 'B')"))
         await conn.execute(text("SET maintenance_work_mem = '1GB'"))
         await conn.execute(text("SET max_parallel_maintenance_workers = 2"))
-        await conn.execute(text("CREATE INDEX search_docs_embedding ON search_docs USING hnsw "
-                                "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"))
+        await conn.execute(text(hnsw_index_sql(space) or "SELECT 1"))
         await conn.execute(text("ANALYZE search_docs"))
-    return centres
+        await conn.execute(text("ANALYZE search_vectors"))
+    return centres, space
 
 
-async def exact(db: Database, query: SearchQuery) -> tuple[list[int], float]:
+async def exact(db: Database, query: SearchQuery, space: Space) -> tuple[list[int], float]:
     """The same filtered kNN with index scans off: PostgreSQL compares every vector."""
-    from services.dam.search.postgres import where_clause
+    from pgvector.sqlalchemy import Vector
+    from sqlalchemy import bindparam
 
-    where, params = where_clause(query)
-    params |= {"vec": vector_literal(query.vector), "k": query.size}
+    where, params = where_clause(query, space)
+    params |= {"vec": query.vector, "k": query.size}
     async with db.sessions.begin() as session:
         await session.execute(text("SET LOCAL enable_indexscan = off"))
         await session.execute(text("SET LOCAL enable_bitmapscan = off"))
         started = time.perf_counter()
         rows = (await session.execute(text(
-            f"SELECT asset_id FROM search_docs WHERE {where} ORDER BY embedding <=> CAST(:vec AS vector), asset_id "
-            "LIMIT :k"), params)).all()
+            f"SELECT d.asset_id FROM search_vectors v JOIN search_docs d ON d.asset_id = v.asset_id WHERE {where} "
+            f"ORDER BY {_distance(space)}, d.asset_id LIMIT :k").bindparams(bindparam("vec", type_=Vector(space.dim))),
+            params)).all()
         return [r[0] for r in rows], time.perf_counter() - started
 
 
@@ -135,10 +147,10 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     words = vocabulary(rng)
     workdir = Path(tempfile.mkdtemp(prefix="maam-bench-pg-"))
     url = start_embedded_postgres(workdir / "pg")
-    run_migrations(url, dim)
+    run_migrations(url)
     db = Database(url, DamSettings(database_url=url))
     started = time.perf_counter()
-    centres = await populate(db, n, dim, rng, words)
+    centres, space = await populate(db, n, dim, rng, words)
     print(f"\n== {n:,} assets, {dim}-d vectors from {max(10, n // 100)} clusters "
           f"(populated + HNSW built in {time.perf_counter() - started:.0f} s)")
     top_words = words[:50]
@@ -158,17 +170,18 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     lat, _ = await time_search(backend, rare_q)
     print(f"{'text (less common words)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
     kinds = {
-        "kNN (admin, no filter)": lambda i, v: SearchQuery(viewer_id=1, is_admin=True, vector=v, size=10,
-                                                           facets=False),
-        "kNN + visibility filter": lambda i, v: SearchQuery(viewer_id=viewer(i), vector=v, size=10, facets=False),
-        "kNN + visibility + object": lambda i, v: SearchQuery(viewer_id=viewer(i), vector=v, size=10,
-                                                              objects=[OBJECTS[i % 10]], facets=False),
+        "kNN (admin, no filter)": lambda i, v: SearchQuery(viewer_id=1, is_admin=True, vector=v,
+                                                           vector_model=SPACE, size=10, facets=False),
+        "kNN + visibility filter": lambda i, v: SearchQuery(viewer_id=viewer(i), vector=v, vector_model=SPACE,
+                                                            size=10, facets=False),
+        "kNN + visibility + object": lambda i, v: SearchQuery(viewer_id=viewer(i), vector=v, vector_model=SPACE,
+                                                              size=10, objects=[OBJECTS[i % 10]], facets=False),
     }
     for label, make in kinds.items():
         qs = [make(i, qvecs[i].tolist()) for i in range(queries)]
         truth, exact_lat = [], []
         for q in qs:
-            ids, seconds = await exact(db, q)
+            ids, seconds = await exact(db, q, space)
             truth.append(ids)
             exact_lat.append(seconds)
         for ef in ef_values:
@@ -210,7 +223,8 @@ def ingest_bench(count: int) -> None:
     annotation = InProcessAnnotation(write_test_repository(tmp / "models"), free_port())
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(tmp / "data"), MAAM_ANNOTATION__PORT=str(annotation.port),
-                    MAAM_DAM__EMBEDDING_DIM="16", MAAM_DAM__WORKERS="4", MAAM_DAM__RETRY_BASE_S="0.2",
+                    MAAM_MODEL_REPOSITORY=str(annotation.repository), MAAM_DAM__WORKERS="4",
+                    MAAM_DAM__RETRY_BASE_S="0.2",
                     MAAM_DAM__RETRY_MAX_S="1")
     env.pop("MAAM_DATABASE_URL", None)
     dam = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
@@ -236,11 +250,21 @@ def ingest_bench(count: int) -> None:
                 return list(pool.map(one, batch))
 
         def done_count() -> int:
-            """Assets whose annotation finished (a stream still running leaves them pending/partial)."""
+            """Assets whose annotation finished (a stream still running leaves them pending/running)."""
             pages = range(1, 2 + (2 * count) // 100)
             return sum(1 for page in pages
                        for a in client.get("/api/assets", params={"size": 100, "page": page}).json()["items"]
                        if a["annotation_state"] in ("done", "failed"))
+
+        def counters() -> dict[str, float]:
+            """Search documents written (per cause) and model results stored, from the DAM's /metrics."""
+            out: dict[str, float] = {}
+            for line in client.get("/metrics").text.splitlines():
+                for name in ("maam_dam_search_docs_written_total", "maam_dam_annotation_results_total"):
+                    if line.startswith(name + "{"):
+                        key = name if name.endswith("results_total") else line.split('cause="')[1].split('"')[0]
+                        out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+            return out
 
         started = time.perf_counter()
         upload_all(files[:count])  # annotation service down: store + outbox only
@@ -251,6 +275,12 @@ def ingest_bench(count: int) -> None:
         upload_all(files[count:])
         wait_until(lambda: done_count() >= 2 * count, 600, interval=0.2, what="annotation")
         included = count / (time.perf_counter() - started)
+        written = counters()
+        results = written.get("maam_dam_annotation_results_total", 0.0) / (2 * count)
+        print(f"\n== search documents per annotated asset ({2 * count} assets): built for annotation results "
+              f"{written.get('annotation', 0.0) / (2 * count):.2f}, for requests (upload) "
+              f"{written.get('change', 0.0) / (2 * count):.2f}; model results per asset {results:.1f} "
+              f"(one full build per result plus two, as before this indexer: {results + 2:.1f})")
         print(f"\n== ingest, {count} JPEGs of 64x64 per phase, 4 concurrent HTTP clients")
         print(f"baseline: sha256 + write to disk      {baseline:8.1f} assets/s")
         print(f"upload, annotation excluded          {excluded:8.1f} assets/s"

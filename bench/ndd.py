@@ -257,8 +257,8 @@ def run_offline(references: list[np.ndarray], queries: list[Query]) -> tuple[lis
     """Through the service's own engine (SQLite store, FAISS indexes, shortlist + verification)."""
     import tempfile
 
+    from services.ndd.core.config import NddSettings
     from services.ndd.engine import Engine, ImageQuery
-    from services.ndd.settings import NddSettings
 
     with tempfile.TemporaryDirectory(prefix="ndd-bench-") as data_dir:
         engine = Engine(Path(data_dir), NddSettings())
@@ -290,7 +290,7 @@ def run_deep(url: str, references: list[np.ndarray], queries: list[Query]) -> tu
         return buffer.getvalue()
 
     async def embed_all(images: list[np.ndarray]) -> np.ndarray:
-        return np.stack([await embedder.embed(encode(i)) for i in images])
+        return np.stack([(await embedder.embed(encode(i))).vector for i in images])
 
     ref = asyncio.run(embed_all(references))
     start = time.perf_counter()

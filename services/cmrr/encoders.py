@@ -1,9 +1,11 @@
-"""Image and text encoders of one embedding space, found by task in the model repository and run on the
+"""Image and text encoders, grouped by embedding space, found by task in the model repository and run on the
 platform's inference backend (ONNX Runtime in-process or Triton).
 
-An image encoder is a model with task `image_embedding` whose sidecar names its `space` and its paired
-`text_model` (task `text_embedding`). `MODEL=clip|albef` picks the family: the first installed image encoder whose
-name or space contains it. Without one, a text encoder alone (e.g. MiniLM) serves text only.
+A cross-modal image encoder is a model with task `image_embedding` whose sidecar names its `space` and its
+paired `text_model` (task `text_embedding`). `MODEL=clip|albef` picks the family: the first installed one whose
+name or space contains it. Image encoders without a text model (the offline visual embedding) are spaces of
+their own that serve image to image; without a cross-modal pair, a text encoder alone (e.g. MiniLM) serves text
+to text. Several spaces serve at once; vectors of two spaces are never compared.
 """
 
 from __future__ import annotations
@@ -30,10 +32,6 @@ INSTALL_HINT = (
     "`maam models pull clip_vit_b32` installs CLIP (image and text encoders); `maam models list` shows what is "
     "installed"
 )
-
-
-class EncoderUnavailableError(RuntimeError):
-    """No encoder for this modality is installed; the message says what to install."""
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -103,14 +101,15 @@ class TextEncoder:
 
 @dataclass
 class EncoderSet:
-    """The encoders serving now; `image`/`text` are None when that modality cannot be encoded."""
+    """The encoders of one embedding space; `image`/`text` are None when the space cannot encode that modality."""
 
-    family: str
-    space: str = ""
+    space: str
     image: ImageEncoder | None = None
     text: TextEncoder | None = None
-    cross_modal: bool = False
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cross_modal(self) -> bool:
+        return self.image is not None and self.text is not None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -119,28 +118,70 @@ class EncoderSet:
     def for_modality(self, modality: str) -> ImageEncoder | TextEncoder | None:
         return self.image if modality == "image" else self.text if modality == "text" else None
 
-    def require(self, modality: str) -> ImageEncoder | TextEncoder:
-        encoder = self.for_modality(modality)
-        if encoder is None:
-            reason = " ".join(self.notes) or f"no {modality} encoder is installed."
-            raise EncoderUnavailableError(f"{modality} content cannot be encoded: {reason}")
-        return encoder
+    def describe(self) -> dict:
+        return {"space": self.space, "cross_modal": self.cross_modal, "modalities": list(self.modalities),
+                "image_model": self.image.spec.name if self.image else None,
+                "text_model": self.text.spec.name if self.text else None}
+
+
+@dataclass
+class Encoders:
+    """Every space serving now, the preferred first (the cross-modal pair of the configured family)."""
+
+    family: str
+    spaces: list[EncoderSet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m in MODALITIES if any(s.for_modality(m) for s in self.spaces))
+
+    def encoding(self, modality: str) -> list[EncoderSet]:
+        """The spaces that encode content of this modality (an add is stored in each)."""
+        return [s for s in self.spaces if s.for_modality(modality) is not None]
+
+    def for_query(self, modality: str, space: str | None = None) -> EncoderSet | None:
+        """The space a query of this modality searches: the named one, else the preferred one encoding it."""
+        return next((s for s in self.encoding(modality) if space in (None, s.space)), None)
 
     def describe(self) -> dict:
-        return {
-            "family": self.family,
-            "space": self.space,
-            "cross_modal": self.cross_modal,
-            "modalities": list(self.modalities),
-            "image_model": self.image.spec.name if self.image else None,
-            "text_model": self.text.spec.name if self.text else None,
-            "notes": self.notes,
-        }
+        primary = self.spaces[0].describe() if self.spaces else EncoderSet("").describe()
+        return {"family": self.family, **primary, "modalities": list(self.modalities), "notes": self.notes,
+                "spaces": [s.describe() for s in self.spaces]}
 
 
 def _matches(spec: ModelSpec, family: str) -> bool:
     space = str(spec.meta.params.get("space", ""))
     return family in spec.name.lower() or family in space.lower()
+
+
+def _space(spec: ModelSpec) -> str:
+    return str(spec.meta.params.get("space", spec.name))
+
+
+def _cross_modal(repository: ModelRepository, backend: InferenceBackend, family: str, max_pixels: int,
+                 image_model: str | None) -> EncoderSet | None:
+    images = [m for m in repository.installed("image_embedding") if m.meta.params.get("text_model")]
+    for spec in [m for m in images if (m.name == image_model if image_model else _matches(m, family))]:
+        try:
+            text = TextEncoder(repository.get_installed(str(spec.meta.params["text_model"])), backend)
+        except (LookupError, TokenizerError) as exc:
+            log.warning("image encoder %s: its text encoder cannot be used: %s", spec.name, exc)
+            continue
+        return EncoderSet(_space(spec), ImageEncoder(spec, backend, max_pixels), text)
+    return None
+
+
+def _text_only(repository: ModelRepository, backend: InferenceBackend) -> EncoderSet | None:
+    paired = {str(m.meta.params.get("text_model")) for m in repository.installed("image_embedding")}
+    for spec in repository.installed("text_embedding"):
+        if spec.name in paired:
+            continue  # a CLIP text tower alone would index text in a space no image ever joins
+        try:
+            return EncoderSet(_space(spec), text=TextEncoder(spec, backend))
+        except TokenizerError as exc:
+            log.warning("text encoder %s cannot be used: %s", spec.name, exc)
+    return None
 
 
 def resolve_encoders(
@@ -150,34 +191,27 @@ def resolve_encoders(
     *,
     max_pixels: int,
     image_model: str | None = None,
-) -> EncoderSet:
-    """Finds the encoders to serve: a cross-modal pair of `family`, else a text-only encoder, else none."""
+) -> Encoders:
+    """The spaces to serve: the family's cross-modal pair, image-only embeddings, and a text-only encoder when
+    there is no pair; notes say what is missing and what installs it."""
     family = family.lower()
     repository.refresh()
-    images = [m for m in repository.installed("image_embedding") if m.meta.params.get("text_model")]
-    images = [m for m in images if (m.name == image_model if image_model else _matches(m, family))]
-    for spec in images:
-        text_name = str(spec.meta.params["text_model"])
-        try:
-            text_spec = repository.get_installed(text_name)
-            text = TextEncoder(text_spec, backend)
-        except (LookupError, TokenizerError) as exc:
-            log.warning("image encoder %s: its text encoder cannot be used: %s", spec.name, exc)
-            continue
-        space = str(spec.meta.params.get("space", spec.name))
-        return EncoderSet(family, space, ImageEncoder(spec, backend, max_pixels), text, cross_modal=True)
-    wanted = f"image encoder {image_model!r}" if image_model else f"cross-modal {family.upper()} model"
-    missing = f"no {wanted} is installed, so image content and cross-modal search are unavailable ({INSTALL_HINT})."
-    paired = {str(m.meta.params.get("text_model")) for m in repository.installed("image_embedding")}
-    for spec in repository.installed("text_embedding"):
-        if spec.name in paired:
-            continue  # a CLIP text tower alone would index text in a space no image ever joins
-        try:
-            text = TextEncoder(spec, backend)
-        except TokenizerError as exc:
-            log.warning("text encoder %s cannot be used: %s", spec.name, exc)
-            continue
-        space = str(spec.meta.params.get("space", spec.name))
-        note = f"{missing} Serving text to text only with the text encoder {spec.name!r}."
-        return EncoderSet(family, space, None, text, cross_modal=False, notes=[note])
-    return EncoderSet(family, notes=[f"{missing} No text encoder is installed either."])
+    found = Encoders(family)
+    pair = _cross_modal(repository, backend, family, max_pixels, image_model)
+    if pair is not None:
+        found.spaces.append(pair)
+    image_only = [EncoderSet(_space(m), image=ImageEncoder(m, backend, max_pixels))
+                  for m in repository.installed("image_embedding") if not m.meta.params.get("text_model")]
+    found.spaces += [s for s in image_only if s.space not in {p.space for p in found.spaces}]
+    text = _text_only(repository, backend) if pair is None else None
+    if text is not None:
+        found.spaces.append(text)
+    if pair is None:
+        wanted = f"image encoder {image_model!r}" if image_model else f"cross-modal {family.upper()} model"
+        serving = [f"image to image with {s.image.spec.name!r}" for s in image_only if s.image]
+        serving += [f"text to text only with the text encoder {text.text.spec.name!r}"] if text and text.text else []
+        lost = "cross-modal search is" if image_only else "image content and cross-modal search are"
+        note = f"no {wanted} is installed, so {lost} unavailable ({INSTALL_HINT})."
+        note += f" Serving {' and '.join(serving)}." if serving else " No text encoder is installed either."
+        found.notes.append(note)
+    return found

@@ -1,16 +1,23 @@
-"""FAISS indexes over L2-normalised vectors (inner product = cosine similarity), addressed by int64 ids.
+"""FAISS indexes over L2-normalised vectors (inner product = cosine similarity), addressed by content slot.
 
 Below `approximate_above` vectors an exact `IndexIDMap2(IndexFlatIP)`; above it an `IndexIVFFlat` with
-`nlist ≈ 4·√n` lists, searched with `nprobe` lists (bench/cmrr.py measures the speed/recall trade-off).
+`nlist ≈ 4·√n` lists, searched with `nprobe` lists (bench/cmrr.py measures the speed/recall trade-off) and
+retrained from the database when the collection has doubled since. A `SpaceIndex` is a cache: the database
+holds every vector, and `load_all` reads them back whenever the index is rebuilt.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+
+# (vectors [n, dim], slots [n]) of one space and modality, read from the database.
+LoadAll = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,63 @@ def index_kind(index: faiss.Index) -> str:
     return "Flat"
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) [nq, k]; missing results have id -1."""
-    k = max(1, min(k, index.ntotal)) if index.ntotal else 1
-    if index.ntotal == 0:
-        nq = len(queries)
-        return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
-    return index.search(np.ascontiguousarray(queries, np.float32), k)
+class SpaceIndex:
+    """The vectors of one embedding space and one modality. Thread-safe; the database is the truth."""
+
+    def __init__(self, policy: IndexPolicy, load_all: LoadAll, index: faiss.Index | None = None,
+                 generation: int = 0) -> None:
+        self.policy = policy
+        self.generation = generation  # of the database state the index holds
+        self._load_all = load_all
+        self._lock = threading.Lock()
+        self.index = index
+        if index is not None and is_approximate(index):
+            faiss.downcast_index(index).nprobe = policy.nprobe  # the configured value wins over the saved one
+        self._trained_at = index.ntotal if index is not None and is_approximate(index) else 0
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal) if self.index is not None else 0
+
+    @property
+    def kind(self) -> str:
+        return index_kind(self.index) if self.index is not None else "Flat"
+
+    def rebuild(self, generation: int) -> None:
+        vectors, slots = self._load_all()
+        with self._lock:
+            self._rebuild(vectors, slots, generation)
+
+    def _rebuild(self, vectors: np.ndarray, slots: np.ndarray, generation: int) -> None:
+        self.index = build_index(vectors.shape[1], vectors, slots, self.policy) if len(slots) else None
+        self._trained_at = len(slots) if self.index is not None and is_approximate(self.index) else 0
+        self.generation = generation
+
+    def apply(self, removed: list[int], slots: list[int], vectors: list[np.ndarray], generation: int) -> None:
+        """Brings the index up to a committed change: `removed` slots gone, `slots` added with `vectors`."""
+        with self._lock:
+            count = self.ntotal - len(removed) + len(slots)
+            outgrown = count > self.policy.approximate_above and (
+                self.index is None or not is_approximate(self.index) or count > 2 * self._trained_at)
+            if (self.index is None and slots) or outgrown:  # (re)train on everything committed, this change too
+                self._rebuild(*self._load_all(), generation)
+                return
+            if self.index is not None and removed:
+                self.index.remove_ids(np.array(removed, np.int64))
+            if self.index is not None and slots:
+                self.index.add_with_ids(np.stack(vectors).astype(np.float32), np.array(slots, np.int64))
+            self.generation = generation
+
+    def search(self, queries: np.ndarray, k: int, exclude: np.ndarray) -> list[list[tuple[int, float]]]:
+        """Per query, up to k (slot, cosine) pairs, best first, never one of the excluded slots."""
+        with self._lock:
+            if self.index is None or self.index.ntotal == 0 or len(queries) == 0:
+                return [[] for _ in range(len(queries))]
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, np.int64)))
+            inner = faiss.downcast_index(self.index)
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe) if isinstance(inner, faiss.IndexIVF)
+                      else faiss.SearchParameters(sel=selector))
+            k = max(1, min(k, self.index.ntotal))
+            scores, slots = self.index.search(np.ascontiguousarray(queries, np.float32), k, params=params)
+        return [[(int(s), float(c)) for c, s in zip(row_c, row_s, strict=True) if s >= 0]
+                for row_c, row_s in zip(scores.tolist(), slots.tolist(), strict=True)]

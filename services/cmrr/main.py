@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from services.cmrr.config import DEFAULT_PORT
+from services.cmrr.core.config import DEFAULT_PORT
 from services.common.shutdown import serve_http
 
 
@@ -23,7 +23,7 @@ def run(host: str, port: int) -> None:
     from pydantic import ValidationError
 
     from services.cmrr.app import create_app
-    from services.cmrr.config import CmrrSettings
+    from services.cmrr.core.config import CmrrSettings
 
     try:
         cmrr = CmrrSettings()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import add_metrics, get_metrics
 from services.dam.api.routes import assets, auth, detectors, health, projects, search
@@ -34,12 +35,13 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
         finally:
             await ctx.close()
 
-    app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
     for module in (auth, assets, search, projects, detectors):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
+    install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it
     mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers
     # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
     add_metrics(app, get_metrics("dam"), route=False)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(help="The DAM: search index and bulk ingest.", no_args_is_help=True)
+app = typer.Typer(help="The DAM: search index, re-annotation and bulk ingest.", no_args_is_help=True)
 console = Console()
 
 
@@ -43,6 +43,55 @@ def reindex() -> None:
 
     count = asyncio.run(main())
     console.print(f"indexed {count} assets")
+
+
+@app.command()
+def reannotate(
+    missing: Annotated[bool, typer.Option("--missing", help=(
+        "Image assets without a vector from an installed embedding model (annotated before it was installed): "
+        "run only those models."))] = False,
+    all_assets: Annotated[bool, typer.Option("--all", help="Every image and video asset, every model.")] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the jobs until the DAM's workers have run them.")] = True,
+) -> None:
+    """Queue annotation jobs for assets the installed models have not seen (the running DAM runs them)."""
+    from services.dam.context import DamContext
+    from services.dam.core.config import get_dam_settings
+    from services.dam.reannotate import NothingToRun, enqueue_plan, plan, wait_for
+
+    if missing == all_assets:
+        console.print("[red]give exactly one of --missing and --all[/red]")
+        raise typer.Exit(2)
+
+    async def main() -> dict[str, int]:
+        ctx = await DamContext.open(get_dam_settings())
+        try:
+            work = await plan(ctx, "missing" if missing else "all")
+            if missing:
+                console.print(f"installed embedding models: {', '.join(work.models)}")
+            if not work.jobs:
+                return {"queued": 0}
+            with _progress() as progress:
+                queued = progress.add_task("queueing", total=len(work.jobs))
+                job_ids = await enqueue_plan(ctx, work, lambda n: progress.advance(queued, n))
+                if not wait:
+                    return {"queued": len(job_ids)}
+                annotated = progress.add_task("annotating (the DAM's workers)", total=len(job_ids))
+                outcome = await wait_for(ctx, job_ids, lambda done, total: progress.update(
+                    annotated, completed=done, total=total))
+            return {"queued": len(job_ids), **outcome}
+        finally:
+            await ctx.close()
+
+    try:
+        counts = asyncio.run(main())
+    except NothingToRun as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if not counts["queued"]:
+        console.print("nothing to do: every asset is up to date")
+        return
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    console.print(f"reannotate: {summary}")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
+from services.dam.spaces import known as known_spaces
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def create_backend(settings: DamSettings, db: Database) -> SearchBackend:
         from services.dam.search.elasticsearch import ElasticsearchSearch
 
         return ElasticsearchSearch(settings.dam.elasticsearch_url, settings.dam.elasticsearch_index,
-                                   settings.dam.embedding_dim)
+                                   vector_index=settings.dam.elasticsearch_vector_index,
+                                   replicas=settings.dam.elasticsearch_replicas)
     from services.dam.search.postgres import PostgresSearch
 
     return PostgresSearch(db.sessions, ef_search=settings.dam.hnsw_ef_search)
@@ -52,14 +54,20 @@ class DamContext:
     @classmethod
     async def open(cls, settings: DamSettings) -> DamContext:
         url = await asyncio.to_thread(database_url, settings)
-        await asyncio.to_thread(run_migrations, url, settings.dam.embedding_dim)
+        await asyncio.to_thread(run_migrations, url)
         db = Database(url, settings)
         backend = create_backend(settings, db)
-        if hasattr(backend, "ensure_index"):
-            await backend.ensure_index()
+        async with db.sessions() as session:
+            spaces = {name: space.dim for name, space in (await known_spaces(session)).items()}
+        try:
+            await backend.start(spaces)  # creates the index, or checks its mapping against the spaces
+        except BaseException:
+            await backend.close()
+            await db.close()
+            raise
         return cls(
             settings=settings, db=db, blobs=BlobStore(settings.blob_dir), backend=backend,
-            indexer=Indexer(db.sessions, backend, settings.dam.object_min_score),
+            indexer=Indexer(db.sessions, backend, settings.dam.object_min_score, settings.dam.index_flush_s),
             client=AnnotationClient(settings.annotation_target, settings.annotation.max_message_mb,
                                     settings.dam.annotation_timeout_s, settings.dam.annotation_models),
         )
@@ -67,6 +75,7 @@ class DamContext:
     def start_background(self) -> None:
         self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam)
         self.workers.start(self.settings.dam.workers)
+        self.indexer.start()
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")
         self._backlog_task = asyncio.create_task(self._backlog_loop(get_metrics("dam")), name="annotation-backlog")
 
@@ -113,6 +122,7 @@ class DamContext:
         if self.workers:
             # In-flight jobs finish within the grace period; the rest go back to the queue.
             await self.workers.stop(self.settings.dam.shutdown_grace_s)
+        await self.indexer.close()  # what the workers marked reaches the index before it closes
         await self.client.close()
         await self.backend.close()
         await self.db.close()

@@ -29,6 +29,5 @@ async def collect_garbage(ctx: DamContext, grace_s: float | None = None) -> dict
             for thumb in ctx.settings.thumb_dir.glob(f"{sha}_*"):
                 thumb.unlink(missing_ok=True)
             removed += 1
-    for asset_id in (r.id for r in rows):
-        await ctx.backend.delete(asset_id)
+    await ctx.indexer.sync([r.id for r in rows])  # the rows are gone: their documents go
     return {"assets_purged": len(rows), "blobs_removed": removed}

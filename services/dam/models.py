@@ -60,6 +60,7 @@ class Asset(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     annotation_state: Mapped[str] = mapped_column(Text, default="pending")
     annotation_error: Mapped[str | None] = mapped_column(Text)
+    annotation_failed_models: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     deleted_at: Mapped[datetime | None]
@@ -74,6 +75,7 @@ class AnnotationJob(Base):
     available_at: Mapped[datetime] = mapped_column(server_default=func.now())
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    models: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: the configured set
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 
@@ -89,6 +91,14 @@ class Annotation(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class EmbeddingSpace(Base):
+    __tablename__ = "embedding_spaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class AssetVector(Base):
     __tablename__ = "asset_vectors"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -98,6 +108,7 @@ class AssetVector(Base):
     kind: Mapped[str] = mapped_column(Text)
     box: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     label: Mapped[str | None] = mapped_column(Text)
+    # Untyped `vector`: each space has its own dimension (services/dam/spaces.py).
     embedding: Mapped[Any] = mapped_column(Vector())
 
 

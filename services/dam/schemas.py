@@ -74,8 +74,11 @@ class AssetOut(BaseModel):
     width: int | None = None
     height: int | None = None
     duration: float | None = None
-    annotation_state: str
+    # pending -> running -> done | failed (skipped: never annotated, e.g. 3D models).
+    annotation_state: Literal["pending", "running", "done", "failed", "skipped"]
     annotation_error: str | None = None
+    # Models whose result is a failure (done with failures: > 0).
+    annotation_failed_models: int = 0
     created_at: datetime
     updated_at: datetime
 
@@ -156,6 +159,7 @@ class Match(BaseModel):
     score: float
     matched: Literal["image", "region"]
     box: list[float] | None = None
+    space: str  # the embedding space of the prototype and vector that matched
 
 
 class SearchHitOut(BaseModel):
@@ -171,5 +175,12 @@ class SearchOut(BaseModel):
     size: int
     hits: list[SearchHitOut]
     facets: dict[str, dict[str, int]]
+    # The embedding space a kNN searched (None: a text search or browse).
+    space: str | None = None
+
+
+class ExpandOut(BaseModel):
+    space: str  # the embedding space of the members' centroid and the kNN
+    assets: list[AssetOut]
 
 

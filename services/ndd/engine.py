@@ -7,7 +7,9 @@ whenever its saved generation is behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from services.ndd import index_files, video
+from services.common.faiss_files import SavedIndex, load_index, save_index
+from services.ndd import video
+from services.ndd.core.config import NddSettings
 from services.ndd.descriptors import deep, offline
 from services.ndd.descriptors.calibration import calibrate
 from services.ndd.descriptors.keypoints import Keypoints
-from services.ndd.settings import NddSettings
 from services.ndd.store import Item, Store
 from services.ndd.vector_index import build_index, index_kind, search_items, vector_dimension, vote_items
 
@@ -30,8 +33,24 @@ IMAGE, VIDEO = "image", "video"
 IMAGE_DESCRIPTORS = (offline.NAME, deep.NAME)
 # The offline descriptor's ORB keypoints also have an index of their own (binary), for voting.
 KEYPOINTS = f"{offline.NAME}-keypoints"
-INDEX_NAMES = (offline.NAME, KEYPOINTS, deep.NAME)
 DEFAULT_COLLECTION = "default"
+IndexKey = tuple[str, str, str]  # (collection, media type, stored descriptor)
+
+
+def deep_key(space: str) -> str:
+    """The stored descriptor of deep vectors of one embedding space: spaces never share an index."""
+    return f"{deep.NAME}:{space}"
+
+
+def descriptor_name(stored: str) -> tuple[str, str]:
+    """(API descriptor, embedding space) of a stored descriptor: ("deep", space) or ("offline", "offline")."""
+    name, _, space = stored.partition(":")
+    return name, space or name
+
+
+def _file_name(text: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80]
+    return safe if safe == text else f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 class UnknownItemError(LookupError):
@@ -53,9 +72,13 @@ class Match:
 class ImageQuery:
     """A query image described by one descriptor."""
 
-    descriptor: str
+    descriptor: str  # as stored: "offline" or "deep:<space>"
     vectors: np.ndarray
     prepared: offline.OfflineQuery | None = None
+
+    @property
+    def space(self) -> str:
+        return descriptor_name(self.descriptor)[1]
 
 
 def _keypoint_arrays(prefix: str, keypoints: Keypoints) -> dict[str, np.ndarray]:
@@ -88,7 +111,7 @@ class Engine:
         self.settings = settings
         self.store = Store(data_dir / "ndd.sqlite3")
         self.store.ensure_collection(DEFAULT_COLLECTION, "Default collection")
-        self._indexes: dict[tuple[str, str, str], index_files.LoadedIndex] = {}
+        self._indexes: dict[IndexKey, SavedIndex] = {}  # arrays["owners"]: the item rowid of each vector
         self._lock = threading.RLock()
         # Parsed features of recently shortlisted items; rowids are never reused, so entries never go stale.
         self._features: OrderedDict[tuple[int, str], tuple[np.ndarray, dict[str, np.ndarray]] | None] = OrderedDict()
@@ -98,34 +121,38 @@ class Engine:
         self.store.close()
 
     # ---------------------------------------------------------------------------- indexes
-    def _index_path(self, key: tuple[str, str, str]) -> Path:
-        collection, media, descriptor = key
-        return self.root / "indexes" / collection.encode().hex() / f"{media}-{descriptor}.faiss"
+    def _folder(self, collection_id: str) -> Path:
+        # Hashed: a collection id of any accepted length makes a valid file name.
+        return self.root / "indexes" / hashlib.sha256(collection_id.encode()).hexdigest()[:32]
 
-    def _index(self, key: tuple[str, str, str]) -> index_files.LoadedIndex:
+    def _index_path(self, key: IndexKey) -> Path:
+        collection, media, descriptor = key
+        return self._folder(collection) / f"{media}-{_file_name(descriptor)}.faiss"
+
+    def _index(self, key: IndexKey) -> SavedIndex:
         """The up-to-date index of key: from memory, else its file, else rebuilt from the store."""
         with self._lock:
             generation = self.store.generation(*key)
             current = self._indexes.get(key)
             if current is not None and current.generation == generation:
                 return current
-            loaded = index_files.load(self._index_path(key))
-            if loaded is None or loaded.generation != generation:
+            loaded = load_index(self._index_path(key))
+            if loaded is None or loaded.generation != generation or "owners" not in loaded.arrays:
                 loaded = self._rebuild(key)
             self._indexes[key] = loaded
             return loaded
 
-    def _rebuild(self, key: tuple[str, str, str]) -> index_files.LoadedIndex:
+    def _rebuild(self, key: IndexKey) -> SavedIndex:
         vectors, owners, generation = self.store.all_vectors(*key)
         log.info("rebuilding index %s from %d stored vectors", key, len(vectors))
         if not len(vectors):
             vectors = np.zeros((0, 32), np.uint8) if key[2] == KEYPOINTS else np.zeros((0, 1), np.float32)
         index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m)
-        loaded = index_files.LoadedIndex(index, owners, generation)
-        index_files.save(self._index_path(key), loaded.index, loaded.owners, generation)
-        return loaded
+        if generation:  # an index nothing was ever added to is not worth a file
+            save_index(self._index_path(key), index, generation, owners=owners)
+        return SavedIndex(index, generation, {"owners": owners})
 
-    def _append(self, key: tuple[str, str, str], before: int, vectors: np.ndarray, rowid: int) -> None:
+    def _append(self, key: IndexKey, before: int, vectors: np.ndarray, rowid: int) -> None:
         """Adds an item's vectors to the in-memory index when it was current; else it is rebuilt later."""
         current = self._indexes.get(key)
         if current is None or current.generation != before:
@@ -140,45 +167,42 @@ class Engine:
             return
         if len(vectors):
             current.index.add(np.ascontiguousarray(vectors))
-        current.owners = np.concatenate([current.owners, np.full(len(vectors), rowid, np.int64)])
+        current.arrays["owners"] = np.concatenate([current.arrays["owners"], np.full(len(vectors), rowid, np.int64)])
         current.generation = before + 1
+
+    def _forget(self, collection_id: str, media: str | None = None) -> None:
+        for key in [k for k in self._indexes if k[0] == collection_id and media in (None, k[1])]:
+            del self._indexes[key]
 
     def persist(self, collection_id: str) -> None:
         """Saves every changed index of a collection (atomically), rebuilding stale ones."""
         with self._lock:
-            for media in (IMAGE, VIDEO):
-                for descriptor in INDEX_NAMES:
-                    key = (collection_id, media, descriptor)
-                    generation = self.store.generation(*key)
-                    if generation == 0:
-                        continue
-                    saved = index_files.load(self._index_path(key))
-                    if saved is not None and saved.generation == generation:
-                        continue
-                    current = self._index(key)
-                    if current.generation == generation:
-                        index_files.save(self._index_path(key), current.index, current.owners, generation)
+            for media, descriptor in self.store.index_keys(collection_id):
+                key = (collection_id, media, descriptor)
+                generation = self.store.generation(*key)
+                saved = load_index(self._index_path(key))
+                if saved is not None and saved.generation == generation:
+                    continue
+                current = self._index(key)
+                if current.generation == generation:
+                    save_index(self._index_path(key), current.index, generation, owners=current.arrays["owners"])
 
     def index_stats(self, collection_id: str) -> list[dict[str, Any]]:
         out = []
-        for media in (IMAGE, VIDEO):
-            for descriptor in INDEX_NAMES:
-                key = (collection_id, media, descriptor)
-                if self.store.generation(*key) == 0:
-                    continue
-                current = self._index(key)
-                out.append({"media_type": media, "descriptor": descriptor, "vectors": int(current.index.ntotal),
-                            "kind": index_kind(current.index), "generation": current.generation})
+        for media, descriptor in self.store.index_keys(collection_id):
+            current = self._index((collection_id, media, descriptor))
+            name, space = descriptor_name(descriptor)
+            out.append({"media_type": media, "descriptor": name, "space": space, "vectors": int(current.index.ntotal),
+                        "dimension": vector_dimension(current.index), "kind": index_kind(current.index),
+                        "generation": current.generation})
         return out
 
     # ------------------------------------------------------------------------- collections
     def delete_collection(self, collection_id: str) -> None:
         with self._lock:
             self.store.delete_collection(collection_id)
-            for key in [k for k in self._indexes if k[0] == collection_id]:
-                del self._indexes[key]
-            folder = self._index_path((collection_id, IMAGE, offline.NAME)).parent
-            for path in folder.glob("*.faiss"):
+            self._forget(collection_id)
+            for path in self._folder(collection_id).glob("*.faiss"):
                 path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------------- items
@@ -191,23 +215,19 @@ class Engine:
             befores = {d: self.store.generation(collection_id, media, d) for d in features}
             replaced = self.store.get_item(collection_id, media, item_id) is not None
             rowid = self.store.add_item(collection_id, media, item_id, meta, features)
+            if replaced:  # the old item may have had descriptors the new one lacks: rebuild them all
+                self._forget(collection_id, media)
+                return rowid
             for descriptor, (vectors, _) in features.items():
-                key = (collection_id, media, descriptor)
-                if replaced:
-                    self._indexes.pop(key, None)
-                else:
-                    self._append(key, befores[descriptor], vectors, rowid)
-            if replaced:  # the old item may have had descriptors the new one lacks
-                for descriptor in INDEX_NAMES:
-                    self._indexes.pop((collection_id, media, descriptor), None)
+                self._append((collection_id, media, descriptor), befores[descriptor], vectors, rowid)
             return rowid
 
-    def add_image(self, collection_id: str, item_id: str, rgb: np.ndarray, deep_vector: np.ndarray | None,
+    def add_image(self, collection_id: str, item_id: str, rgb: np.ndarray, deep_vector: deep.Embedding | None,
                   meta: dict[str, Any]) -> int:
         windows, extra, _ = offline_image_features(rgb)
         features = {offline.NAME: (windows.astype(np.float32), extra), KEYPOINTS: (extra["descriptors"], {})}
         if deep_vector is not None:
-            features[deep.NAME] = (deep_vector[None, :].astype(np.float32), {})
+            features[deep_key(deep_vector.space)] = (deep_vector.vector[None, :].astype(np.float32), {})
         meta = meta | {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
         return self._add(collection_id, IMAGE, item_id, meta, features)
 
@@ -224,8 +244,7 @@ class Engine:
                 self.store.delete_item(collection_id, media, item_id)
             except KeyError as exc:
                 raise UnknownItemError(str(exc.args[0])) from exc
-            for descriptor in INDEX_NAMES:
-                self._indexes.pop((collection_id, media, descriptor), None)
+            self._forget(collection_id, media)
             self.persist(collection_id)
 
     def require_item(self, collection_id: str, media: str, item_id: str) -> Item:
@@ -237,15 +256,17 @@ class Engine:
 
     # ------------------------------------------------------------------------------ search
     def image_query_of_item(self, collection_id: str, item_id: str, descriptor: str) -> tuple[ImageQuery, int]:
+        """The item as a query; `deep` searches the embedding space the item's deep vector is in."""
         item = self.require_item(collection_id, IMAGE, item_id)
-        stored = self.store.features(item.rowid, descriptor)
+        stored_name = next((d for d in item.descriptors if descriptor_name(d)[0] == descriptor), descriptor)
+        stored = self.store.features(item.rowid, stored_name)
         if stored is None:
             raise MissingDescriptorError(f"image {item_id!r} was indexed without the {descriptor!r} descriptor")
         vectors, extra = stored
         if descriptor == offline.NAME:
             prepared = offline.OfflineQuery(extra["query"], _keypoints(extra), _keypoints(extra, "m"))
             return ImageQuery(descriptor, prepared.vectors, prepared), item.rowid
-        return ImageQuery(descriptor, vectors), item.rowid
+        return ImageQuery(stored_name, vectors), item.rowid
 
     def search_images(self, collection_id: str, query: ImageQuery, t_sim: float, t_rank: int,
                       exclude_rowid: int | None = None) -> list[Match]:
@@ -259,7 +280,7 @@ class Engine:
                                           query.prepared.mirrored_keypoints.descriptors])
             with self._lock:
                 current = self._index((collection_id, IMAGE, KEYPOINTS))
-                voted = vote_items(current.index, current.owners, descriptors, offline.VOTE_SHORTLIST)
+                voted = vote_items(current.index, current.arrays["owners"], descriptors, offline.VOTE_SHORTLIST)
             scored = []
             for rowid in dict.fromkeys([r for r, _ in found] + [r for r, _ in voted]):
                 stored = self._stored(rowid, offline.NAME)
@@ -268,10 +289,10 @@ class Engine:
                 cosine = float((query.vectors @ stored[0].T).max())
                 scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]))))
         else:
-            scored = [(rowid, calibrate(query.descriptor, cosine)) for rowid, cosine in found]
+            scored = [(rowid, calibrate(descriptor_name(query.descriptor)[0], cosine)) for rowid, cosine in found]
         return self._matches(scored, t_sim, t_rank, exclude_rowid)
 
-    def _search(self, key: tuple[str, str, str], vectors: np.ndarray, k_items: int,
+    def _search(self, key: IndexKey, vectors: np.ndarray, k_items: int,
                 k_vectors: int | None = None) -> list[tuple[int, float]]:
         # Under the lock: FAISS indexes must not be searched while a job appends to them.
         with self._lock:
@@ -280,7 +301,7 @@ class Engine:
                 raise MissingDescriptorError(
                     f"the {key[2]!r} vectors of this query have dimension {vectors.shape[1]}, the collection's "
                     f"have {current.index.d} (a different embedding model?)")
-            return search_items(current.index, current.owners, vectors, k_items, k_vectors)
+            return search_items(current.index, current.arrays["owners"], vectors, k_items, k_vectors)
 
     def _stored(self, rowid: int, descriptor: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
         key = (rowid, descriptor)

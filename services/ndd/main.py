@@ -11,7 +11,7 @@ DEFAULT_PORT = 8008
 def run(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     from services.common.native_threads import limit_native_threads
     from services.common.settings import get_settings
-    from services.ndd.api import create_app
+    from services.ndd.app import create_app
 
     limit_native_threads(get_settings())
     print(f"ndd service listening on http://{host}:{port}", flush=True)

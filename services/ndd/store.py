@@ -10,15 +10,14 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from services.common.sqlite_db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -86,28 +85,14 @@ def unpack(blob: bytes | None) -> dict[str, np.ndarray]:
 
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        self.db = SqliteDatabase(path, SCHEMA)
+        with self.db.transaction() as db:  # deep vectors of databases made before spaces were named
+            for table in ("features", "generations"):
+                db.execute(f"UPDATE {table} SET descriptor='deep:unknown' WHERE descriptor='deep'")
+        self._tx = self.db.transaction
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self.db.close()
 
     # --------------------------------------------------------------------------- collections
     def create_collection(self, collection_id: str, name: str) -> dict[str, Any]:
@@ -123,8 +108,8 @@ class Store:
             db.execute("INSERT OR IGNORE INTO collections VALUES (?, ?, ?)", (collection_id, name, time.time()))
 
     def list_collections(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
+        with self.db.reading() as db:
+            rows = db.execute(
                 "SELECT c.id, c.name, c.created, "
                 "(SELECT COUNT(*) FROM items i WHERE i.collection_id=c.id AND i.media_type='image'), "
                 "(SELECT COUNT(*) FROM items i WHERE i.collection_id=c.id AND i.media_type='video') "
@@ -133,8 +118,8 @@ class Store:
         return [{"id": r[0], "name": r[1], "created": r[2], "images": r[3], "videos": r[4]} for r in rows]
 
     def has_collection(self, collection_id: str) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM collections WHERE id=?", (collection_id,)).fetchone() is not None
+        with self.db.reading() as db:
+            return db.execute("SELECT 1 FROM collections WHERE id=?", (collection_id,)).fetchone() is not None
 
     def require_collection(self, collection_id: str) -> None:
         if not self.has_collection(collection_id):
@@ -205,47 +190,48 @@ class Store:
             for descriptor in descriptors:
                 self._bump(db, collection_id, media_type, descriptor)
 
-    def _item(self, row: tuple) -> Item:
-        descriptors = tuple(r[0] for r in self._db.execute(
+    @staticmethod
+    def _item(db: sqlite3.Connection, row: tuple) -> Item:
+        descriptors = tuple(r[0] for r in db.execute(
             "SELECT descriptor FROM features WHERE item_rowid=? ORDER BY descriptor", (row[0],)))
         return Item(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], descriptors)
 
     def get_item(self, collection_id: str, media_type: str, item_id: str) -> Item | None:
-        with self._lock:
-            row = self._db.execute(
+        with self.db.reading() as db:
+            row = db.execute(
                 "SELECT rowid, collection_id, media_type, item_id, meta, created FROM items "
                 "WHERE collection_id=? AND media_type=? AND item_id=?",
                 (collection_id, media_type, item_id),
             ).fetchone()
-            return self._item(row) if row else None
+            return self._item(db, row) if row else None
 
     def items_by_rowid(self, rowids: list[int]) -> dict[int, Item]:
         if not rowids:
             return {}
-        with self._lock:
+        with self.db.reading() as db:
             marks = ",".join("?" * len(rowids))
-            rows = self._db.execute(
+            rows = db.execute(
                 f"SELECT rowid, collection_id, media_type, item_id, meta, created FROM items WHERE rowid IN ({marks})",
                 rowids,
             ).fetchall()
-            return {row[0]: self._item(row) for row in rows}
+            return {row[0]: self._item(db, row) for row in rows}
 
     def list_items(self, collection_id: str, media_type: str, offset: int, limit: int) -> tuple[list[Item], int]:
-        with self._lock:
-            total = self._db.execute(
+        with self.db.reading() as db:
+            total = db.execute(
                 "SELECT COUNT(*) FROM items WHERE collection_id=? AND media_type=?", (collection_id, media_type)
             ).fetchone()[0]
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT rowid, collection_id, media_type, item_id, meta, created FROM items "
                 "WHERE collection_id=? AND media_type=? ORDER BY rowid LIMIT ? OFFSET ?",
                 (collection_id, media_type, limit, offset),
             ).fetchall()
-            return [self._item(r) for r in rows], int(total)
+            return [self._item(db, r) for r in rows], int(total)
 
     # ------------------------------------------------------------------------------ features
     def features(self, rowid: int, descriptor: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-        with self._lock:
-            row = self._db.execute(
+        with self.db.reading() as db:
+            row = db.execute(
                 "SELECT vectors, extra FROM features WHERE item_rowid=? AND descriptor=?", (rowid, descriptor)
             ).fetchone()
         if not row:
@@ -267,9 +253,17 @@ class Store:
         owners = np.concatenate([np.full(len(b), rowid, np.int64) for (rowid, _), b in zip(rows, blocks, strict=True)])
         return np.concatenate(blocks), owners, generation
 
+    def index_keys(self, collection_id: str, media_type: str | None = None) -> list[tuple[str, str]]:
+        """(media type, descriptor) of every index the collection has had (deep descriptors: one per space)."""
+        with self.db.reading() as db:
+            rows = db.execute("SELECT media_type, descriptor FROM generations WHERE collection_id=? "
+                              "AND media_type=COALESCE(?, media_type) ORDER BY media_type, descriptor",
+                              (collection_id, media_type)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
     def generation(self, collection_id: str, media_type: str, descriptor: str) -> int:
-        with self._lock:
-            return self._generation(self._db, collection_id, media_type, descriptor)
+        with self.db.reading() as db:
+            return self._generation(db, collection_id, media_type, descriptor)
 
     @staticmethod
     def _generation(db: sqlite3.Connection, collection_id: str, media_type: str, descriptor: str) -> int:

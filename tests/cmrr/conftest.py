@@ -14,7 +14,7 @@ import uvicorn
 from PIL import Image
 
 from services.cmrr.app import create_app
-from services.cmrr.config import CmrrSettings
+from services.cmrr.core.config import CmrrSettings
 from services.common.settings import Settings
 from tests.support.processes import free_port, wait_until
 

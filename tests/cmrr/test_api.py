@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 
 from tests.cmrr.conftest import LiveServer, StartServer, add, image_bytes, noise_image
@@ -17,6 +20,10 @@ IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 
 def retrieve(server: LiveServer, user: str, kind: str, body: bytes, k: int = 10):
     return server.client.post("/retrieve_contents", params={"user": user, "type": kind, "k": k}, content=body)
+
+
+def notes(response: httpx.Response) -> list[str]:
+    return json.loads(response.headers["x-maam-notes"])
 
 
 def populate(server: LiveServer, user: str = "bob") -> None:
@@ -62,17 +69,20 @@ def test_retrieve_excludes_the_users_own_content(server: LiveServer) -> None:
     assert body["text"]["contents"][0] == "t-cat"
     own = retrieve(server, "bob", "text", TEXTS["t-cat"].encode()).json()
     assert own["text"]["contents"] == ["mine"]  # bob sees only what others posted
-    assert own["image"]["contents"] == []
+    assert own["image"] == "No contents available other than bob ones"  # the original's answer
 
 
 def test_k_larger_than_what_exists_returns_everything_with_a_note(server: LiveServer) -> None:
     populate(server)
-    body = retrieve(server, "carol", "text", b"cat", k=50).json()
+    response = retrieve(server, "carol", "text", b"cat", k=50)
+    body = response.json()
     assert len(body["text"]["contents"]) == len(TEXTS)
     assert len(body["image"]["contents"]) == len(IMAGES)
-    assert any("only 4 text contents" in note for note in body["notes"])
+    assert any("only 4 text contents" in note for note in notes(response))
     empty = retrieve(server, "bob", "text", b"cat", k=5)
-    assert empty.status_code == 200 and empty.json()["text"] == {"contents": [], "scores": []}
+    assert empty.status_code == 200
+    assert empty.json() == {"text": "No contents available other than bob ones",
+                            "image": "No contents available other than bob ones"}
 
 
 def test_duplicates_are_stored_once_and_answer_with_the_most_recent_id(server: LiveServer) -> None:
@@ -94,13 +104,21 @@ def test_duplicates_are_stored_once_and_answer_with_the_most_recent_id(server: L
     assert server.client.get("/info").json()["contents"]["image"] == len(IMAGES) + 1
 
 
-def test_an_id_names_one_content(server: LiveServer) -> None:
-    add(server, "x1", "text", "alice", b"first text")
-    clash = add(server, "x1", "text", "alice", b"another text")
-    assert clash.status_code == 409 and "x1" in clash.json()["detail"]
-    across = add(server, "x1", "image", "alice", image_bytes("coffee"))
-    assert across.status_code == 409
+def test_an_id_re_sent_with_other_content_moves_to_it(server: LiveServer) -> None:
+    """The original accepts it; here the id then names the new content only (and content left without
+    ids goes), so one id never answers for two contents."""
+    assert add(server, "x1", "text", "alice", b"first text").json()["status"] == "added"
+    moved = add(server, "x1", "text", "alice", b"another text")
+    assert moved.status_code == 200 and moved.json()["status"] == "replaced" and moved.json()["ids"] == ["x1"]
+    assert moved.json()["msg"] == "Content x1 successfully added to the indexer by user alice"
     assert server.client.get("/info").json()["contents"] == {"text": 1, "image": 0}
+    assert retrieve(server, "bob", "text", b"another text").json()["text"]["contents"] == ["x1"]
+    across = add(server, "x1", "image", "alice", image_bytes("coffee"))
+    assert across.status_code == 200 and across.json()["status"] == "replaced"
+    assert server.client.get("/info").json()["contents"] == {"text": 0, "image": 1}
+    # Ids belong to their user, as in the original: another user's "x1" is another content.
+    assert add(server, "x1", "text", "bob", b"first text").json()["status"] == "added"
+    assert server.client.get("/info").json()["contents"] == {"text": 1, "image": 1}
 
 
 def test_list_and_delete_content(server: LiveServer) -> None:
@@ -113,13 +131,13 @@ def test_list_and_delete_content(server: LiveServer) -> None:
     assert listing["text"] == [{"id": "a2", "ids": ["a1", "a2"], "added": listing["text"][0]["added"]}]
     assert [e["id"] for e in listing["image"]] == ["a3"]
 
-    assert server.client.delete("/contents/b1", params={"user": "alice"}).status_code == 403
+    assert server.client.delete("/contents/b1", params={"user": "alice"}).status_code == 404  # bob's id
     assert server.client.delete("/contents/nope", params={"user": "alice"}).status_code == 404
     response = server.client.delete("/contents/a2", params={"user": "alice"})
     assert response.status_code == 200 and response.json()["remaining_ids"] == ["a1"]
     assert retrieve(server, "bob", "text", b"hello world").json()["text"]["contents"] == ["a1"]
     assert server.client.delete("/contents/a1", params={"user": "alice"}).status_code == 200
-    assert retrieve(server, "bob", "text", b"hello world").json()["text"]["contents"] == []
+    assert retrieve(server, "bob", "text", b"hello world").json()["text"] == "No contents available other than bob ones"
     assert server.client.get("/contents", params={"user": "alice"}).json()["text"] == []
     # The id is free again once deleted.
     assert add(server, "a1", "text", "alice", b"new text").json()["status"] == "added"
@@ -180,15 +198,16 @@ def test_recommend_small_histories_never_fail(server: LiveServer) -> None:
         response = server.client.post("/recommend_contents", params={"user": user, "k": 3, "seed": 0})
         assert response.status_code == 200, response.text
         body = response.json()
+        assert set(body) == {"text", "image"}
         for src in ("text", "image"):
             for dst in ("text", "image"):
                 got = body[src][dst]
                 assert len(got["contents"]) == (0 if posts == 0 else 3)
                 assert len(got["scores"]) == len(got["contents"])
         if posts == 0:
-            assert any("no text posts" in note for note in body["notes"])
+            assert any("no text posts" in note for note in notes(response))
         else:
-            assert any("too few to cluster" in note for note in body["notes"])
+            assert any("too few to cluster" in note for note in notes(response))
 
 
 def test_recommend_covers_four_pairs_excludes_own_content_and_is_reproducible(server: LiveServer) -> None:
@@ -205,9 +224,9 @@ def test_recommend_covers_four_pairs_excludes_own_content_and_is_reproducible(se
             contents, scores = first[src][dst]["contents"], first[src][dst]["scores"]
             assert len(contents) == 3 and scores == sorted(scores, reverse=True)
             assert not any(c.startswith("c-") for c in contents)
-    big = server.client.post("/recommend_contents", params={"user": "carol", "k": 100}).json()
-    assert len(big["image"]["image"]["contents"]) == len(IMAGES)
-    assert any("only 4 image contents" in note for note in big["notes"])
+    big = server.client.post("/recommend_contents", params={"user": "carol", "k": 100})
+    assert len(big.json()["image"]["image"]["contents"]) == len(IMAGES)
+    assert any("only 4 image contents" in note for note in notes(big))
 
 
 def test_openapi_health_info_and_metrics(server: LiveServer) -> None:
@@ -226,3 +245,23 @@ def httpx_get(server: LiveServer, path: str):
     import httpx
 
     return httpx.get(server.url + path, timeout=30)
+
+
+def test_bodies_keep_the_original_protocols_shape(server: LiveServer) -> None:
+    """What the original's usage/ scripts read: top-level keys are the content types and nothing else; notes
+    and the embedding space searched come as headers (JSON, ASCII)."""
+    populate(server, "bob")
+    response = retrieve(server, "mario.rossi", "text", b"a page of text about segmentation", k=3)
+    assert list(response.json()) == ["text", "image"]
+    for part in response.json().values():
+        assert set(part) == {"contents", "scores"} and len(part["contents"]) == len(part["scores"]) == 3
+    assert json.loads(response.headers["x-maam-spaces"]) == {"text": "test-clip"} and notes(response) == []
+    add(server, "luigi-1", "text", "luigi", "a black-and-white silhouette of a horse, café".encode())
+    recommended = server.client.post("/recommend_contents", params={"user": "luigi", "k": 8})
+    assert {src: set(row) for src, row in recommended.json().items()} == {"text": {"text", "image"},
+                                                                          "image": {"text", "image"}}
+    assert json.loads(recommended.headers["x-maam-spaces"]) == {"text": "test-clip", "image": "test-clip"}
+    assert "luigi" in " ".join(notes(recommended))
+    recommended.headers["x-maam-notes"].encode("ascii")
+    assert server.client.post("/add_content", params={"id": "q", "type": "text", "user": "u"},
+                              content=b"hi").json()["msg"] == "Content q successfully added to the indexer by user u"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,10 +21,11 @@ def test_text_only_encoder_serves_text_to_text(
     assert add(server, "t1", "text", "bob", b"hello there").status_code == 200
     image = add(server, "i1", "image", "bob", image_bytes("coffee"))
     assert image.status_code == 503 and "image content cannot be encoded" in image.json()["detail"]
-    body = server.client.post("/retrieve_contents", params={"user": "a", "type": "text", "k": 2},
-                              content=b"hello there").json()
+    response = server.client.post("/retrieve_contents", params={"user": "a", "type": "text", "k": 2},
+                                  content=b"hello there")
+    body = response.json()
     assert body["text"]["contents"] == ["t1"] and body["image"]["contents"] == []
-    assert any("needs a cross-modal encoder" in note for note in body["notes"])
+    assert any("needs a cross-modal encoder" in note for note in json.loads(response.headers["x-maam-notes"]))
     add(server, "t2", "text", "a", b"my post")
     rec = server.client.post("/recommend_contents", params={"user": "a", "k": 2}).json()
     assert rec["text"]["text"]["contents"] == ["t1"] and rec["text"]["image"]["contents"] == []

@@ -26,7 +26,7 @@ def test_serve_reads_port_and_model_from_the_environment(test_repository: Path, 
         assert httpx.get(url + "/mv_retrieval/v0.1/info").json()["encoders"]["family"] == "clip"
     finally:
         assert server.stop() in (0, -15)
-    assert (tmp_path / "cmrr" / "test-clip" / "text.npz").is_file()
+    assert (tmp_path / "cmrr" / "cmrr.sqlite3").is_file() and list((tmp_path / "cmrr" / "indexes").glob("*-text.faiss"))
 
 
 def test_a_bad_model_setting_stops_with_a_clear_message(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@ time), JSON logs, and a graceful SIGTERM that lets a request in flight finish an
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import httpx
-import numpy as np
 
+from services.common.faiss_files import load_index
 from tests.support.operations import (
     HeldRequest,
     check_http_metrics_and_request_id,
@@ -51,6 +52,8 @@ def test_metrics_request_ids_json_logs_and_graceful_sigterm(test_repository: Pat
         check_json_logs(process.output, "cmrr", request_id)
     finally:
         process.stop()
-    # Both contents were saved on the graceful stop: a restart would find them.
-    with np.load(tmp_path / "cmrr" / "test-clip" / "text.npz") as snapshot:
-        assert len(snapshot["vectors"]) == 2
+    # Both contents are in the database, and the index cache was saved on the graceful stop.
+    with sqlite3.connect(tmp_path / "cmrr" / "cmrr.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM contents WHERE modality='text'").fetchone()[0] == 2
+    [cache] = (tmp_path / "cmrr" / "indexes").glob("*-text.faiss")
+    assert load_index(cache).index.ntotal == 2

@@ -1,7 +1,7 @@
 """Recommender quality on synthetic clustered embeddings, following source document 4.2.2: a user posts Nc areas of
 interest with Ni posts each (per modality); a pool of P other users' posts holds k relevant items per area; a
 recommendation is relevant when it belongs to one of the user's areas. MAP@10 is averaged over 10 queries for all
-four modality pairs. The vectors go straight into the stores the service uses, and the service's recommender runs.
+four modality pairs. The vectors go straight into the indexes the service uses, and the service's recommender runs.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.cmrr.index import IndexPolicy
+from services.cmrr.index import IndexPolicy, SpaceIndex
 from services.cmrr.recommender import areas_of_interest, plan_seeds, recommend
-from services.cmrr.store import ModalityStore
 
 DIM = 64
 CLASSES = 200
@@ -47,16 +46,23 @@ def run_query(seed: int, nc: int, ni: int, pool: int, k_relevant: int, novelty: 
     labels = rng.choice(CLASSES, nc + outliers, replace=False)
     interests, odd = labels[:nc], labels[nc:]
     others = np.setdiff1d(np.arange(CLASSES), labels)
-    stores = {m: ModalityStore(m, None, IndexPolicy()) for m in MODALITIES}
+    rows: dict[str, list[tuple[int, np.ndarray]]] = {m: [] for m in MODALITIES}  # what the database would hold
+    mine: dict[str, list[int]] = {m: [] for m in MODALITIES}
     label_of: dict[tuple[str, int], int] = {}
-    counter = 0
+
+    def load_all(modality: str) -> tuple[np.ndarray, np.ndarray]:
+        return np.stack([v for _, v in rows[modality]]), np.array([s for s, _ in rows[modality]], np.int64)
+
+    indexes = {m: SpaceIndex(IndexPolicy(), lambda m=m: load_all(m)) for m in MODALITIES}
 
     def put(modality: str, user: str, label: int, vectors: np.ndarray) -> None:
-        nonlocal counter
         for v in vectors:
-            result = stores[modality].add(user, f"{modality}-{counter}", f"d{counter}", v)
-            label_of[(modality, result.entry.slot)] = int(label)
-            counter += 1
+            slot = len(label_of)
+            rows[modality].append((slot, v))
+            indexes[modality].apply([], [slot], [v], len(rows[modality]))
+            label_of[(modality, slot)] = int(label)
+            if user == "me":
+                mine[modality].append(slot)
 
     for m in MODALITIES:
         for label in interests:
@@ -70,11 +76,11 @@ def run_query(seed: int, nc: int, ni: int, pool: int, k_relevant: int, novelty: 
 
     out = {}
     for src in MODALITIES:
-        _, vectors = stores[src].user_vectors("me", 10_000)
+        vectors = np.stack([v for slot, v in rows[src] if slot in set(mine[src])])
         seeds = plan_seeds(vectors, 10, novelty, np.random.default_rng(seed))
         for dst in MODALITIES:
             def search(queries: np.ndarray, fetch: int, dst: str = dst) -> list:
-                return [[(e.slot, s) for e, s in hits] for hits in stores[dst].search(queries, fetch, "me")]
+                return indexes[dst].search(queries, fetch, np.array(mine[dst], np.int64))
 
             picks = recommend(seeds, search, 10)
             assert len(picks) == 10

@@ -70,6 +70,7 @@ class CountingServicer(AnnotationServicer):
 class InProcessAnnotation:
     def __init__(self, repository: Path, port: int) -> None:
         self.port = port
+        self.repository = repository
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()

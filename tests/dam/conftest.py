@@ -18,9 +18,16 @@ from sqlalchemy.engine import make_url
 
 from tests.dam.annotation_server import AnnotationProcess
 from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
+from tests.support.test_models import write_test_repository, write_visual_embedder
 
-EMBED_DIM = "16"
 _db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def test_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test models plus a second image embedding of another size (24-d, not cross-modal, like the offline
+    visual embedding): every DAM test runs with embedding spaces of two dimensions side by side."""
+    return write_visual_embedder(write_test_repository(tmp_path_factory.mktemp("dam_test_models")))
 
 
 @pytest.fixture(scope="session")
@@ -75,14 +82,17 @@ class Dam:
         return self.client(reply.json()["access_token"])
 
 
-def start_dam(tmp: Path, server_uri: str, annotation_port: int, **extra: str) -> Dam:
+def start_dam(tmp: Path, server_uri: str, annotation_port: int, repository: Path | None = None,
+              database_url: str | None = None, **extra: str) -> Dam:
+    """A DAM process on a fresh database (or `database_url`); `repository` is the annotation service's model
+    repository, which the DAM reads to know the installed embedding models."""
     port = free_port()
-    database_url = fresh_database(server_uri)
+    database_url = database_url or fresh_database(server_uri)
     env = child_env(
         MAAM_DATABASE_URL=database_url,
         MAAM_DATA_DIR=str(tmp),
         MAAM_ANNOTATION__PORT=str(annotation_port),
-        MAAM_DAM__EMBEDDING_DIM=EMBED_DIM,
+        MAAM_MODEL_REPOSITORY=str(repository) if repository else str(tmp / "no-models"),
         MAAM_DAM__WORKERS="3",
         MAAM_DAM__RETRY_BASE_S="0.1",
         MAAM_DAM__RETRY_MAX_S="0.5",
@@ -102,7 +112,8 @@ def start_dam(tmp: Path, server_uri: str, annotation_port: int, **extra: str) ->
 
 @pytest.fixture(scope="module")
 def dam(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str, annotation_server) -> Iterator[Dam]:
-    instance = start_dam(tmp_path_factory.mktemp("dam"), pg_server_uri, annotation_server.port)
+    instance = start_dam(tmp_path_factory.mktemp("dam"), pg_server_uri, annotation_server.port,
+                         annotation_server.repository)
     yield instance
     instance.process.stop()
 

@@ -15,8 +15,10 @@ from tests.dam.annotation_server import InProcessAnnotation
 from tests.dam.conftest import png_bytes, start_dam, upload, wait_annotated
 from tests.support.processes import free_port, wait_until
 
-EXPECTED = {"test_detector", "test_image_embedder", "test_region_embedder", "test_captioner",
+EXPECTED = {"test_detector", "test_image_embedder", "test_region_embedder", "test_visual_embedder", "test_captioner",
             "test_nsfw_classifier", "test_meme_classifier", "test_disturbing_classifier"}
+# Whole-image embedding spaces of the test repository: two 16-d (one cross-modal) and one 24-d.
+SPACES = {"test_image_embedder": 16, "test_region_embedder": 16, "test_visual_embedder": 24}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def annotation(test_repository):
 
 @pytest.fixture(scope="module")
 def dam(tmp_path_factory, pg_server_uri, annotation):
-    instance = start_dam(tmp_path_factory.mktemp("dam-flow"), pg_server_uri, annotation.port)
+    instance = start_dam(tmp_path_factory.mktemp("dam-flow"), pg_server_uri, annotation.port, annotation.repository)
     yield instance
     instance.process.stop()
 
@@ -45,7 +47,9 @@ def _models(client, asset_id: int) -> dict[str, str]:
 
 
 def test_results_arrive_model_by_model_and_search_finds_the_asset(alice, annotation):
-    annotation.hold("test_image_embedder")  # every other model streams its result meanwhile
+    # Both whole-image embedders (their results are both `cross_modal_embedding` messages) wait; every other
+    # model streams its result meanwhile.
+    annotation.hold("test_image_embedder", "test_visual_embedder")
     try:
         reply = upload(alice, png_bytes(101, pattern="photo"), "harbour.png", title="Gargoyles on the cathedral",
                        description="Stone figures at dusk", tags="gothic,stone", visibility="private")
@@ -54,19 +58,23 @@ def test_results_arrive_model_by_model_and_search_finds_the_asset(alice, annotat
         assert asset["mime"] == "image/png" and asset["kind"] == "image" and asset["width"] == 48
         # The detector's result is stored and searchable while the other models are still running.
         wait_until(lambda: _models(alice, asset["id"]).get("test_detector") == "done", 30, what="detector result")
-        partial = alice.get(f"/api/assets/{asset['id']}").json()
-        assert partial["annotation_state"] == "partial"
+        running = alice.get(f"/api/assets/{asset['id']}").json()
+        assert running["annotation_state"] == "running" and running["annotation_failed_models"] == 0
         assert "test_image_embedder" not in _models(alice, asset["id"])
-        facets = alice.get("/api/search", params={"q": "gargoyles"}).json()["facets"]
-        assert facets["annotation_types"].get("object_detection") == 1
-        assert "cross_modal_embedding" not in facets["annotation_types"]
+
+        def facets() -> dict:
+            return alice.get("/api/search", params={"q": "gargoyles"}).json()["facets"]["annotation_types"]
+
+        wait_until(lambda: facets().get("object_detection") == 1, 10, what="the detector's result in the index")
+        assert "cross_modal_embedding" not in facets()
+        assert alice.get(f"/api/assets/{asset['id']}").json()["annotation_state"] == "running"
     finally:
         annotation.release()
     done = wait_annotated(alice, asset["id"], states=("done", "failed"))
     models = _models(alice, asset["id"])
     failed = [(a["model"], a["error"]) for a in alice.get(f"/api/assets/{asset['id']}/annotations").json()
               if a["state"] != "done"]
-    assert done["annotation_state"] == "done", failed
+    assert done["annotation_state"] == "done" and done["annotation_failed_models"] == 0, failed
     assert set(models) >= EXPECTED and set(models.values()) == {"done"}
     results = {a["model"]: a["data"] for a in alice.get(f"/api/assets/{asset['id']}/annotations").json()}
     # The generated caption is searchable text (source document 2.2.1).
@@ -118,17 +126,55 @@ def test_knn_similar_to_asset_region_and_uploaded_image(alice):
     assert query not in found and set(ids[1:]) <= set(found)
     scores = [h["score"] for h in similar["hits"]]
     assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0001 for s in scores)
+    # The default space: a whole-image model's, covering most assets, by name on a tie; named in the reply.
+    assert similar["space"] == "test_image_embedder"
+    # Every space of the asset can be searched, each on its own: the 24-d one ranks by its own vectors.
+    for space in SPACES:
+        other = alice.get("/api/search", params={"similar_to": query, "size": 50, "space": space}).json()
+        assert other["space"] == space and set(ids[1:]) <= {h["asset"]["id"] for h in other["hits"]}
+    visual = alice.get("/api/search", params={"similar_to": query, "size": 50, "space": "test_visual_embedder"}).json()
+    assert [h["score"] for h in visual["hits"]] != scores  # another model, other distances
+    unknown = alice.get("/api/search", params={"similar_to": query, "space": "no_such_model"})
+    assert unknown.status_code == 422 and "test_visual_embedder" in unknown.json()["detail"]
     # Combined with text: only the matching title remains.
     combined = alice.get("/api/search", params={"similar_to": query, "q": f"\"photo {12}\""}).json()
     assert [h["asset"]["id"] for h in combined["hits"]] == [ids[2]]
     # The same bytes uploaded as a query image rank that asset first with similarity ~1.
-    by_image = alice.post("/api/search/similar", files={"image": ("q.png", png_bytes(13, pattern="photo"))}).json()
-    assert by_image["hits"][0]["asset"]["id"] == ids[3] and by_image["hits"][0]["score"] > 0.999
+    for space in (None, *SPACES):
+        by_image = alice.post("/api/search/similar", params={"space": space} if space else {},
+                              files={"image": ("q.png", png_bytes(13, pattern="photo"))}).json()
+        assert by_image["hits"][0]["asset"]["id"] == ids[3] and by_image["hits"][0]["score"] > 0.999, space
+        assert by_image["space"] == (space or "test_image_embedder")
     # A region of an asset, embedded on the fly through ImageRegionFeatureExtraction.
     region = alice.get("/api/search", params={"similar_to": ids[4], "box": "0.1,0.1,0.9,0.9"}).json()
     assert region["total"] >= len(ids) and region["hits"][0]["score"] is not None
     whole = alice.get("/api/search", params={"similar_to": ids[4], "box": "0,0,1,1"}).json()
     assert whole["hits"][0]["asset"]["id"] == ids[4] and whole["hits"][0]["score"] > 0.999
+    assert region["space"] == whole["space"] == "test_image_embedder"
+    in_visual = alice.get("/api/search", params={"similar_to": ids[4], "box": "0,0,1,1",
+                                                 "space": "test_visual_embedder"}).json()
+    assert in_visual["space"] == "test_visual_embedder" and in_visual["hits"][0]["asset"]["id"] == ids[4]
+    assert in_visual["hits"][0]["score"] > 0.999
+    # kNN page 2 continues page 1, and the total counts every visible asset with a vector in the space.
+    first = alice.get("/api/search", params={"similar_to": query, "size": 2}).json()
+    second = alice.get("/api/search", params={"similar_to": query, "size": 2, "page": 2}).json()
+    assert first["total"] == second["total"] >= len(ids) - 1 and first["total_relation"] == "eq"
+    assert [h["asset"]["id"] for h in first["hits"] + second["hits"]] == found[:4]
+    deep = alice.get("/api/search", params={"similar_to": query, "size": 100, "page": 26})
+    assert deep.status_code == 422 and "2500" in deep.json()["detail"]
+    assert alice.get("/api/search", params={"size": 100, "page": 101}).status_code == 422
+
+
+def test_text_to_image_search_runs_in_the_cross_modal_space(alice):
+    asset = upload(alice, png_bytes(61, pattern="photo"), "s.png", title="semantic").json()
+    wait_annotated(alice, asset["id"])
+    found = alice.get("/api/search", params={"q": "a photo of a harbour", "semantic": True, "size": 50}).json()
+    # test_image_embedder pairs with test_text_embedder (its `text_model`): the cross-modal space.
+    assert found["space"] == "test_image_embedder" and asset["id"] in [h["asset"]["id"] for h in found["hits"]]
+    assert all(h["score"] is not None for h in found["hits"])
+    visual = alice.get("/api/search", params={"q": "harbour", "semantic": True, "space": "test_visual_embedder"})
+    assert visual.status_code == 422 and "maam models pull clip_vit_b32" in visual.json()["detail"]
+    assert alice.get("/api/search", params={"semantic": True}).status_code == 422
 
 
 def test_update_download_thumbnail_reannotate_delete(alice, dam):
@@ -200,8 +246,8 @@ def test_projects_search_within_and_expand(alice):
     within = alice.get("/api/search", params={"project": project["id"]}).json()
     assert sorted(h["asset"]["id"] for h in within["hits"]) == sorted(ids[:2])
     expansion = alice.post(f"/api/projects/{project['id']}/expand", params={"k": 3, "add": True})
-    assert expansion.status_code == 200
-    suggested = [a["id"] for a in expansion.json()]
+    assert expansion.status_code == 200 and expansion.json()["space"] == "test_image_embedder"
+    suggested = [a["id"] for a in expansion.json()["assets"]]
     assert len(suggested) == 3 and not set(suggested) & set(ids[:2])
     assert alice.get(f"/api/projects/{project['id']}").json()["asset_count"] == 5
     assert alice.delete(f"/api/projects/{project['id']}/assets/{ids[0]}").status_code == 204
@@ -222,10 +268,11 @@ def test_user_made_detector_matches_and_applies_a_label(alice):
                          files=[("anchors", ("a1.png", target)), ("anchors", ("a2.png", png_bytes(999)))])
     assert created.status_code == 201, created.text
     detector = created.json()
-    # One prototype per anchor and embedding model (the test region embedder is a model of its own).
-    assert detector["prototypes"] == 4 and detector["label"] == "rainbow flag" and detector["threshold"] == 0.999
+    # One prototype per anchor and embedding space (three spaces, two of 16 and one of 24 dimensions).
+    assert detector["prototypes"] == 2 * len(SPACES) and detector["label"] == "rainbow flag"
+    assert detector["threshold"] == 0.999 and detector["model"] == "test_image_embedder"
     matches = alice.get(f"/api/detectors/{detector['id']}/matches").json()
-    assert matches[0]["asset_id"] == ids[-1] and matches[0]["score"] > 0.999
+    assert matches[0]["asset_id"] == ids[-1] and matches[0]["score"] > 0.999 and matches[0]["space"] in SPACES
     ranked = alice.get(f"/api/detectors/{detector['id']}/matches", params={"all_assets": True}).json()
     assert len(ranked) > len(matches) and [m["score"] for m in ranked] == sorted(
         (m["score"] for m in ranked), reverse=True)
@@ -259,4 +306,5 @@ def test_detector_matches_an_object_inside_a_region(alice):
                           files=[("anchors", ("crop.png", crop.getvalue()))]).json()
     best = alice.get(f"/api/detectors/{detector['id']}/matches").json()[0]
     assert best["asset_id"] == asset["id"] and best["matched"] == "region" and best["score"] > 0.999
+    assert best["space"] == "test_region_embedder"
     assert best["box"] == pytest.approx([box["x_min"], box["y_min"], box["x_max"], box["y_max"]], abs=1e-6)

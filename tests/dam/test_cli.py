@@ -24,7 +24,7 @@ def test_reindex_rebuilds_the_search_index_from_postgres(dam):
         assert before["total"] == 1
         url = make_url(dam.database_url).set(drivername="postgresql").render_as_string(False)
         with psycopg.connect(url) as conn:
-            conn.execute("TRUNCATE search_docs")  # the index is lost; PostgreSQL tables still hold the truth
+            conn.execute("TRUNCATE search_docs CASCADE")  # the index is lost; PostgreSQL tables still hold the truth
         assert alice.get("/api/search", params={"q": "lighthouse"}).json()["total"] == 0
         process = ServiceProcess([sys.executable, "-m", "services.dam.cli", "reindex"], env=dam.env)
         assert process.proc.wait(120) == 0, process.output
@@ -40,7 +40,7 @@ def test_dam_starts_on_embedded_postgres_with_pgvector(annotation_server):
     data_dir = Path(tempfile.mkdtemp(prefix="maam-dam-embedded-"))
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(data_dir), MAAM_ANNOTATION__PORT=str(annotation_server.port),
-                    MAAM_DAM__EMBEDDING_DIM="16")
+                    MAAM_MODEL_REPOSITORY=str(annotation_server.repository))
     env.pop("MAAM_DATABASE_URL", None)
     process = ServiceProcess([sys.executable, "-m", "services.cli", "serve", "dam", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"

@@ -34,6 +34,7 @@ def flaky_annotation(test_repository: Path):
 def fault_dam(tmp_path_factory, pg_server_uri, flaky_annotation):
     # Three models keep 200 assets quick on two shared cores.
     instance = start_dam(tmp_path_factory.mktemp("fault-dam"), pg_server_uri, flaky_annotation.port,
+                         flaky_annotation.repository,
                          MAAM_DAM__ANNOTATION_MODELS=json.dumps(MODELS))
     yield instance
     instance.process.stop()

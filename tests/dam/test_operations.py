@@ -47,7 +47,8 @@ def annotation(test_repository: Path):
 def held_dam(tmp_path: Path, pg_server_uri: str, annotation: InProcessAnnotation):
     # A short grace for jobs (the held one must be released, not waited for) and a long lease
     # (so only the release, never the lease, can free it).
-    instance = start_dam(tmp_path, pg_server_uri, annotation.port, MAAM_DAM__ANNOTATION_MODELS=json.dumps([MODEL]),
+    instance = start_dam(tmp_path, pg_server_uri, annotation.port, annotation.repository,
+                         MAAM_DAM__ANNOTATION_MODELS=json.dumps([MODEL]),
                          MAAM_DAM__SHUTDOWN_GRACE_S="0.3", MAAM_DAM__JOB_LEASE_S="600",
                          MAAM_DAM__BACKLOG_INTERVAL_S="0.1")
     annotation.hold(MODEL)

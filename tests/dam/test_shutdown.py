@@ -63,6 +63,7 @@ class Outcome:
 @pytest.fixture(scope="module")
 def sigterm_during_ingest(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str, annotation_server):
     dam = start_dam(tmp_path_factory.mktemp("shutdown-dam"), pg_server_uri, annotation_server.port,
+                    annotation_server.repository,
                     MAAM_DAM__ANNOTATION_MODELS=json.dumps(MODELS), MAAM_DAM__JOB_LEASE_S=LEASE_S)
     folder = tmp_path_factory.mktemp("photos")
     digests = set()

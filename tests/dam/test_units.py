@@ -88,3 +88,33 @@ def test_backoff_grows_and_is_capped():
     delays = [backoff_seconds(n, 1.0, 30.0) for n in range(1, 10)]
     assert 0.5 <= delays[0] <= 1.0 and 4.0 <= delays[3] <= 8.0
     assert all(d <= 30.0 for d in delays) and delays[-1] >= 15.0
+
+
+def test_web_search_syntax_parses_as_websearch_to_tsquery_reads_it():
+    from services.dam.search.query_syntax import Term, parse
+
+    assert parse('"stone statues" or ferry -boat') == [
+        [Term("stone statues", phrase=True)], [Term("ferry"), Term("boat", negated=True)]]
+    assert parse("a b OR c") == [[Term("a"), Term("b")], [Term("c")]]
+    assert parse("or boat or") == [[Term("boat")]]  # a dangling OR is no operator
+    assert parse('-"notre dame" cat-dog "unclosed') == [
+        [Term("notre dame", phrase=True, negated=True), Term("cat-dog"), Term("unclosed", phrase=True)]]
+    assert parse("  ") == []
+
+
+def test_the_default_space_follows_preference_then_whole_image_models_then_coverage():
+    from services.dam.spaces import choose
+
+    coverage = {"clip": 10, "visual": 12, "regions": 50}
+    assert choose(["clip", "visual", "regions"], ["clip"], coverage, ["clip", "visual"]) == "clip"
+    assert choose(["clip", "visual", "regions"], [], coverage, ["clip", "visual"]) == "visual"
+    assert choose(["clip", "regions"], ["missing"], {"clip": 3, "regions": 3}, []) == "clip"  # a tie: by name
+    assert choose([], ["clip"], coverage) is None
+
+
+def test_the_retired_embedding_dim_setting_fails_with_the_new_way(monkeypatch):
+    from services.dam.core.config import DamSettings
+
+    monkeypatch.setenv("MAAM_DAM__EMBEDDING_DIM", "512")
+    with pytest.raises(ValueError, match=r"retired.*MAAM_DAM__EMBEDDING_SPACES"):
+        DamSettings()

@@ -221,7 +221,11 @@ def test_triton_serves_the_mounted_repository_and_only_the_gpu_profile_reserves_
         mounts = dict(reversed(_mount(v)) for v in raw[name]["volumes"])
         assert mounts["/models"] == "${MAAM_MODELS_DIR:-./triton_models}", f"{name}: triton_models not mounted"
         assert repository in mounts, f"{name}: --model-repository={repository} is not a mount"
-        assert "/v2/health/ready" in " ".join(service["healthcheck"]["test"])
+        # Healthy only when every installed model is loaded (deploy/triton/ready.py against this repository).
+        health = service["healthcheck"]["test"]
+        assert health[:3] == ["CMD", "python3", "/opt/maam/triton_ready.py"], f"{name}: {health}"
+        assert health[health.index("--repository") + 1] == repository
+        assert mounts["/opt/maam/triton_ready.py"] == "./deploy/triton/ready.py"
     for name, service in services.items():
         devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
         if "gpu" in service_profiles(service):
@@ -289,3 +293,53 @@ def test_the_triton_ports_override_is_valid_and_publishes_grpc() -> None:
     assert not errors, [e.message for e in errors]
     assert set(override["services"]) == {"triton"}
     assert override["services"]["triton"]["ports"] == ["127.0.0.1:8001:8001"]
+
+
+def test_the_models_job_writes_as_the_host_user_and_says_what_to_set_when_it_cannot(services: dict) -> None:
+    job = services["models"]
+    assert job["user"] == "1000:1000"  # the defaults, which .env.example states
+    env = read_env_file()
+    assert (env["MAAM_UID"], env["MAAM_GID"]) == ("1000", "1000")
+    raw = load_raw()["services"]["models"]
+    assert raw["user"] == "${MAAM_UID:-1000}:${MAAM_GID:-1000}"
+    shell, flag, script, name = job["entrypoint"]
+    assert (shell, flag, name) == ("sh", "-c", "maam-models")
+    assert "test -w /models" in script and "MAAM_UID=" in script and 'exec maam models "$@"' in script
+    assert subprocess.run(["sh", "-n", "-c", script], capture_output=True).returncode == 0
+    # Caches live under the repository it can write, not in the image's home of another uid.
+    assert job["environment"]["HOME"].startswith("/models/.cache")
+    assert job["environment"]["MAAM_DATA_DIR"].startswith("/models/.cache")
+
+
+def test_elasticsearch_passwords_apply_on_every_start(services: dict) -> None:
+    es = services["elasticsearch"]
+    assert es["entrypoint"] == ["/bin/tini", "--", "/usr/local/bin/maam-es-entrypoint.sh"]
+    assert "./deploy/elasticsearch/entrypoint.sh:/usr/local/bin/maam-es-entrypoint.sh:ro" in load_raw()[
+        "services"]["elasticsearch"]["volumes"]
+    entrypoint = (REPO_ROOT / "deploy" / "elasticsearch" / "entrypoint.sh").read_text(encoding="utf-8")
+    assert "useradd maam_admin" in entrypoint and "docker-entrypoint.sh eswrapper" in entrypoint
+    assert subprocess.run(["sh", "-n", str(REPO_ROOT / "deploy" / "elasticsearch" / "entrypoint.sh")]).returncode == 0
+    health = " ".join(es["healthcheck"]["test"])
+    assert "maam_admin:${ELASTIC_PASSWORD}" in health and "wait_for_status=green" in health
+    setup = (REPO_ROOT / "deploy" / "elasticsearch" / "setup.sh").read_text(encoding="utf-8")
+    assert "maam_admin:${ELASTIC_PASSWORD}" in setup and "elastic:${ELASTIC_PASSWORD}" not in setup
+    # The DAM puts an index template and swaps aliases: its role may do both, on maam-* only.
+    assert "manage_index_templates" in setup
+
+
+def test_the_gpu_image_carries_onnxruntime_gpu_alone_with_its_cuda_runtime() -> None:
+    text = _dockerfile()
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu" in text
+    assert 'pip install --no-deps "onnxruntime-gpu==$version"' in text
+    assert "CUDAExecutionProvider" in text and "ldconfig" in text
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    gpu = re.search(r"^gpu = \[(.*?)^\]", pyproject, re.M | re.S).group(1)
+    assert '"onnxruntime-gpu[cuda,cudnn]>=1.20,<1.27"' in gpu  # the CUDA 12 line, with its runtime wheels
+    assert re.search(r'"elasticsearch>=9\.\d+,<10"', pyproject), "the client must stay on the server's major"
+
+
+def test_deployment_docs_state_the_versions_and_how_to_verify() -> None:
+    docs = (REPO_ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    for needle in ("2.26", "570", "id -u", "docker compose ps", "MAAM_UID", "9.x"):
+        assert needle in docs, f"docs/deployment.md does not say {needle!r}"
+    assert "curl -X POST triton:8000" not in docs  # not reachable from the host

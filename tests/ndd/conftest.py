@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from services.common.settings import MediaSettings, Settings
-from services.ndd.api import create_app
-from services.ndd.settings import NddSettings
+from services.ndd.app import create_app
+from services.ndd.core.config import NddSettings
 
 
 def encode(rgb: np.ndarray, fmt: str = "PNG", quality: int = 90) -> bytes:

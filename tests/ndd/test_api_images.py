@@ -248,3 +248,37 @@ def test_heavily_overlaid_copy_is_found_through_keypoint_votes(indexed, photos, 
     monkeypatch.setattr(offline, "VOTE_SHORTLIST", 20)  # ... but keypoint votes bring the original in
     results = indexed.post("/api/v1/images/search/upload", params=params, files=query).json()["results"]
     assert [r["id"] for r in results] == ["chelsea"]
+
+
+def test_collection_ids_of_any_accepted_length_work(make_client, photos):
+    client = make_client()
+    long_id = "c" * 200  # the longest id a collection may have; its index files are named by a hash
+    assert client.post("/api/v1/collections", json={"id": long_id}).status_code == 201
+    assert client.post("/api/v1/collections", json={"id": "c" * 201}).status_code == 422
+    job = upload_images(client, {"cat": encode(photos["chelsea"])}, collection_id=long_id)
+    assert job["indexed"] == ["cat"]
+    query = {"file": ("q.jpg", _edited(photos["chelsea"]), "image/jpeg")}
+    found = client.post("/api/v1/images/search/upload", params={"collection_id": long_id}, files=query).json()
+    assert [r["id"] for r in found["results"]] == ["cat"]
+    assert client.delete("/api/v1/images/indices/cat", params={"collection_id": long_id}).status_code == 200
+    assert client.delete(f"/api/v1/collections/{long_id}").status_code == 204
+
+
+def test_huge_offsets_are_422_not_500(indexed):
+    response = indexed.get("/api/v1/images", params={"offset": 2**63})
+    assert response.status_code == 422 and "offset" in response.json()["detail"]
+    assert indexed.get("/api/v1/images", params={"offset": 2**63 - 1}).json()["items"] == []
+
+
+def test_errors_use_the_published_envelope(indexed):
+    """Every 4xx body is {detail: str, status: int} (+ errors for validation), as the OpenAPI schema says."""
+    schema = indexed.get("/openapi.json").json()
+    operation = schema["paths"]["/api/v1/images/search/{item_id}"]["get"]["responses"]
+    assert operation["4XX"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert "422" not in operation  # FastAPI's own HTTPValidationError (detail: array) is not published
+    invalid = indexed.get("/api/v1/images/search/astronaut", params={"t_rank": 0}).json()
+    assert invalid["status"] == 422 and isinstance(invalid["detail"], str)
+    assert invalid["errors"][0]["loc"] == ["query", "t_rank"]
+    missing = indexed.get("/api/v1/images/search/nope").json()
+    assert missing == {"detail": "image 'nope' is not in collection 'default'", "status": 404}
+    assert indexed.get("/api/v1/no-such-route").json()["status"] == 404

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from services.ndd import index_files
+from services.common.faiss_files import load_index
+from services.ndd.core.config import NddSettings
 from services.ndd.descriptors import offline
 from services.ndd.engine import Engine, ImageQuery
-from services.ndd.settings import NddSettings
 from tests.ndd.conftest import encode
 from tests.support.processes import REPO_ROOT, ServiceProcess, child_env, free_port, http_healthy, maam
 
@@ -78,11 +76,10 @@ def test_crash_during_save_leaves_previous_index_usable(tmp_path, photos, monkey
     [path] = list((data_dir / "indexes").rglob("image-offline.faiss"))
     saved_before = path.read_bytes()
 
-    def torn_write(handle: io.BufferedWriter, payload: bytes) -> None:
-        handle.write(payload[: len(payload) // 2])  # half of the new file is on disk ...
-        raise OSError("simulated crash in the middle of writing the index")  # ... then the writer dies
+    def dies(fd: int) -> None:  # the new file is written but never made durable: the writer dies
+        raise OSError("simulated crash in the middle of writing the index")
 
-    monkeypatch.setattr(index_files, "_write_bytes", torn_write)
+    monkeypatch.setattr(os, "fsync", dies)
     engine.add_image("default", "rocket", photos["rocket"], None, {})
     with pytest.raises(OSError, match="simulated crash"):
         engine.persist("default")
@@ -90,7 +87,7 @@ def test_crash_during_save_leaves_previous_index_usable(tmp_path, photos, monkey
 
     assert path.read_bytes() == saved_before  # the previous index is untouched
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
-    previous = index_files.load(path)
+    previous = load_index(path)
     assert previous is not None and previous.index.ntotal == len(offline.describe_reference(photos["chelsea"]))
     engine.close()
 
@@ -98,7 +95,7 @@ def test_crash_during_save_leaves_previous_index_usable(tmp_path, photos, monkey
     restarted = Engine(data_dir, NddSettings())
     assert _ids(restarted, photos["chelsea"]) == ["chelsea"]
     assert _ids(restarted, photos["rocket"]) == ["rocket"]
-    assert index_files.load(path).generation == restarted.store.generation("default", "image", "offline")
+    assert load_index(path).generation == restarted.store.generation("default", "image", "offline")
     restarted.close()
 
 
@@ -113,15 +110,13 @@ def test_writer_killed_with_sigkill_mid_save_leaves_previous_index(tmp_path, pho
     saved_before = path.read_bytes()
     script = textwrap.dedent(f"""
         import os, signal, numpy as np, skimage.data as data
-        from services.ndd import index_files
         from services.ndd.engine import Engine
-        from services.ndd.settings import NddSettings
+        from services.ndd.core.config import NddSettings
 
-        def die(handle, payload):
-            handle.write(payload[: len(payload) // 2]); handle.flush()
+        def die(fd):  # the temp file is written, the process is killed before it is renamed
             os.kill(os.getpid(), signal.SIGKILL)
 
-        index_files._write_bytes = die
+        os.fsync = die
         engine = Engine(__import__("pathlib").Path({str(data_dir)!r}), NddSettings())
         engine.add_image("default", "rocket", data.rocket(), None, {{}})
         engine.persist("default")
@@ -147,7 +142,7 @@ def test_corrupt_index_file_is_rebuilt_from_stored_descriptors(tmp_path, photos)
     path.write_bytes(b"garbage" * 10)
     restarted = Engine(data_dir, NddSettings())
     assert _ids(restarted, photos["coffee"]) == ["coffee"]
-    assert index_files.load(path) is not None
+    assert load_index(path) is not None
     restarted.close()
 
 
@@ -160,18 +155,3 @@ def test_large_index_switches_to_hnsw_and_still_finds(tmp_path, photos):
     assert _ids(engine, photos["astronaut"]) == []
     assert _ids(engine, photos["coffee"][:, ::-1].copy()) == ["coffee"]
     engine.close()
-
-
-def test_save_is_atomic_rename(tmp_path, monkeypatch):
-    import faiss
-
-    calls: list[tuple[str, str]] = []
-    real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append((str(a), str(b))), real_replace(a, b))[1])
-    target = tmp_path / "x.faiss"
-    index = faiss.IndexFlatIP(4)
-    index.add(np.eye(4, dtype=np.float32))
-    index_files.save(target, index, np.arange(4), 7)
-    assert calls and calls[0][1] == str(target) and Path(calls[0][0]).parent == tmp_path
-    loaded = index_files.load(target)
-    assert loaded.generation == 7 and loaded.index.ntotal == 4

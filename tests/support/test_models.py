@@ -195,9 +195,10 @@ CLIP_LEN = 4
 CAPTION_VOCAB = ["<pad>", "<bos>", "<eos>"] + [f"word{i}" for i in range(VOCAB - 3)]
 
 
-def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params: dict | None = None) -> None:
+def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params: dict | None = None,
+              dim: int = EMBED_DIM) -> None:
     """A linear image encoder with L2-normalised output (CLIP-like, face or region embedder)."""
-    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (EMBED_DIM,))
+    inp, out = _image_input(), TensorDesc("embedding", "TYPE_FP32", (dim,))
     flat = 3 * IMAGE_SIZE * IMAGE_SIZE
     nodes = [
         helper.make_node("Flatten", ["images"], ["flat"], axis=1),
@@ -205,11 +206,24 @@ def _embedder(root: Path, rng: np.random.Generator, name: str, task: str, params
         helper.make_node("LpNormalization", ["raw"], ["embedding"], axis=1, p=2),
     ]
     init = [
-        numpy_helper.from_array(_weights(rng, flat, EMBED_DIM), "w"),
-        numpy_helper.from_array(_weights(rng, EMBED_DIM), "b"),
+        numpy_helper.from_array(_weights(rng, flat, dim), "w"),
+        numpy_helper.from_array(_weights(rng, dim), "b"),
     ]
     graph = helper.make_graph(nodes, name, [_value_info(inp, True)], [_value_info(out, True)], init)
     _write(root, name, task, graph, [inp], [out], 8, None, {"input_size": IMAGE_SIZE, **(params or {})})
+
+
+VISUAL_DIM = 24
+
+
+def write_visual_embedder(root: Path, seed: int = 7) -> Path:
+    """A second image embedding of another size (24-d), shaped like the offline visual embedding: its own
+    space, no text encoder (not cross-modal). Not part of `write_test_repository`: tests that need two
+    embedding spaces of different dimensions add it (or add it later, as a model installed after the fact)."""
+    root.mkdir(parents=True, exist_ok=True)
+    _embedder(root, np.random.default_rng(seed), "test_visual_embedder", "image_embedding",
+              {"space": "test-visual", "dim": VISUAL_DIM, "normalized": True}, dim=VISUAL_DIM)
+    return root
 
 
 def _face_detector(root: Path, rng: np.random.Generator) -> None:

@@ -46,13 +46,16 @@ class AnnotationClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def stream(self, kind: str, data: bytes) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
-        """Each model's result as the service sends it. Raises AnnotationServiceError."""
+    async def stream(self, kind: str, data: bytes, models: list[str] | None = None
+                     ) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
+        """Each model's result as the service sends it (`models`: only these; None: the configured set).
+        Raises AnnotationServiceError."""
+        wanted = self._models if models is None else models
         if kind == "image":
-            request = pb.ImageAnnotationRequest(image_data=data, models=self._models)
+            request = pb.ImageAnnotationRequest(image_data=data, models=wanted)
             call = self._stub.ImageAnnotationStream(request, timeout=self._timeout)
         elif kind == "video":
-            video = pb.VideoAnnotationRequest(video_data=data, models=self._models)
+            video = pb.VideoAnnotationRequest(video_data=data, models=wanted)
             call = self._stub.VideoAnnotationStream(video, timeout=self._timeout)
         else:
             raise AnnotationServiceError(f"no streaming annotation for {kind} assets", permanent=True)
@@ -62,17 +65,21 @@ class AnnotationClient:
         except grpc.aio.AioRpcError as exc:
             raise rpc_error(exc) from exc
 
-    async def image_embedding(self, data: bytes) -> tuple[str, list[float]]:
-        """(model, vector) of a whole image in the cross-modal space (prototypes, similar-to-image)."""
+    async def image_embedding(self, data: bytes, model: str = "") -> tuple[str, list[float]]:
+        """(space, vector) of a whole image through ImageCrossModalEmbedding (`model`: which image_embedding
+        model; empty: the service's default)."""
         try:
-            reply = await self._stub.ImageCrossModalEmbedding(pb.AnnotationRequest(asset_data=data), timeout=60)
+            reply = await self._stub.ImageCrossModalEmbedding(pb.AnnotationRequest(asset_data=data, model=model),
+                                                              timeout=60)
         except grpc.aio.AioRpcError as exc:
             raise rpc_error(exc) from exc
         return reply.embedding.model or reply.model, list(reply.embedding.values)
 
-    async def region_embedding(self, data: bytes, box: tuple[float, float, float, float]) -> tuple[str, list[float]]:
-        """(model, vector) of one region of an image, computed on the fly."""
-        request = pb.AnnotationRequest(asset_data=data, boxes=[pb.BoundingBox(
+    async def region_embedding(self, data: bytes, box: tuple[float, float, float, float], model: str = ""
+                               ) -> tuple[str, list[float], list[float]]:
+        """(space, region vector, whole-image vector) through ImageRegionFeatureExtraction, computed on the fly
+        (`model`: a region_embedding or image_embedding model; empty: the service's default)."""
+        request = pb.AnnotationRequest(asset_data=data, model=model, boxes=[pb.BoundingBox(
             x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3])])
         try:
             reply = await self._stub.ImageRegionFeatureExtraction(request, timeout=60)
@@ -81,4 +88,14 @@ class AnnotationClient:
         regions = [r for r in reply.regions if r.from_request] or list(reply.regions)
         if not regions or not regions[0].embedding.values:
             raise AnnotationServiceError("the annotation service returned no region embedding", permanent=True)
-        return regions[0].embedding.model or reply.model, list(regions[0].embedding.values)
+        return (regions[0].embedding.model or reply.model, list(regions[0].embedding.values),
+                list(reply.whole_image.values))
+
+    async def text_embedding(self, text: str, model: str) -> tuple[str, list[float]]:
+        """(text model, vector) of a text through TextCrossModalEmbedding with the named text encoder."""
+        try:
+            reply = await self._stub.TextCrossModalEmbedding(pb.TextEmbeddingRequest(text=text, model=model),
+                                                             timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc
+        return reply.embedding.model or reply.model, list(reply.embedding.values)

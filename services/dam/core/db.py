@@ -20,7 +20,7 @@ _embedded_servers: dict[Path, object] = {}
 
 
 class DatabaseConfigError(RuntimeError):
-    """The database cannot serve this configuration (missing pgvector, another embedding size, ...)."""
+    """The database cannot serve this configuration (missing pgvector, ...)."""
 
 
 def start_embedded_postgres(pgdata: Path) -> str:
@@ -65,8 +65,8 @@ def database_url(settings: DamSettings) -> str:
     return start_embedded_postgres(settings.dam_dir / "pg")
 
 
-def run_migrations(url: str, embedding_dim: int) -> None:
-    """Brings the schema to head (blocking; call from a thread). Checks pgvector and the embedding size."""
+def run_migrations(url: str, revision: str = "head") -> None:
+    """Brings the schema to `revision` (blocking; call from a thread). Checks pgvector first."""
     from alembic import command
     from alembic.config import Config
 
@@ -83,14 +83,7 @@ def run_migrations(url: str, embedding_dim: int) -> None:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
             cfg.attributes["connection"] = conn
-            cfg.attributes["embedding_dim"] = embedding_dim
-            command.upgrade(cfg, "head")
-            stored = conn.execute(sa.text("SELECT value FROM dam_meta WHERE key = 'embedding_dim'")).scalar_one()
-            if int(stored) != embedding_dim:
-                raise DatabaseConfigError(
-                    f"this database stores {stored}-d embeddings but MAAM_DAM__EMBEDDING_DIM is {embedding_dim}; "
-                    "use the same dimension or a new database"
-                )
+            command.upgrade(cfg, revision)
     finally:
         engine.dispose()
 

@@ -18,7 +18,6 @@ def run() -> None:
         return
     # `alembic -c ...` from the command line: connect with the DAM settings.
     settings = get_dam_settings()
-    context.config.attributes.setdefault("embedding_dim", settings.dam.embedding_dim)
     engine = sa.create_engine(database_url(settings), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         context.configure(connection=conn, version_table="dam_alembic_version")

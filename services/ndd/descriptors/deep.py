@@ -1,7 +1,10 @@
 """The deep descriptor: an image embedding from the annotation service's ImageCrossModalEmbedding
-RPC (CLIP or any installed embedding model), compared by cosine similarity."""
+RPC (CLIP, the offline visual embedding or any installed embedding model), compared by cosine similarity.
+Each vector carries its embedding space (the model that made it): vectors of two spaces are never compared."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -9,6 +12,12 @@ import numpy as np
 from protos import media_annotation_pb2, media_annotation_pb2_grpc
 
 NAME = "deep"
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: np.ndarray  # unit norm
+    space: str
 
 
 class DescriptorUnavailableError(RuntimeError):
@@ -24,7 +33,8 @@ class AnnotationEmbedder:
         if not url:
             raise DescriptorUnavailableError(
                 "the deep descriptor is not configured: set MAAM_NDD_ANNOTATION_URL to the annotation service's "
-                "host:port (and install an image embedding model there, e.g. `maam models pull clip`)"
+                "host:port (and install an image embedding model there: `maam models install-shipped` for the offline "
+                "visual embedding, `maam models pull clip_vit_b32` for CLIP)"
             )
         self.url = url
         self.model = model
@@ -43,8 +53,8 @@ class AnnotationEmbedder:
             await self._channel.close()
             self._channel = None
 
-    async def embed(self, image: bytes) -> np.ndarray:
-        """Unit-norm embedding of the image bytes."""
+    async def embed(self, image: bytes) -> Embedding:
+        """Unit-norm embedding of the image bytes, with the space it is in."""
         request = media_annotation_pb2.AnnotationRequest(asset_data=image, model=self.model)
         try:
             response = await self._stub().ImageCrossModalEmbedding(request, timeout=self.timeout_s)
@@ -59,4 +69,5 @@ class AnnotationEmbedder:
         values = np.asarray(response.embedding.values, np.float32)
         if values.size == 0:
             raise DescriptorUnavailableError(f"the annotation service at {self.url} returned an empty embedding")
-        return values / max(float(np.linalg.norm(values)), 1e-12)
+        space = response.embedding.model or response.model or self.model or "unnamed"
+        return Embedding(values / max(float(np.linalg.norm(values)), 1e-12), space)

@@ -75,6 +75,7 @@ def ui_dam(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str, annotat
     """One DAM for the UI tests (each test signs in as its own user)."""
     models = image_models(annotation_server.port)
     instance = start_dam(tmp_path_factory.mktemp("dam-ui"), pg_server_uri, annotation_server.port,
+                         annotation_server.repository,
                          MAAM_DAM__ANNOTATION_MODELS=json.dumps(models))
     # The first account becomes admin (who sees every asset): take it, so each test's user sees only its own.
     instance.user("admin@example.org").close()

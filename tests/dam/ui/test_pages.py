@@ -41,7 +41,7 @@ def library(ui_dam):
     for asset in (cat, rocket):
         wait_annotated(client, asset["id"], timeout=60)
     # The video is asked for the image models' names too; those that have no video unit are reported missing.
-    wait_annotated(client, video["id"], states=("done", "partial"), timeout=90)
+    wait_annotated(client, video["id"], states=("done", "failed"), timeout=90)
     token = client.headers["Authorization"].split()[1]
     yield {"token": token, "cat": cat["id"], "rocket": rocket["id"], "video": video["id"]}
     client.close()

@@ -180,7 +180,7 @@ async def delete_asset(asset_id: int, user: CurrentUser, session: Session, ctx: 
     asset = require_owner(await session.get(Asset, asset_id), user, "asset")
     asset.deleted_at = func.now()
     await session.commit()
-    await ctx.backend.delete(asset_id)
+    await ctx.indexer.sync(asset_id)  # no live asset: its document goes
 
 
 @router.get("/{asset_id}/download")

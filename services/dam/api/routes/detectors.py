@@ -4,6 +4,7 @@ maximum cosine similarity between any prototype and its whole-image or region ve
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Annotated
 
@@ -12,17 +13,20 @@ from sqlalchemy import func, select, text
 
 from services.common.media import MediaError, open_image
 from services.dam.annotation.client import AnnotationServiceError
+from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
 from services.dam.models import Detector, DetectorPrototype, User
 from services.dam.schemas import DetectorOut, DetectorUpdate, Match
 
 router = APIRouter(prefix="/detectors", tags=["detectors"])
+log = logging.getLogger(__name__)
 MAX_ANCHORS = 32
 MAX_ANCHOR_BYTES = 20 * 1024 * 1024
 
 # Best (prototype, vector) pair per asset among assets the viewer may see; a prototype meets vectors of its own model.
 _MATCHES = text("""
-SELECT DISTINCT ON (v.asset_id) v.asset_id, 1 - (v.embedding <=> p.embedding) AS score, v.kind, v.box
+SELECT DISTINCT ON (v.asset_id) v.asset_id, 1 - (v.embedding <=> p.embedding) AS score, v.kind, v.box,
+    p.model AS space
 FROM detector_prototypes p
 JOIN asset_vectors v ON v.model = p.model
 JOIN assets a ON a.id = v.asset_id AND a.deleted_at IS NULL
@@ -47,6 +51,7 @@ async def create_detector(
 ) -> DetectorOut:
     if not anchors or len(anchors) > MAX_ANCHORS:
         raise HTTPException(422, f"give between 1 and {MAX_ANCHORS} anchor images")
+    spaces = await query_vectors.prototype_spaces(ctx, session)
     prototypes: list[tuple[str, list[float]]] = []
     for anchor in anchors:
         data = await anchor.read(MAX_ANCHOR_BYTES + 1)
@@ -56,23 +61,18 @@ async def create_detector(
             await asyncio.to_thread(open_image, data)
         except MediaError as exc:
             raise HTTPException(422, f"anchor {anchor.filename!r}: {exc}") from exc
-        try:
-            prototypes.append(await ctx.client.image_embedding(data))
-        except AnnotationServiceError as exc:
-            code = 422 if exc.permanent else 503
-            raise HTTPException(code, f"cannot embed anchor {anchor.filename!r}: {exc}") from exc
-        # Region vectors may come from another model: the anchor in that model's space too (whole image as box).
-        try:
-            region = await ctx.client.region_embedding(data, (0.0, 0.0, 1.0, 1.0))
-            if region[0] != prototypes[-1][0]:
-                prototypes.append(region)
-        except AnnotationServiceError as exc:
-            if not exc.permanent:
-                raise HTTPException(503, f"cannot embed anchor {anchor.filename!r}: {exc}") from exc
-    wrong = [len(v) for _, v in prototypes if len(v) != ctx.settings.dam.embedding_dim]
-    if wrong:
-        raise HTTPException(409, f"the embedding model gives {wrong[0]}-d vectors, the DAM stores "
-                                 f"{ctx.settings.dam.embedding_dim}-d ones")
+        # One prototype per space the library holds vectors in (whole-image and region models may differ):
+        # a prototype meets only vectors of its own space.
+        for space in spaces:
+            try:
+                prototypes.append(await query_vectors.of_anchor(ctx, session, data, space))
+            except AnnotationServiceError as exc:
+                if not exc.permanent:
+                    raise HTTPException(503, f"cannot embed anchor {anchor.filename!r}: {exc}") from exc
+                log.info("detector anchor: space %s is not available (%s); skipped", space, exc)
+    if not prototypes:
+        raise HTTPException(409, "the anchors cannot be embedded in any embedding space the library holds: "
+                                 + query_vectors.NO_EMBEDDER)
     detector = Detector(owner_id=user.id, name=name, label=name.strip().lower(), visibility=visibility,
                         threshold=ctx.settings.dam.detector_threshold if threshold is None else threshold,
                         model=prototypes[0][0])
@@ -115,14 +115,14 @@ async def delete_detector(detector_id: int, user: CurrentUser, session: Session,
         text("SELECT asset_id FROM asset_labels WHERE detector_id = :d"), {"d": detector_id})).all()]
     await session.delete(detector)
     await session.commit()
-    await ctx.indexer.sync_many(labelled)
+    await ctx.indexer.sync(labelled)
 
 
 async def compute_matches(session: Session, detector: Detector, user: User, threshold: float | None) -> list[Match]:
     rows = (await session.execute(_MATCHES, {"detector": detector.id,
                                              "admin": user.is_admin, "viewer": user.id})).all()
-    matches = [Match(asset_id=r.asset_id, score=float(r.score), matched=r.kind, box=list(r.box) if r.box else None)
-               for r in rows if threshold is None or r.score >= threshold]
+    matches = [Match(asset_id=r.asset_id, score=float(r.score), matched=r.kind, box=list(r.box) if r.box else None,
+                     space=r.space) for r in rows if threshold is None or r.score >= threshold]
     return sorted(matches, key=lambda m: (-m.score, m.asset_id))
 
 
@@ -164,7 +164,7 @@ async def apply(
                                    "VALUES (:a, :d, :l, :s)"),
                               {"a": m.asset_id, "d": detector.id, "l": detector.label, "s": m.score})
     await session.commit()
-    await ctx.indexer.sync_many(sorted(set(previous) | owned))
+    await ctx.indexer.sync(sorted(set(previous) | owned))
     return found
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 
+from services.dam.api import query_vectors
 from services.dam.api.deps import (
     Ctx,
     CurrentUser,
@@ -17,7 +18,15 @@ from services.dam.api.deps import (
     visible_clause,
 )
 from services.dam.models import Asset, Project, ProjectAsset
-from services.dam.schemas import AssetOut, Page, ProjectAssetsIn, ProjectCreate, ProjectOut, ProjectUpdate
+from services.dam.schemas import (
+    AssetOut,
+    ExpandOut,
+    Page,
+    ProjectAssetsIn,
+    ProjectCreate,
+    ProjectOut,
+    ProjectUpdate,
+)
 from services.dam.search.base import SearchQuery
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -67,7 +76,7 @@ async def delete_project(project_id: int, user: CurrentUser, session: Session, c
         select(ProjectAsset.asset_id).where(ProjectAsset.project_id == project.id))).all()]
     await session.delete(project)
     await session.commit()
-    await ctx.indexer.sync_many(members)
+    await ctx.indexer.sync(members)
 
 
 @router.get("/{project_id}/assets", response_model=Page)
@@ -99,7 +108,7 @@ async def add_assets(project_id: int, body: ProjectAssetsIn, user: CurrentUser, 
     for asset_id in ids:
         await session.merge(ProjectAsset(project_id=project.id, asset_id=asset_id))
     await session.commit()
-    await ctx.indexer.sync_many(ids)
+    await ctx.indexer.sync(ids)
     return await _out(session, project)
 
 
@@ -114,28 +123,23 @@ async def remove_asset(project_id: int, asset_id: int, user: CurrentUser, sessio
     await ctx.indexer.sync(asset_id)
 
 
-@router.post("/{project_id}/expand", response_model=list[AssetOut])
+@router.post("/{project_id}/expand", response_model=ExpandOut)
 async def expand(project_id: int, user: CurrentUser, session: Session, ctx: Ctx,
-                 k: Annotated[int, Query(ge=1, le=100)] = 10, add: bool = False) -> list[AssetOut]:
+                 k: Annotated[int, Query(ge=1, le=100)] = 10, add: bool = False,
+                 space: Annotated[str | None, Query(max_length=200, description=(
+                     "The embedding space; default: the one most members have a vector in."))] = None,
+                 ) -> ExpandOut:
     """"Expand with similar assets": the k visible assets nearest to the centroid of the members' image
-    embeddings, excluding members; `add=true` also adds them to the project (owner only)."""
+    embeddings (one space), excluding members; `add=true` also adds them to the project (owner only)."""
     project = require_visible(await session.get(Project, project_id), user, "project")
     if add:
         require_owner(project, user, "project")
     members = [r[0] for r in (await session.execute(
         select(ProjectAsset.asset_id).where(ProjectAsset.project_id == project_id))).all()]
-    # Centroid of the members' vectors of the most common embedding model (vectors of two models don't mix).
-    row = (await session.execute(text("""
-        SELECT d.embedding_model, avg(d.embedding)::text FROM search_docs d
-        WHERE d.asset_id = ANY(:ids) AND d.embedding IS NOT NULL
-          AND (:admin OR d.visibility = 'public' OR d.owner_id = :viewer)
-        GROUP BY d.embedding_model ORDER BY count(*) DESC, d.embedding_model LIMIT 1"""),
-        {"ids": members, "admin": user.is_admin, "viewer": user.id})).first()
-    if row is None:
-        raise HTTPException(409, "no member of this project has an image embedding yet")
-    vector = [float(x) for x in row[1].strip("[]").split(",")]
-    result = await ctx.backend.search(SearchQuery(viewer_id=user.id, is_admin=user.is_admin, vector=vector,
-                                                  vector_model=row[0], exclude_ids=members, size=k, facets=False))
+    centroid = await query_vectors.of_members(ctx, session, members, user, space)
+    result = await ctx.backend.search(SearchQuery(viewer_id=user.id, is_admin=user.is_admin, vector=centroid.values,
+                                                  vector_model=centroid.space, exclude_ids=members, size=k,
+                                                  facets=False))
     ids = [h.asset_id for h in result.hits]
     assets = {a.id: a for a in (await session.execute(select(Asset).where(Asset.id.in_(ids)))).scalars()}
     found = [assets[i] for i in ids if i in assets and assets[i].deleted_at is None]
@@ -143,5 +147,5 @@ async def expand(project_id: int, user: CurrentUser, session: Session, ctx: Ctx,
         for asset in found:
             await session.merge(ProjectAsset(project_id=project_id, asset_id=asset.id))
         await session.commit()
-        await ctx.indexer.sync_many([a.id for a in found])
-    return [AssetOut.model_validate(a) for a in found]
+        await ctx.indexer.sync([a.id for a in found])
+    return ExpandOut(space=centroid.space, assets=[AssetOut.model_validate(a) for a in found])

@@ -1,9 +1,9 @@
-"""GET /api/search (text, filters, facets, kNN similar to an asset or a region) and POST /api/search/similar."""
+"""GET /api/search (text, filters, facets; kNN similar to an asset, a region or a text) and POST
+/api/search/similar (kNN similar to an uploaded image). Every kNN runs in one embedding space and says which."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -11,15 +11,23 @@ from datetime import time as dtime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from services.common.media import MediaError, open_image
 from services.dam import metrics
-from services.dam.annotation.client import AnnotationServiceError
+from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see
 from services.dam.models import Asset, Project, User
 from services.dam.schemas import AssetOut, SearchHitOut, SearchOut
-from services.dam.search.base import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchQuery, Tri
+from services.dam.search.base import (
+    MAX_KNN_WINDOW,
+    MAX_PAGE_SIZE,
+    MAX_QUERY_CHARS,
+    MAX_RESULT_WINDOW,
+    QueryError,
+    SearchQuery,
+    Tri,
+)
 
 router = APIRouter(prefix="/search", tags=["search"])
 MAX_SIMILAR_UPLOAD = 20 * 1024 * 1024
@@ -44,7 +52,9 @@ class SearchParams:
         owner: Annotated[str | None, Query(description="A user id or `me`.")] = None,
         project: int | None = None,
         min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
-        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page: Annotated[int, Query(ge=1, description=(
+            f"page x size may reach hit {MAX_RESULT_WINDOW} ({MAX_KNN_WINDOW} for a kNN); deeper: narrow the "
+            "search"))] = 1,
         size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
         facets: bool = True,
     ) -> None:
@@ -94,47 +104,12 @@ def parse_box(raw: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-async def asset_vector(session: Session, asset: Asset) -> tuple[str, list[float]]:
-    """(embedding model, vector) of the asset's indexed whole-image embedding."""
-    row = (await session.execute(text(
-        "SELECT embedding_model, embedding::text FROM search_docs WHERE asset_id = :id AND embedding IS NOT NULL"),
-        {"id": asset.id})).first()
-    if row is None:
-        raise HTTPException(409, f"asset {asset.id} has no image embedding yet (annotation state: "
-                                 f"{asset.annotation_state}); try again when it is annotated")
-    return row[0], [float(x) for x in row[1].strip("[]").split(",")]
-
-
-def crop_png(data: bytes, box: tuple[float, float, float, float]) -> bytes:
-    image = open_image(data)
-    w, h = image.size
-    # The annotation service's own rounding (services/annotation/models/preprocess.py: crop).
-    x0, y0 = min(math.floor(box[0] * w), w - 1), min(math.floor(box[1] * h), h - 1)
-    area = (x0, y0, min(max(math.ceil(box[2] * w), x0 + 1), w), min(max(math.ceil(box[3] * h), y0 + 1), h))
-    out = io.BytesIO()
-    image.convert("RGB").crop(area).save(out, "PNG")
-    return out.getvalue()
-
-
-async def region_vector(ctx: Ctx, session: Session, asset: Asset, box: tuple[float, float, float, float]
-                        ) -> tuple[str, list[float]]:
-    """The region's embedding, on the fly through ImageRegionFeatureExtraction. When the region model's space is
-    not the one the index holds (e.g. a separate region embedder), the crop goes through the index's model."""
-    data = await asyncio.to_thread(ctx.blobs.read, asset.sha256)
-    indexed_model, _ = await asset_vector(session, asset)
-    try:
-        model, vector = await ctx.client.region_embedding(data, box)
-        if model != indexed_model:
-            crop = await asyncio.to_thread(crop_png, data, box)
-            model, vector = await ctx.client.image_embedding(crop)
-    except AnnotationServiceError as exc:
-        raise _service_error(exc) from exc
-    return model, vector
-
-
 async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) -> SearchOut:
     started = time.perf_counter()
-    result = await ctx.backend.search(query)
+    try:
+        result = await ctx.backend.search(query)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
     metrics.SEARCH_LATENCY.labels(mode).observe(time.perf_counter() - started)
     ids = [h.asset_id for h in result.hits]
     assets = {a.id: a for a in (await session.execute(
@@ -142,13 +117,7 @@ async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) 
     hits = [SearchHitOut(asset=AssetOut.model_validate(assets[h.asset_id]), score=h.score, highlights=h.highlights)
             for h in result.hits if h.asset_id in assets]
     return SearchOut(total=result.total, total_relation=result.total_relation, page=query.page, size=query.size,
-                     hits=hits, facets=result.facets)
-
-
-def _service_error(exc: AnnotationServiceError) -> HTTPException:
-    if exc.permanent:
-        return HTTPException(422, str(exc))
-    return HTTPException(503, f"the annotation service is not reachable now ({exc}); try again later")
+                     hits=hits, facets=result.facets, space=result.space)
 
 
 @router.get("", response_model=SearchOut)
@@ -157,11 +126,19 @@ async def search(
     similar_to: Annotated[int | None, Query(description="kNN: assets visually similar to this asset.")] = None,
     box: Annotated[str | None, Query(description="With similar_to: a region x_min,y_min,x_max,y_max (0-1); its "
                                                  "embedding is computed on the fly.")] = None,
+    space: Annotated[str | None, Query(max_length=200, description=(
+        "The embedding space (model) of a kNN; default: the asset's space that is configured first "
+        "(MAAM_DAM__EMBEDDING_SPACES), else a whole-image model's space covering most assets."))] = None,
+    semantic: Annotated[bool, Query(description=(
+        "With q: rank images by what q means, through a cross-modal (CLIP) space, instead of matching its "
+        "words."))] = False,
 ) -> SearchOut:
     query = await params.to_query(user, session)
     mode = "text" if query.q else "browse"
     if box is not None and similar_to is None:
         raise HTTPException(422, "`box` needs `similar_to` (the asset the region belongs to)")
+    if semantic and (query.q is None or similar_to is not None):
+        raise HTTPException(422, "`semantic` needs `q` (the text to search by meaning) and no `similar_to`")
     if similar_to is not None:
         asset = await session.get(Asset, similar_to)
         if asset is None or asset.deleted_at is not None or not can_see(asset, user):
@@ -170,25 +147,26 @@ async def search(
             region = parse_box(box)
             if asset.kind != "image":
                 raise HTTPException(422, "region search needs an image asset")
-            query.vector_model, query.vector = await region_vector(ctx, session, asset, region)
+            found = await query_vectors.of_region(ctx, session, asset, region, space)
             mode = "region"
         else:
-            query.vector_model, query.vector = await asset_vector(session, asset)
+            found = await query_vectors.of_asset(ctx, session, asset, space)
             query.exclude_ids = [asset.id]
             mode = "knn"
-        _check_dim(ctx, query.vector)
+        query.vector_model, query.vector = found.space, found.values
+    elif semantic:
+        found = await query_vectors.of_text(ctx, session, query.q or "", space)
+        query.vector_model, query.vector, query.q = found.space, found.values, None
+        mode = "semantic"
+    elif space is not None:
+        raise HTTPException(422, "`space` applies to a kNN: give `similar_to`, `semantic=true` or an image")
     return await run_search(ctx, session, query, mode)
-
-
-def _check_dim(ctx: Ctx, vector: list[float]) -> None:
-    if len(vector) != ctx.settings.dam.embedding_dim:
-        raise HTTPException(409, f"the annotation service gave a {len(vector)}-d embedding; this DAM indexes "
-                                 f"{ctx.settings.dam.embedding_dim}-d ones (MAAM_DAM__EMBEDDING_DIM)")
 
 
 @router.post("/similar", response_model=SearchOut)
 async def similar_to_image(
     image: UploadFile, params: Annotated[SearchParams, Depends()], user: CurrentUser, session: Session, ctx: Ctx,
+    space: Annotated[str | None, Query(max_length=200, description="The embedding space to search in.")] = None,
 ) -> SearchOut:
     """kNN over assets similar to an uploaded image (not stored), combinable with text and filters."""
     data = await image.read(MAX_SIMILAR_UPLOAD + 1)
@@ -199,9 +177,6 @@ async def similar_to_image(
     except MediaError as exc:
         raise HTTPException(422, str(exc)) from exc
     query = await params.to_query(user, session)
-    try:
-        query.vector_model, query.vector = await ctx.client.image_embedding(data)
-    except AnnotationServiceError as exc:
-        raise _service_error(exc) from exc
-    _check_dim(ctx, query.vector)
+    found = await query_vectors.of_image(ctx, session, data, space)
+    query.vector_model, query.vector = found.space, found.values
     return await run_search(ctx, session, query, "image")

@@ -13,6 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Revision 0002 lifts the fixed dimension (embedding spaces of any size); a test may still ask for one.
     dim = int(context.config.attributes.get("embedding_dim", 512))
     op.execute("CREATE EXTENSION IF NOT EXISTS vector")
     op.execute("CREATE TABLE dam_meta (key text PRIMARY KEY, value text NOT NULL)")

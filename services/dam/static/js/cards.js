@@ -63,7 +63,7 @@ export function assetCard(asset, summary, { score, highlights, extra } = {}) {
     highlights && Object.keys(highlights).length
       ? h("p", { class: "highlight" }, highlighted(Object.values(highlights)[0][0])) : null,
     chips(summary, asset),
-    h("div", { class: "card-meta" }, stateBadge(asset.annotation_state),
+    h("div", { class: "card-meta" }, stateBadge(asset.annotation_state, asset.annotation_failed_models),
       asset.kind !== "image" ? h("span", { class: "kind" }, asset.kind) : null,
       score !== undefined && score !== null ? h("span", { class: "score", title: "similarity" }, score.toFixed(3)) : null,
       extra || null));
@@ -97,4 +97,5 @@ export function refreshCards(grid, items, summaries) {
   }
 }
 
-export const PENDING = new Set(["pending", "partial"]);
+// States after which nothing changes without a new request: anything else is worth polling for.
+export const PENDING = new Set(["pending", "running"]);

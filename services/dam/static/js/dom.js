@@ -76,8 +76,10 @@ export function openDialog(title, body, { onClose } = {}) {
   return dialog;
 }
 
-export function stateBadge(state) {
-  const names = { pending: "Annotating…", partial: "Partly annotated", done: "Annotated", failed: "Annotation failed",
+export function stateBadge(state, failedModels = 0) {
+  const names = { pending: "Queued", running: "Annotating…", done: "Annotated", failed: "Annotation failed",
     skipped: "Not annotated" };
-  return h("span", { class: `badge state-${state}`, "data-state": state }, names[state] || state);
+  let label = names[state] || state;
+  if (state === "done" && failedModels > 0) label = `Annotated (${failedModels} model${failedModels === 1 ? "" : "s"} failed)`;
+  return h("span", { class: `badge state-${state}`, "data-state": state, "data-failed": failedModels || 0 }, label);
 }

@@ -212,7 +212,7 @@ export async function assetView(page, { match }) {
       } }, "Delete"));
     }
     head.append(h("div", {}, h("h1", {}, asset.title || asset.filename), h("div", { class: "head-meta" },
-      stateBadge(asset.annotation_state), h("span", { class: "muted" },
+      stateBadge(asset.annotation_state, asset.annotation_failed_models), h("span", { class: "muted" },
         `${asset.kind} · ${asset.width && asset.height ? `${asset.width}×${asset.height} · ` : ""}${asset.duration ? `${asset.duration.toFixed(1)} s · ` : ""}${formatBytes(asset.size)} · ${asset.visibility} · ${formatDate(asset.created_at)}`))),
     actions);
   }
@@ -303,8 +303,6 @@ export async function assetView(page, { match }) {
 
   let timer = null;
   let stopped = false;
-  let polls = 0;
-  let unchanged = 0;
   async function refresh() {
     clearTimeout(timer);
     const before = JSON.stringify([asset, annotations, summary]);
@@ -314,21 +312,15 @@ export async function assetView(page, { match }) {
     if (stopped) return;
     // Re-rendered only on news, so a playing video or a drawn region survives the polling.
     if (JSON.stringify([asset, annotations, summary]) !== before) {
-      unchanged = 0;
       renderHead();
       renderStage();
       renderSide();
-    } else {
-      unchanged += 1;
     }
     schedule();
   }
   function schedule() {
-    // "partial" may be final (some models failed): stop after a while without news.
-    if (PENDING.has(asset.annotation_state) && polls < 150 && unchanged < 10) {
-      polls += 1;
-      timer = setTimeout(() => refresh().catch(() => {}), 2000);
-    }
+    // pending and running always end in done or failed (the state says so; no guessing from silence).
+    if (PENDING.has(asset.annotation_state)) timer = setTimeout(() => refresh().catch(() => {}), 2000);
   }
   schedule();
   return () => { stopped = true; clearTimeout(timer); };

@@ -7,7 +7,6 @@ import { cardGrid, PENDING, refreshCards } from "../cards.js";
 
 const PAGE_SIZE = 24;
 const POLL_MS = 2000;
-const MAX_POLLS = 150;
 
 // Sidebar facets: API facet name -> how a click filters.
 const FACETS = [
@@ -162,7 +161,6 @@ export async function libraryView(page, { params }) {
   append(page, [h("div", { class: "page-head" }, h("h1", {}, "Library"), form), similarBanner(params), activeFilters(params), layout]);
 
   let timer = null;
-  let polls = 0;
   let stopped = false;
   let grid = null;
   let lastFacets = "";
@@ -177,8 +175,9 @@ export async function libraryView(page, { params }) {
       clear(results);
       results.setAttribute("aria-busy", "false");
       const word = result.total === 1 ? "asset" : "assets";
-      results.append(h("p", { class: "total", "data-total": result.total },
-        `${result.total}${result.total_relation === "gte" ? "+" : ""} ${word}`));
+      results.append(h("p", { class: "total", "data-total": result.total, "data-space": result.space || "" },
+        `${result.total}${result.total_relation === "gte" ? "+" : ""} ${word}`,
+        result.space ? h("span", { class: "muted" }, ` · compared in ${result.space}`) : null));
       if (!result.hits.length) {
         results.append(h("div", { class: "empty" }, h("p", {}, "Nothing here yet."),
           h("a", { class: "button primary", href: "#/upload" }, "Upload media")));
@@ -194,8 +193,7 @@ export async function libraryView(page, { params }) {
       lastFacets = facets;
     }
     const busy = result.hits.some((hit) => PENDING.has(hit.asset.annotation_state));
-    if (busy && polls < MAX_POLLS) {
-      polls += 1;
+    if (busy) {
       timer = setTimeout(() => load(false).catch(() => {}), POLL_MS);
     }
   }

@@ -59,14 +59,15 @@ export async function projectView(page, { match }) {
   }
   expand.addEventListener("click", async () => {
     try {
-      const found = await post(`/projects/${id}/expand`, undefined, { k: 12 });
+      const { space, assets: found } = await post(`/projects/${id}/expand`, undefined, { k: 12 });
       const summaries = await cards(found.map((a) => a.id));
       const grid = cardGrid(found, summaries, { extra: owner ? (asset) => {
         const add = h("button", { type: "button", class: "small" }, "Add");
         add.addEventListener("click", async () => { await post(`/projects/${id}/assets`, { asset_ids: [asset.id] }); add.disabled = true; load(); });
         return add;
       } : null });
-      body.prepend(h("section", { class: "panel suggestions" }, h("h2", {}, "Similar assets"),
+      body.prepend(h("section", { class: "panel suggestions", "data-space": space }, h("h2", {}, "Similar assets"),
+        h("p", { class: "muted" }, `Compared in ${space}.`),
         found.length ? grid : h("p", { class: "muted" }, "Nothing similar found.")));
     } catch (error) { toast(error.message, "error"); }
   });

@@ -21,7 +21,7 @@ class CmrrSettings(BaseSettings):
     # Exact Flat search up to this many vectors per modality, IVF above (bench/cmrr.py shows the trade-off).
     approximate_above: int = Field(100_000, ge=1)
     nprobe: int = Field(16, ge=1)
-    # Changes are journaled at once; the journal is folded into a new index snapshot after this many.
+    # The index cache files are rewritten after this many changes (and at shutdown); the database has every change.
     snapshot_every: int = Field(10_000, ge=1)
     max_body_mb: float = Field(50.0, gt=0)
     max_k: int = Field(1000, ge=1)

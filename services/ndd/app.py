@@ -1,0 +1,64 @@
+"""The NDD application (REST API under /api/v1, shaped like MediaVerse's): collections, indexing jobs
+(`images/jobs`, `videos/jobs`, `GET /jobs/{id}`), search by indexed id, URL or upload
+(`images/search/{id}?t_sim=&t_rank=&collection_id=`), `images/indices/{id}` DELETE and listings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError
+from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
+from services.common.logging import RequestIdMiddleware
+from services.common.media import MediaError
+from services.common.metrics import ServiceMetrics, add_metrics
+from services.common.settings import Settings, get_settings
+from services.ndd.api.routes import collections, health, images, jobs, videos
+from services.ndd.core.config import NddSettings, get_ndd_settings
+from services.ndd.descriptors.deep import DeepInputError, DescriptorUnavailableError
+from services.ndd.engine import MissingDescriptorError, UnknownItemError
+from services.ndd.jobs import QueueFullError
+from services.ndd.metrics import Metrics
+from services.ndd.service import NddService
+from services.ndd.store import DuplicateError, UnknownCollectionError
+
+# What the service's own exceptions mean to a client.
+STATUSES: dict[type[Exception], int] = {
+    UnknownCollectionError: 404, UnknownItemError: 404,
+    ForbiddenURLError: 400, TooLargeError: 413, FetchError: 422, MediaError: 422, DeepInputError: 422,
+    MissingDescriptorError: 409, DuplicateError: 409,
+    DescriptorUnavailableError: 503, QueueFullError: 503,
+}
+
+
+def create_app(settings: Settings | None = None, ndd: NddSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    ndd = ndd or get_ndd_settings()
+    # One registry per app: the shared request/latency/queue metrics and the NDD's own counters.
+    service_metrics = ServiceMetrics("ndd")
+    ndd_metrics = Metrics(service_metrics.registry)  # made once: an app may start more than once in tests
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = NddService(settings, ndd, ndd_metrics)
+        app.state.ndd = service
+        service_metrics.track_queue("ndd_jobs", lambda: service.jobs.waiting)
+        service.start()
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(title="MAAM near-duplicate detection", version="1.0", lifespan=lifespan,
+                  responses=ERROR_RESPONSES,
+                  description="Index images and videos in collections and find their near-duplicates.")
+    app.state.metrics = service_metrics
+    for module in (collections, jobs, images, videos):
+        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(health.router)
+    install_error_envelope(app, STATUSES)
+    add_metrics(app, service_metrics, route=False)  # routes/health.py serves the same registry
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
+    return app
