@@ -213,8 +213,7 @@ async def test_text_search_still_needs_clip(service: Running) -> None:
 
 
 async def test_dnn_detector_is_the_default_for_face_blurring(service: Running) -> None:
-    pipeline = service.controller.catalog.face_pipeline()
-    assert pipeline.name == "mediapipe_face"
+    assert service.controller.catalog.face_pipelines[0].name == "mediapipe_face"
     video = shots_video([PHOTOS["astronaut"], PHOTOS["chelsea"]], side=256)
     reply = await service.stub.VideoFaceBlurring(req(video))
     assert reply.model == "mediapipe_face" and len(reply.tracks) >= 1

@@ -20,12 +20,6 @@ _DEFAULT_POSITIVE = {
 
 
 class ImageClassifier(TaskModel):
-    tasks = (
-        "disturbing_classification",
-        "meme_classification",
-        "hateful_meme_classification",
-        "action_recognition",
-    )
 
     @property
     def input_size(self) -> int:
@@ -90,7 +84,6 @@ class ClipClassifier(TaskModel):
     """A video action model: a clip of `clip_len` frames, input laid out [3, T, S, S] (or
     [T, 3, S, S] when params layout is "TCHW")."""
 
-    tasks = ("video_action_recognition",)
 
     @property
     def clip_len(self) -> int:

@@ -20,7 +20,6 @@ def _normalise_rows(x: np.ndarray) -> np.ndarray:
 
 
 class ImageEmbedder(TaskModel):
-    tasks = ("image_embedding", "region_embedding", "face_embedding")
 
     async def embed(self, images: Sequence[np.ndarray]) -> list[Vector]:
         if not images:
@@ -42,7 +41,6 @@ class TextEmbedder(TaskModel):
     """Text encoders, tokenised exactly as the CMRR service does (services.common.text_tokenizers),
     so a text gets the same vector from either service."""
 
-    tasks = ("text_embedding",)
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -17,7 +17,7 @@ from services.annotation.face_detection.dnn import (
     decode_scrfd,
 )
 from services.annotation.face_detection.factory import open_face_detector
-from services.annotation.face_detection.nms import iou_matrix, nms
+from services.annotation.face_detection.nms import iou_matrix
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelNotFoundError, ModelRepository
 from services.common.settings import Settings
@@ -92,11 +92,6 @@ def test_outputs_are_recognised_by_shape_whatever_their_names() -> None:
         decode_scrfd({**outputs, "odd": np.zeros((7, 4), np.float32)}, 32, 32, params)
     with pytest.raises(FaceModelError, match="stride 32"):
         decode_scrfd({k: v for k, v in outputs.items() if k != "b2"}, 32, 32, params)
-
-
-def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float64)
-    assert nms(boxes, np.array([0.5, 0.9, 0.7]), 0.4) == [1, 2]
 
 
 async def test_a_model_of_another_task_is_refused(backend: OnnxBackend, repository) -> None:
