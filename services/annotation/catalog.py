@@ -11,6 +11,7 @@ from typing import Any
 from services.annotation.faces import FacePipeline, Gallery
 from services.annotation.models.captioning import Captioner
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.faceres import ExpressionClassifier
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.options import AnnotationOptions
 from services.annotation.tasks import BUILTINS, FORMATS, TASKS, Format, Media, TaskSpec, Unit, model_format
@@ -136,12 +137,14 @@ class ModelCatalog:
         """One pipeline per face detector (every format), with the face embedder and gallery."""
         embedder = self.default("face_embedding")
         embedder = embedder if isinstance(embedder, ImageEmbedder) else None
+        expression = self.default("face_expression")
         gallery_path = self.options.face_gallery
         if gallery_path is None and embedder is not None and embedder.params.get("gallery"):
             gallery_path = embedder.spec.path / str(embedder.params["gallery"])
         gallery = Gallery.load(gallery_path) if gallery_path is not None and gallery_path.is_file() else None
         return [
-            FacePipeline(detector, embedder, gallery, self.options.identity_threshold)
+            FacePipeline(detector, embedder, gallery, self.options.identity_threshold,
+                         expression if isinstance(expression, ExpressionClassifier) else None)
             for detector in self.of_task("face_detection")
         ]
 

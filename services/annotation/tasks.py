@@ -46,6 +46,8 @@ from google.protobuf.message import Message
 from protos import media_annotation_pb2 as pb
 from services.annotation import messages as m
 from services.annotation.face_blurring import blur
+from services.annotation.face_detection.blazeface import FORMAT as BLAZEFACE
+from services.annotation.face_detection.blazeface import BlazeFaceDetector
 from services.annotation.face_detection.dnn import ScrfdFaceDetector
 from services.annotation.face_detection.haar import HAAR_RUNTIME
 from services.annotation.faces import FacePipeline, default_haar_detector
@@ -53,8 +55,12 @@ from services.annotation.models.captioning import Captioner
 from services.annotation.models.classification import ClipClassifier, ImageClassifier
 from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView, NsfwDetector, YoloDetector
 from services.annotation.models.embedding import ImageEmbedder, TextEmbedder
+from services.annotation.models.faceres import FACERES_FORMAT as FACERES
+from services.annotation.models.faceres import ExpressionClassifier, FaceresDescriptor
 from services.annotation.models.memefier import MemeFierClassifier
 from services.annotation.models.mvsd import MvsdSaliency
+from services.annotation.models.nanodet import FORMAT as NANODET
+from services.annotation.models.nanodet import NanodetDetector
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.models.preprocess import crop
 from services.annotation.models.saliency import SaliencyModel, SpectralResidual
@@ -277,8 +283,18 @@ async def text_embedding(unit: Unit, text: str) -> pb.TextCrossModalEmbeddingRes
 def paired_text_model(catalog: ModelCatalog) -> str:
     """The text encoder named by the default image encoder's sidecar (`params.text_model`): its
     vectors share that space."""
+    from services.annotation.catalog import MissingModelError
+
     image_model = catalog.default("image_embedding")
-    return str(image_model.params.get("text_model", "")) if isinstance(image_model, ImageEmbedder) else ""
+    if not isinstance(image_model, ImageEmbedder):
+        return ""
+    name = str(image_model.params.get("text_model", ""))
+    if not name and image_model.params.get("cross_modal") is False:
+        raise MissingModelError(
+            f"the installed image embedding {image_model.name!r} is visual only (not cross-modal); "
+            "text-to-image search needs CLIP: `maam models pull clip_vit_b32`"
+        )
+    return name
 
 
 async def _frame_scores(model: NsfwDetector | ImageClassifier, video: DecodedVideo) -> list[Scored]:
@@ -452,6 +468,10 @@ def scrfd_face(spec: ModelSpec, backend: InferenceBackend) -> ScrfdFaceDetector:
     return ScrfdFaceDetector(backend, spec)
 
 
+def blazeface_face(spec: ModelSpec, backend: InferenceBackend) -> BlazeFaceDetector:
+    return BlazeFaceDetector(backend, spec)
+
+
 def haar_face(spec: ModelSpec, backend: InferenceBackend) -> object | None:
     """OpenCV's Haar cascades run in process, reported under the repository entry's name."""
     detector = default_haar_detector()
@@ -462,15 +482,19 @@ def haar_face(spec: ModelSpec, backend: InferenceBackend) -> object | None:
 
 # Within a task, earlier formats come first among models that are not the sidecar's default.
 FORMATS: tuple[Format, ...] = (
+    Format("object_detection", NANODET, NanodetDetector),  # NanoDet's own head (packaged)
     Format("object_detection", None, YoloDetector),  # YOLOv8 head, params.format "yolov8"
     Format("nsfw_detection", None, NsfwDetector),  # the same decoder (NudeNet)
     Format("face_detection", "yolov8", yolo_face),
+    Format("face_detection", BLAZEFACE, blazeface_face),  # MediaPipe short-range / BlazeFace (packaged)
     Format("face_detection", None, scrfd_face),  # InsightFace SCRFD, params.format "scrfd"
     Format("face_detection", HAAR_RUNTIME, haar_face),
     *(Format(task, None, ImageClassifier) for task in (
         "nsfw_classification", "disturbing_classification", "meme_classification", "hateful_meme_classification",
         "action_recognition")),
     Format("video_action_recognition", None, ClipClassifier),
+    Format("face_embedding", FACERES, FaceresDescriptor),  # descriptor + age + gender (packaged)
+    Format("face_expression", None, ExpressionClassifier),  # a helper of the face pipeline, no row of its own
     *(Format(task, None, ImageEmbedder) for task in ("image_embedding", "region_embedding", "face_embedding")),
     Format("text_embedding", None, TextEmbedder),
     Format("image_captioning", None, Captioner),  # its caption_decoder part has no format of its own

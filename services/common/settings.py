@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     model_repository: Path = Path("triton_models")
+    # Packages fetched and models converted by `maam models install-shipped` (outside the checkout, so
+    # a fresh clone or `git clean` keeps them): MAAM_CACHE_DIR.
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "maam")
     inference_backend: Literal["onnx", "triton"] = "onnx"
     triton_url: str = "127.0.0.1:8001"
     # Seconds one inference call may take before it fails with a timeout.

