@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from protos import media_annotation_pb2 as pb
 from protos import media_annotation_pb2_grpc as pb_grpc
 from services.annotation.catalog import ModelCatalog
-from services.annotation.image_tasks import image_units
 from services.annotation.server import SERVICE_NAME, build_annotation_server, wait_backend
+from services.annotation.tasks import Image, Media
 from services.common.inference import create_backend
 from services.common.media import decode_image
 from services.common.metrics import ServiceMetrics
@@ -136,12 +136,12 @@ async def compare(
         server, port, _, _ = await build_annotation_server(settings, "127.0.0.1:0", backend, metrics=metrics)
         await server.start()
     await wait_backend(backend)
-    units = image_units(ModelCatalog(ModelRepository(settings.model_repository), backend))
+    units = ModelCatalog(ModelRepository(settings.model_repository), backend).units(Media.IMAGE)
     counts: list[int] = []
 
     async def direct(data: bytes) -> None:
         rgb = await asyncio.to_thread(decode_image, data)
-        await asyncio.gather(*(unit.run(rgb) for unit in units))
+        await asyncio.gather(*(unit.run(Image(rgb)) for unit in units))
 
     remote = RemoteClients(port)
     sides = ("direct", "service", "service_in_process")

@@ -225,20 +225,38 @@ class ImageDisturbingContentDetectionResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., score: _Optional[float] = ..., is_disturbing: _Optional[bool] = ..., threshold: _Optional[float] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ...) -> None: ...
 
 class Face(_message.Message):
-    __slots__ = ("box", "score", "embedding", "identity", "identity_score", "landmarks")
+    __slots__ = ("box", "score", "embedding", "identity", "identity_score", "landmarks", "attributes")
     BOX_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_SCORE_FIELD_NUMBER: _ClassVar[int]
     LANDMARKS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     box: BoundingBox
     score: float
     embedding: Embedding
     identity: str
     identity_score: float
     landmarks: _containers.RepeatedCompositeFieldContainer[Point]
-    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., score: _Optional[float] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., identity: _Optional[str] = ..., identity_score: _Optional[float] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
+    attributes: FaceAttributes
+    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., score: _Optional[float] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., identity: _Optional[str] = ..., identity_score: _Optional[float] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., attributes: _Optional[_Union[FaceAttributes, _Mapping]] = ...) -> None: ...
+
+class FaceAttributes(_message.Message):
+    __slots__ = ("age", "gender", "gender_score", "expression", "expression_score", "model")
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    GENDER_FIELD_NUMBER: _ClassVar[int]
+    GENDER_SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    age: float
+    gender: str
+    gender_score: float
+    expression: str
+    expression_score: float
+    model: str
+    def __init__(self, age: _Optional[float] = ..., gender: _Optional[str] = ..., gender_score: _Optional[float] = ..., expression: _Optional[str] = ..., expression_score: _Optional[float] = ..., model: _Optional[str] = ...) -> None: ...
 
 class ImageFaceRecognitionResponse(_message.Message):
     __slots__ = ("model", "faces", "image_size", "embedding_model")

@@ -1,31 +1,27 @@
-"""What can run now: an adapter for every installed repository model whose task has one, plus the
-pipelines built from several models (faces, OCR) and the model-free fallbacks (Haar, saliency)."""
+"""What can run now: a model for every installed repository entry that a Format builds
+(services/annotation/tasks.py), the pipelines built from several (faces, OCR), the model-free
+fallbacks, and from them the units of each row of the task table."""
 
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from services.annotation.face_detection.base import FaceDetector
-from services.annotation.faces import FacePipeline, Gallery, default_haar_detector
-from services.annotation.models import HAAR_RUNTIME, TaskModel, create_adapter
+from services.annotation.faces import FacePipeline, Gallery
 from services.annotation.models.captioning import Captioner
-from services.annotation.models.detection import DnnFaceDetector, FaceDetectorView
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.faceres import ExpressionClassifier
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.options import AnnotationOptions
+from services.annotation.tasks import BUILTINS, FORMATS, TASKS, Format, Media, TaskSpec, Unit, model_format
 from services.common.inference import InferenceBackend
 from services.common.model_repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T", bound=TaskModel)
-
 # The command that installs models, named in every "not installed" error.
 INSTALL_HINT = "`maam models install-shipped` installs the shipped models, `maam models pull NAME` the others"
-
-# Tasks of models that are parts of another model (run by that model's adapter), never annotations of their own.
-PART_TASKS = frozenset({"caption_decoder"})
 
 
 class MissingModelError(LookupError):
@@ -38,59 +34,92 @@ class ModelCatalog:
         repository: ModelRepository,
         backend: InferenceBackend,
         options: AnnotationOptions | None = None,
-        haar: FaceDetector | None = None,
+        tasks: Sequence[TaskSpec] = TASKS,
+        formats: Sequence[Format] = FORMATS,
     ) -> None:
         self.repository = repository
         self.backend = backend
         self.options = options or AnnotationOptions()
-        self._haar = haar
+        self.tasks, self.formats = tuple(tasks), tuple(formats)
         self.refresh()
 
     def refresh(self) -> None:
         self.repository.refresh()
-        adapters: dict[str, TaskModel] = {}
-        haar_names: list[str] = []
+        self.adapters: dict[str, Any] = {}  # adapters, face detectors: see FORMATS
+        self._task: dict[str, str] = {}
+        self._rank: dict[str, tuple[bool, int, str]] = {}
         for spec in self.repository.models():
-            if spec.task == "face_detection" and HAAR_RUNTIME in (spec.meta.runtime, spec.meta.params.get("runtime")):
-                if spec.installed:
-                    haar_names.append(spec.name)
+            found = model_format(spec, self.formats) if spec.installed else None
+            model = found.build(spec, self.backend) if found is not None else None
+            if found is None or model is None:
                 continue
-            if not spec.installed or spec.task in PART_TASKS:
-                continue
-            adapter = create_adapter(spec, self.backend)
-            if adapter is not None:
-                adapters[spec.name] = adapter
-        self.adapters = adapters
+            self.adapters[spec.name] = model
+            self._task[spec.name] = spec.task
+            self._rank[spec.name] = (not spec.meta.params.get("default", False), self.formats.index(found), spec.name)
         self._link_captioners()
-        self._build_faces(haar_names)
-        self._build_ocr()
+        self.face_pipelines = self._faces()
+        self.ocr_pipelines = self._ocr()
+        # What a unit runs per repository task, where that is not the task's models themselves.
+        self._runners: dict[str, list[Any]] = {task: [make()] for task, make in BUILTINS.items()}
+        self._runners |= {"face_detection": list(self.face_pipelines), "ocr_detection": list(self.ocr_pipelines)}
+        self._units = {media: self._fanout_units(media) for media in Media}
 
     # ---- lookup --------------------------------------------------------------------------
-    def of_task(self, task: str) -> list[TaskModel]:
-        """Installed models of a task, the sidecar's `default: true` first, then by name."""
-        found = [a for a in self.adapters.values() if a.task == task]
-        return sorted(found, key=lambda a: (not a.params.get("default", False), a.name))
+    def of_task(self, task: str) -> list[Any]:
+        """Installed models of a repository task, the sidecar's `default: true` first."""
+        return [self.adapters[n] for n in sorted(self.adapters, key=self._rank.__getitem__) if self._task[n] == task]
 
-    def default(self, task: str) -> TaskModel | None:
+    def default(self, task: str) -> Any | None:
         models = self.of_task(task)
         return models[0] if models else None
 
-    def pick(self, task: str, name: str, kind: type[T]) -> T:
-        """The named model of a task, or the task's default when name is empty."""
-        if name:
-            adapter = self.adapters.get(name)
-            if adapter is None:
-                raise MissingModelError(f"model {name!r} is not installed; {INSTALL_HINT}")
-            if adapter.task != task:
-                raise MissingModelError(f"model {name!r} serves {adapter.task}, not {task}")
-            return adapter  # type: ignore[return-value]
-        adapter = self.default(task)
-        if adapter is None:
-            raise MissingModelError(f"no {task} model is installed; {INSTALL_HINT}")
-        return adapter  # type: ignore[return-value]
-
     def names(self) -> list[str]:
         return sorted(self.adapters)
+
+    # ---- units ---------------------------------------------------------------------------
+    def _serving(self, spec: TaskSpec, tasks: tuple[str, ...]) -> list[tuple[str, Any]]:
+        return [
+            (task, model)
+            for task in tasks
+            for model in (self._runners[task] if task in self._runners else self.of_task(task))
+            if isinstance(model, spec.adapters)
+        ]
+
+    def _unit(self, spec: TaskSpec, source: str, model: Any, default: bool) -> Unit:
+        helpers = {key: self.default(task) for key, task in spec.helpers.items()}
+        return Unit(spec, model, source, helpers, default)
+
+    def _fanout_units(self, media: Media) -> list[Unit]:
+        units = []
+        for spec in self.tasks:
+            if spec.media is not media or not spec.field:
+                continue
+            found = self._serving(spec, spec.models)
+            if not found and spec.fallback_in_fanout:
+                found = self._serving(spec, spec.fallback)[:1]
+            units += [self._unit(spec, task, model, i == 0) for i, (task, model) in enumerate(found)]
+        return units
+
+    def units(self, media: Media) -> list[Unit]:
+        """The units of a multi-model call on this media type."""
+        return self._units[media]
+
+    def unit(self, spec: TaskSpec, name: str = "") -> Unit:
+        """The unit of a single-model RPC: the named model, or the row's default."""
+        found = self._serving(spec, spec.models) or self._serving(spec, spec.fallback)[:1]
+        name = name or (spec.default_model(self) if spec.default_model else "")
+        if name:
+            every = self._serving(spec, spec.models + spec.fallback)
+            found = [(t, m) for t, m in every if name in (m.models if isinstance(m, OcrPipeline) else [m.name])]
+            if not found and name in self._task:
+                raise MissingModelError(f"model {name!r} serves {self._task[name]}; {spec.rpc} runs a model "
+                                        f"of {', '.join(spec.models + spec.fallback)}")
+            if not found:
+                raise MissingModelError(f"model {name!r} is not installed; {INSTALL_HINT}")
+        if not found:
+            raise MissingModelError(f"no model for {spec.rpc} is installed (a model of "
+                                    f"{', '.join(spec.models + spec.fallback)}); {INSTALL_HINT}")
+        return self._unit(spec, *found[0], default=not name)
 
     # ---- captioning -------------------------------------------------------------------------
     def _link_captioners(self) -> None:
@@ -103,48 +132,23 @@ class ModelCatalog:
                 if adapter.decoder is None:
                     log.warning("captioner %s: its decoder %s is not installed", adapter.name, adapter.decoder_name)
 
-    # ---- faces ---------------------------------------------------------------------------
-    def _build_faces(self, haar_names: list[str]) -> None:
+    # ---- pipelines ---------------------------------------------------------------------------
+    def _faces(self) -> list[FacePipeline]:
+        """One pipeline per face detector (every format), with the face embedder and gallery."""
         embedder = self.default("face_embedding")
+        embedder = embedder if isinstance(embedder, ImageEmbedder) else None
+        expression = self.default("face_expression")
         gallery_path = self.options.face_gallery
         if gallery_path is None and embedder is not None and embedder.params.get("gallery"):
             gallery_path = embedder.spec.path / str(embedder.params["gallery"])
-        gallery = None
-        if gallery_path is not None and gallery_path.is_file():
-            gallery = Gallery.load(gallery_path)
-        detectors: list[FaceDetector] = [
-            FaceDetectorView(a) for a in self.of_task("face_detection") if isinstance(a, DnnFaceDetector)
-        ]
-        for spec in sorted(self.repository.installed("face_detection"), key=lambda s: s.name):
-            if spec.meta.runtime != HAAR_RUNTIME and spec.name not in self.adapters:
-                from services.annotation.face_detection.dnn import ScrfdFaceDetector
-
-                detectors.append(ScrfdFaceDetector(self.backend, spec))
-        # OpenCV's Haar cascades run in process; `maam models install-shipped` adds their entry.
-        haar = (self._haar or default_haar_detector()) if haar_names else None
-        if haar is not None:
-            self._haar = haar
-            haar.name = haar_names[0]  # reported under its repository entry's name
-            detectors.append(haar)
-        face_embedder = embedder if isinstance(embedder, ImageEmbedder) else None
-        self.face_pipelines = [
-            FacePipeline(d, face_embedder, gallery, self.options.identity_threshold) for d in detectors
+        gallery = Gallery.load(gallery_path) if gallery_path is not None and gallery_path.is_file() else None
+        return [
+            FacePipeline(detector, embedder, gallery, self.options.identity_threshold,
+                         expression if isinstance(expression, ExpressionClassifier) else None)
+            for detector in self.of_task("face_detection")
         ]
 
-    def face_pipeline(self, name: str = "") -> FacePipeline:
-        for pipeline in self.face_pipelines:
-            if not name or pipeline.name == name:
-                return pipeline
-        if name:
-            raise MissingModelError(f"face detector {name!r} is not installed; {INSTALL_HINT}")
-        raise MissingModelError(f"no face detector is available; {INSTALL_HINT}")
-
-    @property
-    def face_detector(self) -> FaceDetector | None:
-        return self.face_pipelines[0].detector if self.face_pipelines else None
-
-    # ---- OCR -----------------------------------------------------------------------------
-    def _build_ocr(self) -> None:
+    def _ocr(self) -> list[OcrPipeline]:
         pipelines = []
         for det in self.of_task("ocr_detection"):
             rec_name, cls_name = det.params.get("rec_model"), det.params.get("cls_model")
@@ -154,11 +158,4 @@ class ModelCatalog:
                 log.warning("OCR detector %s has no recognition model installed; skipped", det.name)
                 continue
             pipelines.append(OcrPipeline(det, rec, cls if isinstance(cls, TextDirection) else None))
-        self.ocr_pipelines = pipelines
-
-    def ocr_pipeline(self, name: str = "") -> OcrPipeline:
-        for pipeline in self.ocr_pipelines:
-            if not name or name in pipeline.models:
-                return pipeline
-        what = f"OCR model {name!r} is" if name else "no OCR models (ocr_detection + ocr_recognition) are"
-        raise MissingModelError(f"{what} not installed; {INSTALL_HINT}")
+        return pipelines

@@ -23,8 +23,10 @@ def blur_faces(
     target: Annotated[Path, typer.Argument(help="Where to write the blurred video.", metavar="OUT")],
     every: Annotated[int, typer.Option(min=1, help="Run the detector on every N-th frame (plus bisection).")] = 10,
     detector: Annotated[
-        str, typer.Option(help="'haar' (ships with OpenCV) or an installed model with task face_detection.")
-    ] = "haar",
+        str,
+        typer.Option(help="'haar' (ships with OpenCV) or an installed model with task face_detection; "
+                     "default: the installed DNN detector, else Haar."),
+    ] = "",
     equirectangular: Annotated[
         bool, typer.Option("--equirectangular", help="The video is 360° equirectangular (faces cross the seam).")
     ] = False,

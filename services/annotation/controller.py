@@ -1,36 +1,45 @@
-"""The annotation controller: gets the asset, picks the units of its media type and fans out.
-Streams hand over each model's result as it finishes; unary calls gather the same results."""
+"""The annotation controller: admits a request, gets its asset, takes the units of the task table
+(services/annotation/tasks.py) from the catalog and runs them. Streams hand over each model's
+result as it finishes; unary calls gather the same results; a single-model RPC runs one unit.
+Every call is admitted here, and only here."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 
-import grpc
 import numpy as np
+from google.protobuf.message import Message
 
 from protos import media_annotation_pb2 as pb
-from services.annotation import image_tasks, video_tasks
 from services.annotation.assets import AssetError, asset_bytes, check_video, invalid, load_image
 from services.annotation.catalog import ModelCatalog
 from services.annotation.fanout import FanOut, Outcome, select
-from services.annotation.image_tasks import ImageUnit
+from services.annotation.messages import png_bytes
+from services.annotation.models.types import Box
 from services.annotation.options import AnnotationOptions
+from services.annotation.tasks import Image, Media, TaskSpec, Unit, VideoFile
 from services.annotation.three_d import load_mesh, mesh_info, render_views
 from services.annotation.video import DecodedVideo, Sampling, decode_video
-from services.annotation.video_tasks import VideoUnit
 from services.common.media import MediaError
 from services.common.settings import Settings
 
-log = logging.getLogger(__name__)
+SingleRequest = pb.AnnotationRequest | pb.TextEmbeddingRequest
 
 
-def _stream_item(outcome: Outcome, message_type: type) -> object:
+def _stream_item(outcome: Outcome, message_type: type) -> Message:
     if outcome.error is not None:
         return message_type(model_error=outcome.error)
-    return message_type(**{outcome.unit.kind: outcome.result})
+    return message_type(**{outcome.field: outcome.result})
+
+
+def _boxes(boxes: Sequence[pb.BoundingBox]) -> list[Box]:
+    found = [(b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes]
+    for box in found:
+        if not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+            raise invalid(f"box {box} is not a normalised box (0 <= x_min < x_max <= 1, same for y)")
+    return found
 
 
 class Controller:
@@ -49,50 +58,110 @@ class Controller:
         """Results waiting in batch streams for slow clients to read them."""
         return sum(queue.qsize() for queue in self._batch_queues)
 
-    # ---- images --------------------------------------------------------------------------
-    async def image(self, url: str, data: bytes) -> np.ndarray:
-        return await load_image(await asset_bytes(url, data, self.media, "image"), self.media)
+    # ---- assets ------------------------------------------------------------------------------
+    async def _image(self, url: str, data: bytes, field: str = "image") -> np.ndarray:
+        return await load_image(await asset_bytes(url, data, self.media, field), self.media)
 
-    def image_units(self, requested: Sequence[str]) -> tuple[list[ImageUnit], list[pb.ModelError]]:
-        return select(image_tasks.image_units(self.catalog), requested)
+    async def _video(self, url: str, data: bytes, options: pb.VideoOptions, clip_frames: int,
+                     field: str = "video") -> DecodedVideo:
+        raw = await asset_bytes(url, data, self.media, field)
+        check_video(raw)
+        sampling = Sampling(
+            keyframes_per_minute=options.max_keyframes_per_minute or self.options.keyframes_per_minute,
+            max_keyframes=self.options.max_keyframes,
+            shot_threshold=self.options.shot_threshold,
+            max_side=self.options.frame_max_side,
+            clip_seconds=options.clip_seconds or self.options.clip_seconds,
+            frames_per_clip=clip_frames,
+            max_clips=self.options.max_clips,
+        )
+        try:
+            video = await asyncio.to_thread(decode_video, raw, sampling)
+        except MediaError as exc:
+            raise invalid(str(exc)) from exc
+        video.equirectangular = options.equirectangular
+        return video
 
-    async def image_outcomes(self, rgb: np.ndarray, requested: Sequence[str]) -> AsyncIterator[Outcome]:
-        units, errors = self.image_units(requested)
+    async def _payload(self, media: Media, request: SingleRequest, unit: Unit) -> object:
+        """What a single-model RPC's unit runs on (see tasks.Media)."""
+        if isinstance(request, pb.TextEmbeddingRequest):
+            if not request.text.strip():
+                raise invalid("text is empty")
+            return request.text
+        if media is Media.IMAGE:
+            boxes = _boxes(request.boxes)
+            rgb = await self._image(request.asset_url, request.asset_data, "asset")
+            return Image(rgb, boxes, request.video_options.equirectangular)
+        if media is Media.VIDEO:
+            return await self._video(
+                request.asset_url, request.asset_data, request.video_options, unit.clip_frames, "asset"
+            )
+        raw = await asset_bytes(request.asset_url, request.asset_data, self.media, "asset")
+        check_video(raw)
+        return VideoFile(raw, request.video_options, self.options.max_inline_video_mb * 1024 * 1024)
+
+    # ---- single-model RPCs -------------------------------------------------------------------
+    async def one(self, spec: TaskSpec, request: SingleRequest) -> Message:
+        """The requested (or default) model of one row on the request's asset; its failure raises."""
+        async with self.admission:
+            unit = self.catalog.unit(spec, request.model)
+            return await unit.run(await self._payload(spec.media, request, unit))
+
+    # ---- fan-outs ----------------------------------------------------------------------------
+    async def _outcomes(self, units: list[Unit], errors: list[Outcome], payload: object) -> AsyncIterator[Outcome]:
         for error in errors:
-            yield Outcome(ImageUnit("", error.model, error.task, _never), error=error)
-        async for outcome in self.fanout.stream(units, rgb):
+            yield error
+        async for outcome in self.fanout.stream(units, payload):
             yield outcome
 
+    def image_outcomes(self, rgb: np.ndarray, requested: Sequence[str]) -> AsyncIterator[Outcome]:
+        return self._outcomes(*select(self.catalog.units(Media.IMAGE), requested), Image(rgb))
+
+    async def video_outcomes(
+        self, request: pb.VideoAnnotationRequest, info: pb.VideoInfo | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Outcomes of every video unit; `info`, when given, is filled with the decoded video's facts."""
+        units, errors = select(self.catalog.units(Media.VIDEO), request.models)
+        clips = max((u.clip_frames for u in units), default=0)
+        video = await self._video(request.video_url, request.video_data, request.video_options, clips)
+        if info is not None:
+            info.CopyFrom(video.info())
+        async for outcome in self._outcomes(units, errors, video):
+            yield outcome
+
+    async def _fill(
+        self, response: pb.ImageAnnotationResponse | pb.VideoAnnotationResponse, media: Media,
+        outcomes: AsyncIterator[Outcome],
+    ) -> None:
+        """A unary response: one field per task, the task's default model winning when several ran."""
+        defaults = {(u.field, u.name) for u in self.catalog.units(media) if u.default}
+        filled: set[str] = set()
+        async for outcome in outcomes:
+            if outcome.error is not None:
+                response.model_errors.append(outcome.error)
+                continue
+            response.valid_models.append(outcome.model)
+            if outcome.field not in filled or (outcome.field, outcome.model) in defaults:
+                getattr(response, outcome.field).CopyFrom(outcome.result)
+                filled.add(outcome.field)
+
+    # ---- images --------------------------------------------------------------------------------
     async def image_stream(self, request: pb.ImageAnnotationRequest) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
         async with self.admission:
-            rgb = await self.image(request.image_url, request.image_data)
+            rgb = await self._image(request.image_url, request.image_data)
             async for outcome in self.image_outcomes(rgb, request.models):
                 yield _stream_item(outcome, pb.ImageAnnotationStreamResponse)
 
     async def annotate_image(self, rgb: np.ndarray, requested: Sequence[str]) -> pb.ImageAnnotationResponse:
         response = pb.ImageAnnotationResponse(status=0)
         response.image_size.width, response.image_size.height = int(rgb.shape[1]), int(rgb.shape[0])
-        filled: set[str] = set()
-        async for outcome in self.image_outcomes(rgb, requested):
-            if outcome.error is not None:
-                response.model_errors.append(outcome.error)
-                continue
-            response.valid_models.append(outcome.unit.model)
-            # One slot per result kind: the task's default model wins when several ran.
-            kind = outcome.unit.kind
-            if kind not in filled or self._is_default(outcome.unit):
-                getattr(response, kind).CopyFrom(outcome.result)
-                filled.add(kind)
+        await self._fill(response, Media.IMAGE, self.image_outcomes(rgb, requested))
         return response
-
-    def _is_default(self, unit: ImageUnit | VideoUnit) -> bool:
-        default = self.catalog.default(unit.task)
-        return default is not None and default.name == unit.model
 
     async def image_unary(self, request: pb.ImageAnnotationRequest) -> pb.ImageAnnotationResponse:
         async with self.admission:
             try:
-                rgb = await self.image(request.image_url, request.image_data)
+                rgb = await self._image(request.image_url, request.image_data)
             except AssetError as exc:
                 return pb.ImageAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
             return await self.annotate_image(rgb, request.models)
@@ -110,20 +179,14 @@ class Controller:
         async def one(index: int, item: pb.ImageAnnotationRequest) -> None:
             async with parallel:
                 try:
-                    rgb = await self.image(item.image_url, item.image_data)
+                    rgb = await self._image(item.image_url, item.image_data)
                 except AssetError as exc:
-                    await queue.put(
-                        pb.ImageAnnotationStreamResponseBatch(
-                            index=index, status=exc.code.value[0], error_msg=exc.message
-                        )
-                    )
+                    await queue.put(pb.ImageAnnotationStreamResponseBatch(
+                        index=index, status=exc.code.value[0], error_msg=exc.message))
                     return
                 async for outcome in self.image_outcomes(rgb, item.models):
-                    await queue.put(
-                        pb.ImageAnnotationStreamResponseBatch(
-                            index=index, response=_stream_item(outcome, pb.ImageAnnotationStreamResponse)
-                        )
-                    )
+                    await queue.put(pb.ImageAnnotationStreamResponseBatch(
+                        index=index, response=_stream_item(outcome, pb.ImageAnnotationStreamResponse)))
 
         async def produce() -> None:
             try:
@@ -144,42 +207,7 @@ class Controller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await producer
 
-    # ---- single image models ---------------------------------------------------------------
-    async def single_image(self, request: pb.AnnotationRequest) -> np.ndarray:
-        return await load_image(await asset_bytes(request.asset_url, request.asset_data, self.media), self.media)
-
     # ---- videos ------------------------------------------------------------------------------
-    async def video(self, url: str, data: bytes, options: pb.VideoOptions, clip_frames: int) -> DecodedVideo:
-        raw = await asset_bytes(url, data, self.media, "video")
-        check_video(raw)
-        sampling = Sampling(
-            keyframes_per_minute=options.max_keyframes_per_minute or self.options.keyframes_per_minute,
-            max_keyframes=self.options.max_keyframes,
-            shot_threshold=self.options.shot_threshold,
-            max_side=self.options.frame_max_side,
-            clip_seconds=options.clip_seconds or self.options.clip_seconds,
-            frames_per_clip=clip_frames,
-            max_clips=self.options.max_clips,
-        )
-        try:
-            return await asyncio.to_thread(decode_video, raw, sampling)
-        except MediaError as exc:
-            raise invalid(str(exc)) from exc
-
-    async def video_outcomes(
-        self, request: pb.VideoAnnotationRequest, info: pb.VideoInfo | None = None
-    ) -> AsyncIterator[Outcome]:
-        """Outcomes of every video unit; `info`, when given, is filled with the decoded video's facts."""
-        units, errors = select(video_tasks.video_units(self.catalog), request.models)
-        clips = video_tasks.clip_frames_needed(self.catalog) if any(u.needs_clips for u in units) else 0
-        video = await self.video(request.video_url, request.video_data, request.video_options, clips)
-        if info is not None:
-            info.CopyFrom(video.info())
-        for error in errors:
-            yield Outcome(VideoUnit("", error.model, error.task, _never), error=error)
-        async for outcome in self.fanout.stream(units, video):
-            yield outcome
-
     async def video_stream(self, request: pb.VideoAnnotationRequest) -> AsyncIterator[pb.VideoAnnotationStreamResponse]:
         async with self.admission:
             async for outcome in self.video_outcomes(request):
@@ -187,23 +215,12 @@ class Controller:
 
     async def video_unary(self, request: pb.VideoAnnotationRequest) -> pb.VideoAnnotationResponse:
         response = pb.VideoAnnotationResponse(status=0)
-        filled: set[str] = set()
         async with self.admission:
             try:
-                async for outcome in self.video_outcomes(request, response.video):
-                    if outcome.error is not None:
-                        response.model_errors.append(outcome.error)
-                        continue
-                    response.valid_models.append(outcome.unit.model)
-                    if outcome.unit.kind not in filled or self._is_default(outcome.unit):
-                        getattr(response, outcome.unit.kind).CopyFrom(outcome.result)
-                        filled.add(outcome.unit.kind)
+                await self._fill(response, Media.VIDEO, self.video_outcomes(request, response.video))
             except AssetError as exc:
                 return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
         return response
-
-    async def single_video(self, request: pb.AnnotationRequest, clip_frames: int = 0) -> DecodedVideo:
-        return await self.video(request.asset_url, request.asset_data, request.video_options, clip_frames)
 
     # ---- 3D ------------------------------------------------------------------------------------
     async def three_d(self, request: pb.ThreeDAnnotationRequest) -> pb.Annotation3dResponse:
@@ -225,8 +242,6 @@ class Controller:
                 return pb.Annotation3dResponse(status=exc.code.value[0], error_msg=exc.message)
             response = pb.Annotation3dResponse(status=0, geometry=mesh_info(mesh, count))
             annotated = await asyncio.gather(*(self.annotate_image(v.rgb, ()) for v in views))
-        from services.annotation.messages import png_bytes
-
         best: dict[str, pb.Label] = {}
         valid: list[str] = []
         for view, found in zip(views, annotated, strict=True):
@@ -245,10 +260,3 @@ class Controller:
         response.valid_models.extend(valid)
         response.labels.extend(sorted(best.values(), key=lambda x: -x.score))
         return response
-
-
-async def _never(_: object) -> object:
-    raise AssertionError("placeholder unit for a selection error never runs")
-
-
-STATUS_OK = grpc.StatusCode.OK.value[0]

@@ -3,10 +3,14 @@ service's face detector, its result turned into the response message."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protos import media_annotation_pb2 as pb
-from services.annotation.assets import asset_bytes, check_video, invalid
-from services.annotation.controller import Controller
+from services.annotation.assets import invalid
 from services.common.media import MediaError
+
+if TYPE_CHECKING:
+    from services.annotation.tasks import Unit, VideoFile
 
 DEFAULT_CHECK_EVERY = 5
 DETECT_MAX_SIDE = 640
@@ -23,17 +27,15 @@ def _box(box: object, width: int, height: int) -> pb.BoundingBox:
     return pb.BoundingBox(x_min=coords[0], y_min=coords[1], x_max=coords[2], y_max=coords[3])
 
 
-async def blur(controller: Controller, request: pb.AnnotationRequest) -> pb.VideoFaceBlurringResponse:
+async def blur(unit: Unit, video: VideoFile) -> pb.VideoFaceBlurringResponse:
+    """The task table's run function of VideoFaceBlurring: unit.model is a FacePipeline."""
     from services.annotation.face_blur import blur_video
 
-    pipeline = controller.catalog.face_pipeline(request.model)
-    data = await asset_bytes(request.asset_url, request.asset_data, controller.media, "video")
-    check_video(data)
-    options = request.video_options
+    options = video.options
     try:
         result = await blur_video(
-            data,
-            pipeline.detector,
+            video.data,
+            unit.model.detector,
             every=options.face_check_every or DEFAULT_CHECK_EVERY,
             equirectangular=options.equirectangular,
             max_side=DETECT_MAX_SIDE,
@@ -61,9 +63,9 @@ async def blur(controller: Controller, request: pb.AnnotationRequest) -> pb.Vide
             )
         )
     video_bytes = bytes(result.video)
-    inline = len(video_bytes) <= controller.options.max_inline_video_mb * 1024 * 1024
+    inline = len(video_bytes) <= video.max_inline_bytes
     return pb.VideoFaceBlurringResponse(
-        model=pipeline.name,
+        model=unit.name,
         video_data=video_bytes if inline else b"",
         mime_type=result.mime_type,
         tracks=tracks,

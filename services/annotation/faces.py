@@ -4,13 +4,14 @@ face embedder and the nearest identity in a configurable gallery."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from services.annotation.face_detection.base import FaceBox, FaceDetector
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.faceres import ExpressionClassifier, FaceAttributes, FaceresDescriptor
 from services.annotation.models.preprocess import crop
 from services.annotation.models.types import Box, Vector
 
@@ -25,6 +26,7 @@ class FoundFace:
     embedding: Vector | None = None
     identity: str = ""
     identity_score: float = 0.0
+    attributes: FaceAttributes | None = None
 
 
 class Gallery:
@@ -65,11 +67,13 @@ class FacePipeline:
         embedder: ImageEmbedder | None = None,
         gallery: Gallery | None = None,
         identity_threshold: float = 0.5,
+        expression: ExpressionClassifier | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.gallery = gallery
         self.identity_threshold = identity_threshold
+        self.expression = expression
 
     @property
     def name(self) -> str:
@@ -88,12 +92,25 @@ class FacePipeline:
             for b in boxes
         ]
         vectors: list[Vector | None] = [None] * len(norm)
-        if self.embedder is not None and norm:
+        attributes: list[FaceAttributes | None] = [None] * len(norm)
+        pixel_boxes = [(b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes]
+        if isinstance(self.embedder, FaceresDescriptor) and norm:
+            described = await self.embedder.describe(rgb, pixel_boxes)
+            vectors = [v for v, _ in described]
+            attributes = [a for _, a in described]
+        elif self.embedder is not None and norm:
             vectors = list(await self.embedder.embed([crop(rgb, box) for box, _ in norm]))
-        for (box, raw), vector in zip(norm, vectors, strict=True):
+        if self.expression is not None and norm:
+            expressions = await self.expression.expressions(rgb, pixel_boxes)
+            attributes = [
+                replace(a or FaceAttributes(), expression=label, expression_score=score,
+                        model="+".join(n for n in ((a.model if a else ""), self.expression.name) if n))
+                for a, (label, score) in zip(attributes, expressions, strict=True)
+            ]
+        for (box, raw), vector, attrs in zip(norm, vectors, attributes, strict=True):
             identity, similarity = "", 0.0
             if vector is not None and self.gallery is not None:
                 identity, similarity = self.gallery.nearest(vector.values, self.identity_threshold)
             landmarks = tuple((x / width, y / height) for x, y in raw.landmarks)
-            found.append(FoundFace(box, raw.score, landmarks, vector, identity, similarity))
+            found.append(FoundFace(box, raw.score, landmarks, vector, identity, similarity, attrs))
         return found

@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from protos import media_annotation_pb2 as pb
 from services.annotation.catalog import INSTALL_HINT, MissingModelError
 from services.annotation.models.base import AdapterError
+from services.annotation.tasks import Unit
 from services.common.inference import (
     InferenceError,
     InferenceTimeoutError,
@@ -26,27 +27,15 @@ from services.common.inference import (
 
 log = logging.getLogger(__name__)
 
-P = TypeVar("P", contravariant=True)
-
-
-class Unit(Protocol[P]):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def task(self) -> str: ...
-    @property
-    def run(self) -> Callable[[P], Awaitable[object]]: ...
-
-
-U = TypeVar("U", bound=Unit)
-
 
 @dataclass(frozen=True)
-class Outcome(Generic[U]):
-    unit: U
-    result: object | None = None
+class Outcome:
+    """One unit's result message (or its ModelError), with the model, task and result field it is of."""
+
+    model: str
+    task: str
+    field: str
+    result: Message | None = None
     error: pb.ModelError | None = None
 
 
@@ -68,20 +57,21 @@ def model_error(model: str, task: str, exc: BaseException) -> pb.ModelError:
     return pb.ModelError(model=model, task=task, status=code.value[0], error_msg=message)
 
 
-def select(units: Sequence[U], requested: Sequence[str]) -> tuple[list[U], list[pb.ModelError]]:
-    """Units named (by model, task or result field) in `requested`; all when it is empty. Names
-    that match nothing come back as NOT_FOUND errors, so a typo is not silently ignored."""
+def _names(unit: Unit) -> set[str]:
+    return {unit.name, unit.task, unit.source, unit.field}
+
+
+def select(units: Sequence[Unit], requested: Sequence[str]) -> tuple[list[Unit], list[Outcome]]:
+    """Units named (by model, task, repository task or result field) in `requested`; all when it is
+    empty. Names that match nothing are NOT_FOUND outcomes, so a typo is not silently ignored."""
     if not requested:
         return list(units), []
-    wanted = set(requested)
-    chosen = [u for u in units if wanted & {u.model, u.task, u.kind}]
-    matched = {name for u in chosen for name in (u.model, u.task, u.kind)}
+    chosen = [u for u in units if set(requested) & _names(u)]
+    matched = set().union(*map(_names, chosen))
+    message = "model {!r} is not installed (or not a model of this media type); " + INSTALL_HINT
     errors = [
-        pb.ModelError(
-            model=name,
-            status=grpc.StatusCode.NOT_FOUND.value[0],
-            error_msg=f"model {name!r} is not installed (or not a model of this media type); {INSTALL_HINT}",
-        )
+        Outcome(name, "", "", error=pb.ModelError(
+            model=name, status=grpc.StatusCode.NOT_FOUND.value[0], error_msg=message.format(name)))
         for name in requested
         if name not in matched
     ]
@@ -93,21 +83,21 @@ class FanOut:
         self._slots = asyncio.Semaphore(max(1, max_concurrent_runs))
         self.timeout_s = timeout_s
 
-    async def run(self, unit: U, payload: object) -> Outcome[U]:
+    async def run(self, unit: Unit, payload: object) -> Outcome:
         try:
             async with self._slots:
                 # The time limit counts running only, not waiting for a slot.
                 async with asyncio.timeout(self.timeout_s):
                     result = await unit.run(payload)
-            return Outcome(unit, result=result)
+            return Outcome(unit.name, unit.task, unit.field, result=result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if not isinstance(exc, (TimeoutError, MissingModelError, ModelNotFoundError, InferenceError)):
-                log.exception("model %s (%s) failed", unit.model, unit.task)
-            return Outcome(unit, error=model_error(unit.model, unit.task, exc))
+                log.exception("model %s (%s) failed", unit.name, unit.task)
+            return Outcome(unit.name, unit.task, unit.field, error=model_error(unit.name, unit.task, exc))
 
-    async def stream(self, units: Sequence[U], payload: object) -> AsyncIterator[Outcome[U]]:
+    async def stream(self, units: Sequence[Unit], payload: object) -> AsyncIterator[Outcome]:
         """Outcomes in the order they finish; abandoning the iterator cancels what still runs."""
         tasks = [asyncio.create_task(self.run(unit, payload)) for unit in units]
         try:
@@ -119,5 +109,5 @@ class FanOut:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def gather(self, units: Sequence[U], payload: object) -> list[Outcome[U]]:
+    async def gather(self, units: Sequence[Unit], payload: object) -> list[Outcome]:
         return [outcome async for outcome in self.stream(units, payload)]

@@ -51,6 +51,12 @@ def face_pb(face: FoundFace) -> pb.Face:
     )
     if face.embedding is not None:
         out.embedding.CopyFrom(embedding_pb(face.embedding))
+    if face.attributes is not None:
+        a = face.attributes
+        out.attributes.CopyFrom(pb.FaceAttributes(
+            age=a.age, gender=a.gender, gender_score=a.gender_score, expression=a.expression,
+            expression_score=a.expression_score, model=a.model,
+        ))
     return out
 
 

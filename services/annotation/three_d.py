@@ -51,6 +51,11 @@ def load_mesh(data: bytes, asset_type: str, max_faces: int):
 
 
 def mesh_info(mesh, mesh_count: int) -> pb.MeshInfo:
+    """Geometry facts of the welded mesh: vertices at one position count once, so a triangle soup (STL stores
+    each triangle's own corners) is watertight, and has a volume, when its surface is closed."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(mesh.vertices, mesh.faces, process=True)
     watertight = bool(mesh.is_watertight)
     return pb.MeshInfo(
         vertex_count=len(mesh.vertices),

@@ -35,6 +35,8 @@ class DecodedVideo:
     keyframes: list[Frame]
     clips: list[Clip] = field(default_factory=list)
     frame_count: int = 0
+    # VideoOptions.equirectangular: 360° frames (saliency wraps their seam).
+    equirectangular: bool = False
 
     def info(self) -> pb.VideoInfo:
         return pb.VideoInfo(

@@ -51,7 +51,8 @@ def _pick_output(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class ImageEncoder:
-    """RGB image -> resize shorter side, centre crop, scale to [0, 1], normalise by mean/std, NCHW float32."""
+    """RGB image -> resize shorter side, centre crop (or, when the sidecar says `resize: stretch_bicubic`, as
+    ALBEF's test transform does, stretch to the square), scale to [0, 1], normalise by mean/std, NCHW float32."""
 
     def __init__(self, spec: ModelSpec, backend: InferenceBackend, max_pixels: int) -> None:
         self.spec = spec
@@ -63,10 +64,14 @@ class ImageEncoder:
         self.input_size = int(params.get("input_size") or inp.dims[-1])
         self.mean = np.asarray(params.get("mean", (0.0, 0.0, 0.0)), np.float32).reshape(3, 1, 1)
         self.std = np.asarray(params.get("std", (1.0, 1.0, 1.0)), np.float32).reshape(3, 1, 1)
+        self.stretch = str(params.get("resize", "")).startswith("stretch")
 
     def preprocess(self, data: bytes) -> np.ndarray:
         image = open_image(data, self.max_pixels).convert("RGB")  # MediaError for corrupt images and bombs
         size = self.input_size
+        if self.stretch:
+            square = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0
+            return (square.transpose(2, 0, 1) - self.mean) / self.std
         scale = size / min(image.size)
         resized = image.resize(
             (max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.Resampling.BICUBIC

@@ -1,6 +1,6 @@
 """Fetching media by URL without becoming an SSRF proxy: http(s) only, every hop's address checked
-against loopback/private/link-local ranges (unless allowed, or under a prefix the operator trusts:
-the DAM's signed blob links), few redirects, capped size and time."""
+against loopback/private/link-local ranges (unless allowed, or under a prefix the operator trusts: the
+DAM's signed blob links) and the connection made to the address checked, few redirects, capped size and time."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import asyncio
 import io
 import ipaddress
 import socket
-from collections.abc import Iterable
-from urllib.parse import urljoin, urlsplit
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
@@ -64,39 +66,71 @@ def is_trusted_url(url: str, prefixes: Iterable[str]) -> bool:
     return False
 
 
-async def check_url(url: str, allow_private: bool = False) -> None:
-    """Raises ForbiddenURLError unless url is http(s) to a public address (or private is allowed)."""
+def _split(url: str) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ForbiddenURLError(f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
     if not parts.hostname:
         raise ForbiddenURLError(f"URL {url!r} has no host")
-    if allow_private:
-        return
+    return parts
+
+
+async def _addresses(parts: SplitResult, allow_private: bool) -> list[str]:
+    """The host's addresses, resolved once; every one must be public unless private ones are allowed."""
+    host = parts.hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 0, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 0, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise FetchError(f"cannot resolve host {parts.hostname!r}: {exc.strerror}") from exc
-    for info in infos:
-        address = str(info[4][0])
-        if not _is_public(address):
-            raise ForbiddenURLError(
-                f"URL host {parts.hostname!r} resolves to {address}, a loopback, private or link-local "
-                "address; fetching it is not allowed"
-            )
+        raise FetchError(f"cannot resolve host {host!r}: {exc.strerror}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not allow_private:
+        for address in addresses:
+            if not _is_public(address):
+                raise ForbiddenURLError(
+                    f"URL host {host!r} resolves to {address}, a loopback, private or link-local "
+                    "address; fetching it is not allowed"
+                )
+    if not addresses:
+        raise FetchError(f"cannot resolve host {host!r}: no addresses")
+    return addresses
 
 
-async def fetch_url(url: str, settings: MediaSettings | None = None) -> bytes:
-    """Downloads url into memory under the limits of settings."""
+async def check_url(url: str, allow_private: bool = False) -> None:
+    """Raises ForbiddenURLError unless url is http(s) to a public address (or private is allowed)."""
+    parts = _split(url)
+    if not allow_private:
+        await _addresses(parts, allow_private)
+
+
+def _pinned(url: str, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """url with its host replaced by the vetted address, the Host header it had, and for HTTPS the host name
+    for SNI and certificate checks: httpx connects to that address and resolves nothing."""
+    logical = httpx.URL(url)
+    headers = {"Host": logical.netloc.decode("ascii")}
+    extensions = {"sni_hostname": logical.raw_host.decode("ascii")} if logical.scheme == "https" else {}
+    return logical.copy_with(host=address), headers, extensions
+
+
+async def fetch_url(url: str, settings: MediaSettings | None = None, *, verify: ssl.SSLContext | bool = True) -> bytes:
+    """Downloads url into memory under the limits of settings.
+
+    Each hop's host is resolved once and its addresses vetted; the request then goes to a vetted address
+    (the next one if it refuses the connection), so a name that resolves differently the second time (DNS
+    rebinding) cannot send the request elsewhere. `verify`: certificate checking, as httpx takes it."""
     settings = settings or MediaSettings()
     max_bytes = settings.max_fetch_mb * 1024 * 1024
+    # An explicit transport also keeps proxies from the environment out: a proxy would resolve the name itself.
+    # No keep-alive: a connection made for one host name must not carry a request for another at the same address.
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(max_keepalive_connections=0))
     try:
         async with asyncio.timeout(settings.fetch_timeout_s):
-            async with httpx.AsyncClient(follow_redirects=False, timeout=settings.fetch_timeout_s) as client:
+            async with httpx.AsyncClient(
+                transport=transport, follow_redirects=False, timeout=settings.fetch_timeout_s
+            ) as client:
                 for _ in range(settings.max_redirects + 1):
                     trusted = is_trusted_url(url, settings.trusted_url_prefixes)
-                    await check_url(url, settings.allow_private_urls or trusted)
-                    async with client.stream("GET", url) as response:
+                    addresses = await _addresses(_split(url), settings.allow_private_urls or trusted)
+                    async with _connected(client, url, addresses) as response:
                         if response.is_redirect:
                             url = urljoin(url, response.headers.get("location", ""))
                             continue
@@ -118,3 +152,22 @@ async def fetch_url(url: str, settings: MediaSettings | None = None) -> bytes:
         raise FetchError(f"fetching {url} took longer than {settings.fetch_timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"fetching {url} failed: {exc}") from exc
+
+
+@asynccontextmanager
+async def _connected(client: httpx.AsyncClient, url: str, addresses: list[str]) -> AsyncIterator[httpx.Response]:
+    """The streamed GET of url from the first of its vetted addresses that accepts the connection."""
+    for index, address in enumerate(addresses):
+        target, headers, extensions = _pinned(url, address)
+        request = client.build_request("GET", target, headers=headers, extensions=extensions)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.ConnectError:
+            if index == len(addresses) - 1:
+                raise
+            continue
+        try:
+            yield response
+        finally:
+            await response.aclose()
+        return

@@ -27,8 +27,8 @@ DEFAULT_WEIGHTS_FILE = "model.onnx"
 # The runtime of every model Triton serves; others (e.g. "opencv-haar") run in the service itself.
 TRITON_RUNTIME = "onnxruntime"
 
-# How a model got into the repository.
-SOURCES = ("shipped", "pulled", "imported", "test")
+# How a model got into the repository ("trained": by `maam models train` or `maam models distill`).
+SOURCES = ("shipped", "pulled", "imported", "trained", "test")
 
 
 class ModelRepositoryError(Exception):

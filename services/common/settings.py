@@ -1,10 +1,10 @@
 """The one settings root of every MAAM service and the CLI.
 
 Environment variables follow one scheme, `MAAM_<SECTION>__<KEY>` (e.g. `MAAM_INFERENCE__BACKEND`,
-`MAAM_MEDIA__MAX_IMAGE_PIXELS`). Two process-wide paths stay top-level because every service and the CLI
-share them and no section owns them: `MAAM_DATA_DIR` and `MAAM_MODEL_REPOSITORY`. A service extends the root
-with its own section (`services/dam/core/config.py` adds `dam`, `services/ndd/core/config.py` `ndd`, ...);
-this module never imports a service.
+`MAAM_MEDIA__MAX_IMAGE_PIXELS`). Three process-wide paths stay top-level because every service and the CLI
+share them and no section owns them: `MAAM_DATA_DIR`, `MAAM_MODEL_REPOSITORY` and `MAAM_CACHE_DIR`. A
+service extends the root with its own section (`services/dam/core/config.py` adds `dam`,
+`services/ndd/core/config.py` `ndd`, ...); this module never imports a service.
 
 Names of the older schemes are refused when settings are built (and by the `maam` CLI before any command),
 with a message naming the new variable: `RENAMED` below is the one table of renames.
@@ -200,6 +200,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     model_repository: Path = Path("triton_models")
+    # Packages fetched and models converted by `maam models install-shipped` (outside the checkout, so
+    # a fresh clone or `git clean` keeps them): MAAM_CACHE_DIR.
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "maam")
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)

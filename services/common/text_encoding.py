@@ -3,9 +3,12 @@ annotation service (TextCrossModalEmbedding) and CMRR so both give the same vect
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 
 import numpy as np
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def encoder_inputs(ids: np.ndarray, input_names: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -31,3 +34,13 @@ def pool_tokens(output: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return output
     weights = mask[..., None].astype(np.float32)
     return (output * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+
+
+def clean_meme_text(text: str | None) -> str:
+    """MemeFier's text preprocessing (source document 3.1.3), for training and serving alike: lower case,
+    no punctuation, no digits, single spaces; "notext" when there is none."""
+    if not isinstance(text, str):
+        return "notext"
+    text = text.lower().translate(_PUNCTUATION)
+    text = "".join(c for c in text if not c.isdigit())
+    return " ".join(text.split()) or "notext"

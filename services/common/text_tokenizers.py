@@ -1,27 +1,30 @@
-"""Text tokenizers for exported text encoders, without torch or open_clip at serve time.
+"""Text tokenizers for exported text encoders, built with Hugging Face `tokenizers` (no torch, no
+transformers or open_clip at serve time) from the vocabulary files the model repository carries.
 
 A text encoder's `maam.json` names its tokenizer in `params.tokenizer`:
 - `{"kind": "clip-bpe", "vocab_file": "bpe_simple_vocab_16e6.txt.gz", "context_length": 77}`: OpenAI CLIP's
-  byte-level BPE, as open_clip's `SimpleTokenizer` implements it (same merges file, same ids);
+  byte-level BPE, built from open_clip's merges file (same vocabulary, same ids);
 - `{"kind": "wordpiece", "vocab_file": "vocab.txt" | "tokenizer.json", "max_length" | "context_length": 128,
   "lowercase": true}`: BERT's WordPiece (sentence-transformers MiniLM: uncased);
 - `{"kind": "test", "vocab_size": V, "seq_len": L}`: byte values mod V, for the tiny test models only.
 Test models written by `tests/support/test_models.py` carry `vocab_size`/`seq_len` in `params` and no
 `tokenizer` entry; they get the test tokenizer.
+
+Text that looks like a special token ("[SEP]", "<end_of_text>") is tokenized as ordinary text: a user's
+words never become control tokens.
 """
 
 from __future__ import annotations
 
 import gzip
 import html
-import itertools
-import re
-import unicodedata
-from functools import lru_cache
+import json
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as _HfTokenizer
 
 
 class TokenizerError(ValueError):
@@ -52,36 +55,54 @@ class ByteTokenizer:
         return out
 
 
-@lru_cache
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible map from bytes to printable unicode characters."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars), strict=True))
+def byte_level_alphabet() -> list[str]:
+    """GPT-2/CLIP's 256 printable stand-ins for bytes, in their vocabulary order (by code point: the
+    printable bytes map to themselves, the others to U+0100 onwards in byte order)."""
+    return sorted(pre_tokenizers.ByteLevel.alphabet())
 
 
-def _pairs(word: tuple[str, ...]) -> set[tuple[str, str]]:
-    return set(itertools.pairwise(word))
+class _EncoderTokenizer:
+    """A `tokenizers` pipeline that wraps each text in start/end ids, truncates (keeping the end id) and
+    zero-pads to context_length."""
+
+    def __init__(
+        self, tokenizer: _HfTokenizer, context_length: int, start: tuple[str, int], end: tuple[str, int]
+    ) -> None:
+        if context_length < 2:
+            raise TokenizerError(f"context_length must be at least 2 (start and end tokens), got {context_length}")
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{start[0]} $A {end[0]}", special_tokens=[start, end]
+        )
+        self._plain = _HfTokenizer.from_str(tokenizer.to_str())  # for encode(): no truncation, no padding
+        tokenizer.enable_truncation(max_length=context_length)
+        # Zero padding whatever id 0 is ("!" for CLIP, [PAD] for BERT): the encoders were exported so.
+        tokenizer.enable_padding(length=context_length, pad_id=0, pad_token=tokenizer.id_to_token(0) or "")
+        self._tokenizer = tokenizer
+        self.context_length = context_length
+
+    def _prepare(self, text: str) -> str:
+        return text
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of text alone: no start/end ids, no truncation, no padding."""
+        return self._plain.encode(self._prepare(text), add_special_tokens=False).ids
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        encoded = self._tokenizer.encode_batch([self._prepare(t) for t in texts])
+        if not encoded:
+            return np.zeros((0, self.context_length), np.int64)
+        return np.array([e.ids for e in encoded], np.int64)
 
 
-# CLIP's pattern uses \p{L} and \p{N} from the `regex` module; with `re`, letters are word characters that are
-# neither digits nor "_", and a run of "other" characters includes "_" as CLIP's does.
-_CLIP_PATTERN = re.compile(
-    r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|(?:[^\s\w]|_)+""",
-    re.IGNORECASE,
-)
+# open_clip's pre-tokenization pattern (`regex` syntax), applied after lower-casing. "<end_of_text>" typed in a
+# text stays one word, split by BPE like any other: only the template adds the real start and end ids.
+_CLIP_PATTERN = r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 # The merges file has more lines than CLIP's vocabulary uses; open_clip keeps this many.
 _CLIP_MERGES = 49152 - 256 - 2
 
 
-class ClipBpeTokenizer:
+class ClipBpeTokenizer(_EncoderTokenizer):
     """OpenAI CLIP's tokenizer: lower-cased byte-level BPE, <start_of_text> ... <end_of_text>, zero padded."""
 
     def __init__(self, vocab_file: Path, context_length: int = 77) -> None:
@@ -93,75 +114,57 @@ class ClipBpeTokenizer:
         merges = [tuple(line.split()) for line in lines[1 : _CLIP_MERGES + 1] if line.strip()]
         if not merges or any(len(m) != 2 for m in merges):
             raise TokenizerError(f"{vocab_file}: not a CLIP BPE merges file (expected 'a b' pairs after a header)")
-        byte_chars = list(_bytes_to_unicode().values())
-        vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
-        vocab += ["<start_of_text>", "<end_of_text>"]
-        self.encoder = {token: i for i, token in enumerate(vocab)}
-        self.bpe_ranks = {merge: i for i, merge in enumerate(merges)}
-        self.byte_encoder = _bytes_to_unicode()
-        self.sot = self.encoder["<start_of_text>"]
-        self.eot = self.encoder["<end_of_text>"]
-        self.context_length = context_length
-        self._cache: dict[str, list[str]] = {}
+        pairs = [(a, b) for a, b in merges]
+        # open_clip's vocabulary: the bytes, the bytes ending a word, each merge's result, the two specials.
+        alphabet = byte_level_alphabet()
+        tokens = [*alphabet, *(c + "</w>" for c in alphabet), *("".join(m) for m in pairs)]
+        tokens += ["<start_of_text>", "<end_of_text>"]
+        vocab = {token: i for i, token in enumerate(tokens)}
+        self.sot, self.eot = vocab["<start_of_text>"], vocab["<end_of_text>"]
+        tokenizer = _HfTokenizer(models.BPE(vocab=vocab, merges=pairs, end_of_word_suffix="</w>"))
+        # open_clip also runs ftfy.fix_text; NFC covers the common case without the dependency.
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(_CLIP_PATTERN), behavior="removed", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+        tokenizer.decoder = decoders.ByteLevel()
+        super().__init__(tokenizer, context_length, ("<start_of_text>", self.sot), ("<end_of_text>", self.eot))
 
-    def _bpe(self, token: str) -> list[str]:
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached
-        word: tuple[str, ...] = (*token[:-1], token[-1] + "</w>")
-        pairs = _pairs(word)
-        while pairs:
-            bigram = min(pairs, key=lambda pair: self.bpe_ranks.get(pair, float("inf")))
-            if bigram not in self.bpe_ranks:
-                break
-            first, second = bigram
-            merged: list[str] = []
-            i = 0
-            while i < len(word):
-                try:
-                    j = word.index(first, i)
-                except ValueError:
-                    merged.extend(word[i:])
-                    break
-                merged.extend(word[i:j])
-                i = j
-                if i < len(word) - 1 and word[i + 1] == second:
-                    merged.append(first + second)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = tuple(merged)
-            if len(word) == 1:
-                break
-            pairs = _pairs(word)
-        result = list(word)
-        if len(self._cache) < 100_000:
-            self._cache[token] = result
-        return result
+    def _prepare(self, text: str) -> str:
+        # open_clip unescapes HTML entities twice ("&amp;amp;" -> "&"); `tokenizers` has no such step.
+        return html.unescape(html.unescape(text))
 
-    @staticmethod
-    def _clean(text: str) -> str:
-        # open_clip runs ftfy.fix_text first; NFC normalisation covers the common case without the dependency.
-        text = unicodedata.normalize("NFC", html.unescape(html.unescape(text)))
-        return re.sub(r"\s+", " ", text).strip().lower()
 
-    def encode(self, text: str) -> list[int]:
-        ids: list[int] = []
-        for token in _CLIP_PATTERN.findall(self._clean(text)):
-            chars = "".join(self.byte_encoder[b] for b in token.encode("utf-8"))
-            ids.extend(self.encoder[piece] for piece in self._bpe(chars))
-        return ids
+class WordPieceTokenizer(_EncoderTokenizer):
+    """BERT's WordPiece (the sentence-transformers MiniLM tokenizer): [CLS] ... [SEP], zero padded.
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.context_length), np.int64)
-        for row, text in enumerate(texts):
-            ids = [self.sot, *self.encode(text), self.eot]
-            if len(ids) > self.context_length:  # truncate, keeping <end_of_text> last as CLIP does
-                ids = ids[: self.context_length]
-                ids[-1] = self.eot
-            out[row, : len(ids)] = ids
-        return out
+    `vocab_file` is a `vocab.txt` (one token a line) or a Hugging Face `tokenizer.json` (its model.vocab).
+    """
+
+    def __init__(self, vocab_file: Path, context_length: int = 128, lower_case: bool = True) -> None:
+        try:
+            if vocab_file.suffix == ".json":
+                vocab = dict(json.loads(vocab_file.read_text(encoding="utf-8"))["model"]["vocab"])
+            else:
+                lines = vocab_file.read_text(encoding="utf-8").splitlines()
+                vocab = {token: i for i, token in enumerate(lines)}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TokenizerError(f"{vocab_file}: cannot read the WordPiece vocabulary: {exc}") from exc
+        missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
+        if missing:
+            raise TokenizerError(f"{vocab_file}: not a BERT vocabulary (missing {missing})")
+        self.vocab = vocab
+        self.lower_case = lower_case
+        self.cls, self.sep, self.unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
+        tokenizer = _HfTokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        # As Hugging Face's BertTokenizer: accents are stripped exactly when lower-casing.
+        tokenizer.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lower_case
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+        super().__init__(tokenizer, context_length, ("[CLS]", self.cls), ("[SEP]", self.sep))
 
 
 def tokenizer_from_params(model_dir: Path, params: dict[str, Any], source: str = "") -> Tokenizer:
@@ -189,60 +192,3 @@ def tokenizer_from_params(model_dir: Path, params: dict[str, Any], source: str =
     raise TokenizerError(
         f"{model_dir / 'maam.json'}: unknown tokenizer kind {kind!r} (known: clip-bpe, wordpiece, test)"
     )
-
-
-class WordPieceTokenizer:
-    """BERT's uncased WordPiece (the sentence-transformers MiniLM tokenizer): [CLS] ... [SEP], zero padded.
-
-    `vocab_file` is a `vocab.txt` (one token a line) or a Hugging Face `tokenizer.json` (its model.vocab).
-    """
-
-    def __init__(self, vocab_file: Path, context_length: int = 128, lower_case: bool = True) -> None:
-        try:
-            if vocab_file.suffix == ".json":
-                import json
-
-                vocab = dict(json.loads(vocab_file.read_text(encoding="utf-8"))["model"]["vocab"])
-            else:
-                lines = vocab_file.read_text(encoding="utf-8").splitlines()
-                vocab = {token: i for i, token in enumerate(lines)}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise TokenizerError(f"{vocab_file}: cannot read the WordPiece vocabulary: {exc}") from exc
-        missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
-        if missing:
-            raise TokenizerError(f"{vocab_file}: not a BERT vocabulary (missing {missing})")
-        self.vocab = vocab
-        self.context_length = context_length
-        self.lower_case = lower_case
-        self.cls, self.sep, self.unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
-
-    def _words(self, text: str) -> list[str]:
-        if self.lower_case:
-            text = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
-        return re.findall(r"\w+|[^\w\s]", text)
-
-    def encode(self, text: str) -> list[int]:
-        ids: list[int] = []
-        for word in self._words(text):
-            start, pieces = 0, []
-            while start < len(word):
-                end = len(word)
-                while end > start:
-                    piece = word[start:end] if start == 0 else "##" + word[start:end]
-                    if piece in self.vocab:
-                        pieces.append(self.vocab[piece])
-                        break
-                    end -= 1
-                if end == start:  # no piece matches: the whole word is unknown, as BERT does
-                    pieces = [self.unk]
-                    break
-                start = end
-            ids.extend(pieces)
-        return ids
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.context_length), np.int64)
-        for row, text in enumerate(texts):
-            ids = [self.cls, *self.encode(text)[: self.context_length - 2], self.sep]
-            out[row, : len(ids)] = ids
-        return out

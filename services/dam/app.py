@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import add_metrics, get_metrics
+from services.dam.api.headers import NoSniffMiddleware
 from services.dam.api.routes import assets, auth, blobs, detectors, health, projects, search
+from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
 from services.dam.ui import mount_ui
@@ -35,7 +37,10 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
         finally:
             await ctx.close()
 
+    # Bodies are capped while they stream in: this default for the JSON routes, larger caps on the routes
+    # that take files (their `max_body_size`).
     app = FastAPI(title="MAAM DAM", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
+                  max_body_size=DEFAULT_MAX_BODY,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
     for module in (auth, assets, search, projects, detectors, blobs):
@@ -45,5 +50,6 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     mount_ui(app)  # the web UI: pages at /, static files, /api/ui helpers
     # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
     add_metrics(app, get_metrics("dam"), route=False)
+    app.add_middleware(NoSniffMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -50,7 +51,8 @@ class BlobWriter:
             self._file.close()
 
     def commit(self) -> str:
-        """Moves the finished blob to its address (a blob already there is kept); returns the sha256."""
+        """Moves the finished blob to its address (a blob already there is kept); returns the sha256.
+        Call it once the row that references the blob is committed."""
         self.close()
         target = self._store.path(self.sha256)
         if target.exists():
@@ -93,3 +95,11 @@ class BlobStore:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def stored(self) -> Iterator[list[Path]]:
+        """The blob files, one top-level folder (1/256 of the store) at a time."""
+        for top in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            yield [p for p in top.glob("[0-9a-f][0-9a-f]/*") if p.is_file()]
+
+    def temporary(self) -> list[Path]:
+        return [p for p in self.tmp_dir.iterdir() if p.is_file()]

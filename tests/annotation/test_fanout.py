@@ -5,6 +5,7 @@ runs are bounded by a semaphore so a flood queues."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -12,14 +13,19 @@ import pytest
 
 from protos import media_annotation_pb2 as pb
 from services.annotation.fanout import FanOut
-from services.annotation.image_tasks import ImageUnit
 from services.annotation.options import AnnotationOptions
+from services.annotation.tasks import Media, TaskSpec, Unit
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
 from tests.annotation.conftest import service_settings
 from tests.support.held_backend import HeldBackend
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@dataclass(frozen=True)
+class Named:
+    name: str
 
 
 def gated(repository: Path, **kw) -> HeldBackend:
@@ -52,7 +58,7 @@ async def test_failure_and_timeout_are_model_errors(start_service, test_reposito
     assert reply.status == 0 and list(reply.valid_models) == ["test_detector"]
     errors = {e.model: e for e in reply.model_errors}
     assert errors["test_image_embedder"].status == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
-    assert errors["test_image_embedder"].task == "image_embedding"
+    assert errors["test_image_embedder"].task == "cross_modal_embedding"  # the task table's name, as the DAM stores it
     assert errors["test_meme_classifier"].status == grpc.StatusCode.INTERNAL.value[0]
     assert "crashed" in errors["test_meme_classifier"].error_msg
     assert reply.image_object_detection_result.detections
@@ -68,7 +74,7 @@ async def test_a_flood_waits_for_model_slots() -> None:
     peak = 0
     gate = asyncio.Event()
 
-    async def work(_: object) -> str:
+    async def work(unit: Unit, payload: object) -> str:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -76,7 +82,8 @@ async def test_a_flood_waits_for_model_slots() -> None:
         running -= 1
         return "done"
 
-    units = [ImageUnit("k", f"m{i}", "t", work) for i in range(40)]
+    spec = TaskSpec("t", Media.IMAGE, "", "k", (), (Named,), work)
+    units = [Unit(spec, Named(f"m{i}"), "t") for i in range(40)]
     consumer = asyncio.create_task(fanout.gather(units, None))
     for _ in range(20):  # let every task reach the semaphore
         await asyncio.sleep(0)

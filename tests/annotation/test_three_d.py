@@ -36,10 +36,10 @@ async def test_every_format_gives_geometry_and_views(service: Running, kind: str
     )
     assert reply.status == 0, reply.error_msg
     geometry = reply.geometry
-    assert geometry.face_count == 12 and geometry.mesh_count == 1
+    assert geometry.face_count == 12 and geometry.vertex_count == 8 and geometry.mesh_count == 1
     assert abs(geometry.surface_area - 7.0) < 1e-3  # 2 * (2*1 + 2*0.5 + 1*0.5)
-    if geometry.is_watertight:
-        assert abs(geometry.volume - 1.0) < 1e-3
+    # Closed in every format, STL's triangle soup (36 corners, 8 positions) included.
+    assert geometry.is_watertight and abs(geometry.volume - 2 * 1 * 0.5) < 1e-3
     assert np.allclose(geometry.bounds, [-1, -0.5, -0.25, 1, 0.5, 0.25], atol=1e-5)
     assert [v.azimuth for v in reply.views] == [0, 120, 240]
     for view in reply.views:
@@ -48,6 +48,17 @@ async def test_every_format_gives_geometry_and_views(service: Running, kind: str
         assert view.annotations.status == 0 and "test_detector" in view.annotations.valid_models
     assert "test_detector" in reply.valid_models
     assert reply.labels and [x.score for x in reply.labels] == sorted((x.score for x in reply.labels), reverse=True)
+
+
+@pytest.mark.parametrize("kind", ["obj", "stl"])
+async def test_an_open_mesh_is_not_watertight_and_has_no_volume(service: Running, kind: str) -> None:
+    box = trimesh.creation.box(extents=(2.0, 1.0, 0.5))
+    lidless = trimesh.Trimesh(box.vertices, box.faces[:-2], process=False)  # one side's two triangles gone
+    reply = await service.stub.ThreeDAnnotation(
+        pb.ThreeDAnnotationRequest(asset_data=exported(lidless, kind), asset_type=kind, views=1)
+    )
+    assert reply.status == 0, reply.error_msg
+    assert reply.geometry.face_count == 10 and not reply.geometry.is_watertight and reply.geometry.volume == 0.0
 
 
 async def test_renderer_draws_nearer_faces_over_farther_ones() -> None:

@@ -1,13 +1,18 @@
-"""Fetching by URL: private targets refused, limits on size, redirects and errors."""
+"""Fetching by URL: private targets refused, limits on size, redirects and errors, and each hop connected to
+the address that was vetted (a resolver that answers differently the second time cannot redirect the fetch)."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
+from services.common import fetch
 from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError, _is_public, fetch_url, is_trusted_url
 from services.common.settings import MediaSettings
 
@@ -15,11 +20,29 @@ PAYLOAD = b"x" * 5000
 
 
 class _Handler(BaseHTTPRequestHandler):
+    seen: ClassVar[list[str]] = []  # "Host path" of every request the server received
+
     def log_message(self, *args: object) -> None:
         pass
 
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location.replace("PORT", str(self.server.server_address[1])))
+        self.end_headers()
+
     def do_GET(self) -> None:
-        if self.path in ("/file", "/blobs/x"):
+        self.seen.append(f"{self.headers.get('Host')} {self.path}")
+        if self.path == "/host":  # echoes the Host header
+            body = str(self.headers.get("Host")).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/to-b":
+            self._redirect("http://b.test:PORT/host")
+        elif self.path == "/to-internal":
+            self._redirect("http://internal.test:PORT/host")
+        elif self.path in ("/file", "/blobs/x"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
             self.end_headers()
@@ -139,3 +162,113 @@ async def test_a_trusted_prefix_opens_that_path_only(server: str) -> None:
     for url in (f"{server}/file", f"{server}/blobs/../file", f"{server}/blobs/to-file"):  # the last redirects out
         with pytest.raises(ForbiddenURLError, match="loopback, private or link-local"):
             await fetch_url(url, settings)
+
+
+# ---- the connection goes to the vetted address --------------------------------------------------------------------
+class Resolver:
+    """Answers getaddrinfo for the .test names it is given, one answer per call (the last one repeats), as a DNS
+    server under an attacker's control can; every other name is resolved as usual. It replaces socket.getaddrinfo,
+    so every resolution in the process (asyncio's, httpx's) sees it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.answers: dict[str, list[list[str]]] = {}
+        self.calls: dict[str, int] = {}
+        self._real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", self.getaddrinfo)
+
+    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in self.answers:
+            return self._real(host, port, family, type, proto, flags)
+        calls = self.calls[name] = self.calls.get(name, 0) + 1
+        answer = self.answers[name][min(calls, len(self.answers[name])) - 1]
+        port = int(port or 0)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port)) for a in answer]
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
+    _Handler.seen.clear()
+    return Resolver(monkeypatch)
+
+
+@pytest.fixture
+def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test servers on 127.0.0.1 (and nothing on 127.0.0.2) stand in for public hosts; every other private
+    address stays refused."""
+    real = fetch._is_public
+    monkeypatch.setattr(fetch, "_is_public", lambda address: address in ("127.0.0.1", "127.0.0.2") or real(address))
+
+
+async def test_a_rebinding_resolver_cannot_send_the_fetch_to_loopback(server: str, resolver: Resolver) -> None:
+    port = server.rsplit(":", 1)[1]
+    # Public when vetted, the loopback test server when asked again.
+    resolver.answers["rebind.test"] = [["93.184.216.34"], ["127.0.0.1"]]
+    with pytest.raises(FetchError):  # the vetted public address cannot be reached from here (or times out)
+        await fetch_url(f"http://rebind.test:{port}/file", MediaSettings(max_fetch_mb=1, fetch_timeout_s=2))
+    assert _Handler.seen == []  # the loopback server was never reached
+    assert resolver.calls["rebind.test"] == 1  # resolved once: nothing resolved the name again
+
+
+async def test_every_hop_goes_to_its_vetted_address_with_its_host(
+    server: str, resolver: Resolver, loopback_is_public: None
+) -> None:
+    port = server.rsplit(":", 1)[1]
+    # Each name answers the test server when vetted and an unreachable private address after.
+    for name in ("a.test", "b.test"):
+        resolver.answers[name] = [["127.0.0.1"], ["10.255.255.1"]]
+    settings = MediaSettings(max_fetch_mb=1, fetch_timeout_s=5)
+    assert await fetch_url(f"http://a.test:{port}/to-b", settings) == f"b.test:{port}".encode()
+    assert _Handler.seen == [f"a.test:{port} /to-b", f"b.test:{port} /host"]
+    assert resolver.calls == {"a.test": 1, "b.test": 1}
+    # A redirect to a name that resolves to a private address is refused before any connection.
+    resolver.answers.update({"a.test": [["127.0.0.1"]], "internal.test": [["10.0.0.7"]]})
+    with pytest.raises(ForbiddenURLError, match=r"'internal\.test' resolves to 10\.0\.0\.7"):
+        await fetch_url(f"http://a.test:{port}/to-internal", settings)
+
+
+async def test_the_next_vetted_address_is_tried_when_one_refuses(
+    server: str, resolver: Resolver, loopback_is_public: None
+) -> None:
+    port = server.rsplit(":", 1)[1]
+    resolver.answers["two.test"] = [["127.0.0.2", "127.0.0.1"]]  # nothing listens on 127.0.0.2
+    settings = MediaSettings(fetch_timeout_s=5)
+    assert await fetch_url(f"http://two.test:{port}/host", settings) == f"two.test:{port}".encode()
+    # One address that is not public among public ones refuses the whole name.
+    resolver.answers["mixed.test"] = [["127.0.0.1", "192.168.0.9"]]
+    with pytest.raises(ForbiddenURLError, match=r"192\.168\.0\.9"):
+        await fetch_url(f"http://mixed.test:{port}/host", settings)
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[tuple[str, ssl.SSLContext, list[str]]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names only tls.test; the client context trusts its CA.
+    Yields (port, client context, the SNI names the server saw)."""
+    trustme = pytest.importorskip("trustme", reason="trustme (the [dev] extra) makes the test certificates")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("tls.test").configure_cert(server_context)
+    names: list[str] = []
+    server_context.sni_callback = lambda sock, name, ctx: names.append(str(name))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    yield str(httpd.server_address[1]), client_context, names
+    httpd.shutdown()
+
+
+async def test_https_is_pinned_with_the_host_name_for_sni_and_the_certificate(
+    tls_server: tuple[str, ssl.SSLContext, list[str]], resolver: Resolver, loopback_is_public: None
+) -> None:
+    port, context, names = tls_server
+    resolver.answers["tls.test"] = [["127.0.0.1"], ["10.255.255.1"]]
+    settings = MediaSettings(fetch_timeout_s=5)
+    assert await fetch_url(f"https://tls.test:{port}/host", settings, verify=context) == f"tls.test:{port}".encode()
+    assert names[-1] == "tls.test" and resolver.calls["tls.test"] == 1
+    # The certificate is still checked against the URL's host name, not against the address connected to.
+    resolver.answers["other.test"] = [["127.0.0.1"]]
+    with pytest.raises(FetchError, match="certificate"):
+        await fetch_url(f"https://other.test:{port}/host", settings, verify=context)

@@ -83,6 +83,8 @@ def test_upgrade_keeps_vectors_documents_and_states_then_downgrades(old_database
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'search_vectors' AND indexdef LIKE '%hnsw%'")]
         assert len(indexes) == 1 and "vector(16)" in indexes[0] and "space_id = 1" in indexes[0]
         assert conn.execute("SELECT count(*) FROM detector_prototypes").fetchone() == (1,)
+        # An installation that has users already has its first admin: no registration becomes one by itself.
+        assert conn.execute("SELECT user_id FROM dam_first_admin").fetchall() == [(1,)]
         # Another dimension now fits beside the old one (no reset).
         conn.execute("INSERT INTO asset_vectors (asset_id, source, model, kind, embedding) "
                      "VALUES (3, 'visual', 'visual', 'image', %s)", (_vec([0.5] * 24),))

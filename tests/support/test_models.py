@@ -339,3 +339,11 @@ def example_inputs(model: str, batch: int = 2, seed: int = 1) -> dict[str, np.nd
     if model == "test_video_action":
         return {"clip": rng.random((batch, 3, CLIP_LEN, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)}
     return _base_example_inputs(model, batch, seed)
+
+
+def write_nsfw_detector(root: Path, name: str = "test_nsfw_detector", seed: int = 2) -> Path:
+    """A NudeNet-shaped detector (YOLOv8 head, task nsfw_detection), kept out of the test repository so
+    the annotation tests' model sets stay as they are; tests that need it add it to a repository."""
+    _yolo(root, np.random.default_rng(seed), name, "nsfw_detection", ["EXPOSED", "COVERED"],
+          {"format": "yolov8", "nsfw_labels": ["EXPOSED"], "conf_threshold": 0.05})
+    return root

@@ -20,6 +20,8 @@ import numpy as np
 from services.annotation.face_detection.base import FaceBox, rgb_image
 from services.annotation.face_detection.nms import nms
 
+# The maam.json `runtime` of the repository entry that stands for these cascades (no Triton model).
+HAAR_RUNTIME = "opencv-haar"
 INSTALL_HINT = "pip install 'opencv-python-headless>=4,<5' (OpenCV 5 no longer ships the Haar cascades)"
 
 

@@ -4,7 +4,7 @@ preprocess -> backend infer -> postprocess, the backend hidden behind `_infer`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -17,9 +17,7 @@ class AdapterError(Exception):
 
 
 class TaskModel:
-    """Base of every adapter; `tasks` names the repository tasks (maam.json `task`) it serves."""
-
-    tasks: ClassVar[tuple[str, ...]] = ()
+    """Base of every adapter (services/annotation/tasks.py FORMATS says which builds which model)."""
 
     def __init__(self, spec: ModelSpec, backend: InferenceBackend) -> None:
         self.spec = spec

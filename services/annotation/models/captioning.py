@@ -44,7 +44,6 @@ class _Hypothesis:
 
 
 class Captioner(TaskModel):
-    tasks = ("image_captioning",)
 
     # The decoder's repository entry for the encoder-decoder layout; the catalog links it (None: not installed).
     decoder: ModelSpec | None = None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.annotation.models.base import AdapterError, TaskModel
-from services.annotation.models.preprocess import resize, softmax, to_tensor
+from services.annotation.models.preprocess import model_input, resize, softmax, to_tensor
 from services.annotation.models.types import Label, Scored
 
 # The label(s) whose probability is the task's positive score when the sidecar names none.
@@ -20,20 +20,13 @@ _DEFAULT_POSITIVE = {
 
 
 class ImageClassifier(TaskModel):
-    tasks = (
-        "nsfw_classification",
-        "disturbing_classification",
-        "meme_classification",
-        "hateful_meme_classification",
-        "action_recognition",
-    )
 
     @property
     def input_size(self) -> int:
         return int(self.param("input_size", 224))
 
     def _tensor(self, rgb: np.ndarray) -> np.ndarray:
-        return to_tensor(resize(rgb, self.input_size), self.params.get("mean"), self.params.get("std"))
+        return model_input(rgb, self.params, self.input_size)
 
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:
         raw = raw.reshape(raw.shape[0], -1).astype(np.float32)
@@ -91,7 +84,6 @@ class ClipClassifier(TaskModel):
     """A video action model: a clip of `clip_len` frames, input laid out [3, T, S, S] (or
     [T, 3, S, S] when params layout is "TCHW")."""
 
-    tasks = ("video_action_recognition",)
 
     @property
     def clip_len(self) -> int:

@@ -4,19 +4,25 @@ cx, cy, w, h in input pixels."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from services.annotation.face_detection.base import EXPECTED_SCORE_FACTOR, FaceBox
+from services.annotation.face_detection.nms import nms
 from services.annotation.models.base import AdapterError, TaskModel
 from services.annotation.models.preprocess import letterbox, to_tensor
 from services.annotation.models.types import Detection, Label, Scored
 
 
 def decode_yolov8(
-    output: np.ndarray, conf_threshold: float, iou_threshold: float, max_detections: int = 300
+    output: np.ndarray,
+    conf_threshold: float,
+    iou_threshold: float,
+    max_detections: int = 300,
+    *,
+    class_aware: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[4 + C, N] -> (boxes xyxy in input pixels, scores, class ids) after class-aware NMS."""
+    """[4 + C, N] -> (boxes xyxy in input pixels, scores, class ids) after NMS: class-aware (boxes of
+    different classes never suppress each other) unless `class_aware` is False."""
     if output.ndim != 2 or output.shape[0] < 5:
         raise AdapterError(f"expected a YOLOv8 output [4 + classes, boxes], got shape {list(output.shape)}")
     rows = output.T.astype(np.float32)
@@ -29,19 +35,13 @@ def decode_yolov8(
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
     cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    # Class-aware NMS: offset each class far apart so boxes of different classes never suppress.
-    offset = class_ids[:, None].astype(np.float32) * (float(xyxy.max()) + 1.0)
-    shifted = xyxy + offset
-    xywh = np.concatenate([shifted[:, :2], shifted[:, 2:] - shifted[:, :2]], axis=1)
-    indices = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), conf_threshold, iou_threshold)
-    order = np.asarray(indices, np.int64).reshape(-1)[:max_detections]
+    order = nms(xyxy, scores, iou_threshold, classes=class_ids if class_aware else None, max_keep=max_detections)
     return xyxy[order], scores[order], class_ids[order]
 
 
 class YoloDetector(TaskModel):
     """Letterbox -> infer -> decode -> normalised boxes on the original image."""
 
-    tasks = ("object_detection",)
     default_conf = 0.25
 
     @property
@@ -61,7 +61,8 @@ class YoloDetector(TaskModel):
         if conf_threshold is None:
             conf_threshold = self.conf_threshold
         iou = float(self.param("iou_threshold", self.param("nms_iou", 0.45)))
-        boxes, scores, class_ids = decode_yolov8(raw, float(conf_threshold), iou)
+        agnostic = bool(self.param("class_agnostic_nms", False))
+        boxes, scores, class_ids = decode_yolov8(raw, float(conf_threshold), iou, class_aware=not agnostic)
         normalised = lb.to_image(boxes)
         return [
             Detection(self.label(int(c)), float(s), tuple(float(v) for v in b), int(c))  # type: ignore[arg-type]
@@ -74,7 +75,6 @@ class NsfwDetector(YoloDetector):
     """NudeNet-style detector: the image-level NSFW score is the best score among regions whose
     label the sidecar lists in `nsfw_labels`; those regions are returned as the evidence."""
 
-    tasks = ("nsfw_detection",)
     default_conf = 0.2
 
     async def score(self, rgb: np.ndarray) -> Scored:
@@ -98,7 +98,6 @@ class DnnFaceDetector(YoloDetector):
     """A YOLO-style face detector from the repository (e.g. a YOLOv8-face export), exposed through
     the FaceDetector protocol so the face pipeline and face blurring can use it."""
 
-    tasks = ("face_detection",)
     default_conf = 0.4
 
     async def detect_faces(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.annotation.models.base import TaskModel
-from services.annotation.models.preprocess import resize, to_tensor
+from services.annotation.models.preprocess import model_input
 from services.annotation.models.types import Vector
 from services.common.text_encoding import encoder_inputs, pool_tokens
 from services.common.text_tokenizers import tokenizer_from_params
@@ -20,17 +20,14 @@ def _normalise_rows(x: np.ndarray) -> np.ndarray:
 
 
 class ImageEmbedder(TaskModel):
-    tasks = ("image_embedding", "region_embedding", "face_embedding")
 
     async def embed(self, images: Sequence[np.ndarray]) -> list[Vector]:
         if not images:
             return []
-        size = int(self.param("input_size", 224))
-        mean, std = self.params.get("mean"), self.params.get("std")
         max_batch = self.spec.max_batch_size or 1
         vectors: list[np.ndarray] = []
         for start in range(0, len(images), max_batch):
-            batch = np.stack([to_tensor(resize(rgb, size), mean, std) for rgb in images[start : start + max_batch]])
+            batch = np.stack([model_input(rgb, self.params) for rgb in images[start : start + max_batch]])
             out = await self._infer({self.input_names[0]: batch})
             raw = out[self.output_names[0]].reshape(len(batch), -1).astype(np.float32)
             vectors.extend(_normalise_rows(raw))
@@ -44,7 +41,6 @@ class TextEmbedder(TaskModel):
     """Text encoders, tokenised exactly as the CMRR service does (services.common.text_tokenizers),
     so a text gets the same vector from either service."""
 
-    tasks = ("text_embedding",)
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

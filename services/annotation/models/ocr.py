@@ -14,7 +14,6 @@ from services.annotation.models.types import OcrLine
 
 
 class TextDetector(TaskModel):
-    tasks = ("ocr_detection",)
 
     async def boxes(self, rgb: np.ndarray) -> list[np.ndarray]:
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
@@ -47,7 +46,6 @@ class TextDetector(TaskModel):
 
 
 class TextDirection(TaskModel):
-    tasks = ("ocr_direction",)
 
     async def upright(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Turns crops the classifier finds upside down (label "180") the right way up."""
@@ -66,7 +64,6 @@ class TextDirection(TaskModel):
 
 
 class TextRecognizer(TaskModel):
-    tasks = ("ocr_recognition",)
 
     async def read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,6 +59,28 @@ def to_tensor(
     if std is not None:
         chw /= np.asarray(std, np.float32).reshape(3, 1, 1)
     return np.ascontiguousarray(chw)
+
+
+def model_input(rgb: np.ndarray, params: Mapping[str, Any], default_size: int = 224) -> np.ndarray:
+    """One image as the model's params describe its input. Default (NCHW): resized to `input_size`,
+    [0, 1], then (x - mean) / std with mean and std in [0, 1] units. `layout: "NHWC"` (graphs converted
+    from TensorFlow): resized to `resize` and centre-cropped to `input_size` (or resized to it), `color`
+    RGB or BGR, then (x - mean) * scale + offset with mean in pixel units (0-255)."""
+    size = int(params.get("input_size") or default_size)
+    if params.get("layout", "NCHW") != "NHWC":
+        return to_tensor(resize(rgb, size), params.get("mean"), params.get("std"))
+    first = int(params.get("resize") or size)
+    image = resize(rgb, first)
+    if first != size:
+        offset = (first - size) // 2
+        image = image[offset : offset + size, offset : offset + size]
+    if params.get("color") == "BGR":
+        image = image[..., ::-1]
+    x = image.astype(np.float32)
+    if params.get("mean") is not None:
+        x -= np.asarray(params["mean"], np.float32)
+    x = x * float(params.get("scale", 1.0)) + float(params.get("offset", 0.0))
+    return np.ascontiguousarray(x)
 
 
 def crop(rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:

@@ -61,9 +61,16 @@ def spectral_residual_saliency(rgb: np.ndarray) -> Saliency:
     return Saliency(SPECTRAL_RESIDUAL, saliency, salient_regions(saliency))
 
 
-class SaliencyModel(TaskModel):
-    tasks = ("saliency",)
+class SpectralResidual:
+    """The model-free fallback as a runner: the FFTs run in a worker thread, off the event loop."""
 
+    name = SPECTRAL_RESIDUAL
+
+    async def saliency(self, rgb: np.ndarray) -> Saliency:
+        return await asyncio.to_thread(spectral_residual_saliency, rgb)
+
+
+class SaliencyModel(TaskModel):
     async def saliency(self, rgb: np.ndarray) -> Saliency:
         size = int(self.param("input_size", 256))
         tensor = to_tensor(resize(rgb, size), self.params.get("mean"), self.params.get("std"))

@@ -9,26 +9,10 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-# oneof field -> task name used in the annotations table and the `annotation type` facet.
-TASKS: dict[str, str] = {
-    "image_action_recognition_result": "action_recognition",
-    "image_captioning_result": "captioning",
-    "image_cross_modal_embedding_result": "cross_modal_embedding",
-    "image_disturbing_content_detection_result": "disturbing",
-    "image_face_recognition_result": "face_recognition",
-    "image_meme_detection_result": "meme",
-    "image_object_detection_result": "object_detection",
-    "image_nsfw_detection_result": "nsfw",
-    "image_saliency_detection_result": "saliency",
-    "image_text_recognition_result": "ocr",
-    "image_region_feature_extraction_result": "region_features",
-    "video_action_recognition_result": "action_recognition",
-    "video_disturbing_content_detection_result": "disturbing",
-    "video_face_recognition_result": "face_recognition",
-    "video_nsfw_detection_result": "nsfw",
-    "video_object_detection_result": "object_detection",
-    "video_saliency_detection_result": "saliency",
-}
+from services.annotation.tasks import TASK_OF_FIELD
+
+# oneof field -> the annotation task stored in the annotations table and the `annotation type` facet.
+TASKS: dict[str, str] = TASK_OF_FIELD
 
 
 @dataclass

@@ -3,7 +3,8 @@ service and store each model's result the moment it arrives. Failures are retrie
 
 On shutdown the workers stop claiming, jobs in flight get a grace period to finish, and a job cut
 short is released back to `queued` (its attempt not counted), so a restart picks it up at once
-instead of after the claim's lease."""
+instead of after the claim's lease. After a crash, the restarted DAM reclaims its previous run's jobs
+at startup (claims.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protos.media_annotation_pb2 import ImageAnnotationStreamResponse
 from services.dam import metrics
+from services.dam.annotation.claims import CLAIM, HEARTBEAT, RECLAIM, RELEASE, Node
 from services.dam.annotation.client import AnnotationClient, AnnotationServiceError
 from services.dam.annotation.results import parse_stream_message
 from services.dam.annotation.store import (
@@ -35,23 +37,6 @@ from services.dam.indexer import Indexer
 
 log = logging.getLogger(__name__)
 
-# A claim is a lease: a worker that dies mid-stream leaves the row to be claimed again after it expires.
-_CLAIM = text("""
-UPDATE annotation_jobs j SET state = 'running', attempts = j.attempts + 1,
-    locked_until = now() + make_interval(secs => :lease)
-WHERE j.id = (
-    SELECT id FROM annotation_jobs
-    WHERE (state = 'queued' AND available_at <= now()) OR (state = 'running' AND locked_until < now())
-    ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING j.id, j.asset_id, j.attempts
-""")
-# Undoes a claim: the job is free again now, and the interrupted try does not count as an attempt.
-_RELEASE = text("""
-UPDATE annotation_jobs SET state = 'queued', locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
-WHERE id = :id AND state = 'running' RETURNING asset_id
-""")
-
-
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential with full jitter in its upper half, so retries of many assets spread out."""
     delay = min(cap, base * 2 ** max(0, attempt - 1))
@@ -68,8 +53,11 @@ async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None
 
 class AnnotationWorkers:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AnnotationClient, blobs: BlobStore,
-                 indexer: Indexer, options: DamOptions, links: BlobLinks, poll_interval_s: float = 0.5) -> None:
+                 indexer: Indexer, options: DamOptions, node: Node, links: BlobLinks,
+                 poll_interval_s: float = 0.5) -> None:
         self._sessions = sessions
+        self._node = node
+        self._held: set[int] = set()  # ids of the jobs this process runs now (renewed by the heartbeat)
         self._client = client
         self._blobs = blobs
         self._links = links
@@ -78,10 +66,48 @@ class AnnotationWorkers:
         self._poll = poll_interval_s
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._keeper: asyncio.Task | None = None
+        self._reclaimed = asyncio.Event()  # workers claim only after the previous run's claims are back
         self._stopping = False
 
     def start(self, count: int) -> None:
         self._tasks = [asyncio.create_task(self._loop(i), name=f"annotation-worker-{i}") for i in range(count)]
+        self._keeper = asyncio.create_task(self._keep_claims(), name="annotation-claims")
+
+    async def reclaim(self) -> list[int]:
+        """Jobs the previous run of this node held when it died go back to the queue now."""
+        if not self._node.exclusive:
+            return []
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(RECLAIM, {"node": self._node.id})).all()
+            for _, asset_id in rows:
+                await release_asset(session, asset_id)
+        ids = [job_id for job_id, _ in rows]
+        if ids:
+            log.warning("reclaimed %d annotation job(s) the previous run held: %s", len(ids), ids[:20])
+            self._wake.set()
+        return ids
+
+    async def _keep_claims(self) -> None:
+        """Reclaims at startup, then renews this process's claims every quarter lease."""
+        while True:
+            try:
+                await self.reclaim()
+                self._reclaimed.set()
+                break
+            except Exception:  # the database is briefly away
+                log.exception("cannot reclaim the previous run's annotation jobs; retrying")
+                await asyncio.sleep(self._poll)
+        while True:
+            await asyncio.sleep(self._options.job_lease_s / 4)
+            if not self._held:
+                continue
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(HEARTBEAT, {"ids": sorted(self._held), "node": self._node.id,
+                                                      "lease": self._options.job_lease_s})
+            except Exception:  # the next beat tries again; the lease covers three missed ones
+                log.exception("annotation claims heartbeat failed")
 
     def wake(self) -> None:
         self._wake.set()
@@ -99,6 +125,11 @@ class AnnotationWorkers:
         claims are released (see `run_job`)."""
         self._stopping = True
         self._wake.set()  # idle workers leave their wait now
+        self._reclaimed.set()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         pending = {task for task in self._tasks if not task.done()}
         if pending and grace_s > 0:
             _, pending = await asyncio.wait(pending, timeout=grace_s)
@@ -109,6 +140,7 @@ class AnnotationWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _loop(self, index: int) -> None:
+        await self._reclaimed.wait()
         while not self._stopping:
             try:
                 job = await self._claim()
@@ -129,12 +161,13 @@ class AnnotationWorkers:
 
     async def _claim(self) -> tuple[int, int, int] | None:
         async with self._sessions.begin() as session:
-            row = (await session.execute(_CLAIM, {"lease": self._options.job_lease_s})).first()
+            row = (await session.execute(CLAIM, {"lease": self._options.job_lease_s, "node": self._node.id})).first()
             if row:
                 await start_asset(session, row[1])
         return (row[0], row[1], row[2]) if row else None
 
     async def run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
+        self._held.add(job_id)
         try:
             await self._run_job(job_id, asset_id, attempt)
         except asyncio.CancelledError:
@@ -142,11 +175,13 @@ class AnnotationWorkers:
             # until its lease ends. Results already stored stay; the re-run replaces them.
             await self._release(job_id)
             raise
+        finally:
+            self._held.discard(job_id)
 
     async def _release(self, job_id: int) -> None:
         try:
             async with self._sessions.begin() as session:
-                asset_id = (await session.execute(_RELEASE, {"id": job_id})).scalar_one_or_none()
+                asset_id = (await session.execute(RELEASE, {"id": job_id})).scalar_one_or_none()
                 if asset_id is not None:
                     await release_asset(session, asset_id)
             log.info("annotation job %d released back to the queue", job_id)

@@ -45,8 +45,9 @@ class DamOptions(BaseModel):
     max_attempts: int = 100  # with the 300 s cap: an outage of about 8 hours is waited out
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
-    # A claimed job whose worker vanished is claimed again after this lease.
-    job_lease_s: float = 600.0
+    # A claimed job whose worker vanished is claimed again this long after its last heartbeat (workers renew
+    # their claims every quarter lease; a restarted DAM reclaims its previous run's jobs at once).
+    job_lease_s: float = 60.0
     # On SIGTERM, annotation jobs in flight get this long to finish before they are released back
     # to the queue (HTTP requests get their own 25 s first; compose waits 30 s in all before SIGKILL,
     # and open requests are rare at stop time, so the two rarely add up).
@@ -60,6 +61,11 @@ class DamOptions(BaseModel):
     # Detections under this score are not used as object labels in search.
     object_min_score: float = 0.3
     token_ttl_hours: float = 24.0
+    # Sign-in throttling: failed attempts allowed per account (known or not) and per client address within
+    # the window; more are answered 429 with Retry-After.
+    login_account_failures: int = 5
+    login_address_failures: int = 50
+    login_window_s: float = 900.0
     # Soft-deleted assets are purged (rows and unreferenced blobs) after this many seconds.
     gc_grace_s: float = 3600.0
     gc_interval_s: float = 60.0

@@ -16,6 +16,7 @@ from protos import media_annotation_pb2 as pb
 from protos import media_annotation_pb2_grpc as pb_grpc
 from services.dam.annotation.results import doc_fields
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see, require_visible
+from services.dam.api.validation import DbId, check_db_id
 from services.dam.models import Annotation, Asset
 
 router = APIRouter(prefix="/ui", tags=["web ui"])
@@ -42,10 +43,11 @@ def _caption(rows: list[tuple[str, str, dict[str, Any] | None]]) -> str:
 
 @router.get("/cards", response_model=list[CardOut])
 async def cards(user: CurrentUser, session: Session, ctx: Ctx,
-                ids: Annotated[str, Query(description="Comma-separated asset ids (at most 100).")]) -> list[CardOut]:
+                ids: Annotated[str, Query(description="Comma-separated asset ids (at most 100).",
+                                          max_length=MAX_IDS * 20)]) -> list[CardOut]:
     """Card summaries of the given assets this user may see (others are left out), from PostgreSQL."""
     try:
-        wanted = sorted({int(v) for v in ids.split(",") if v.strip()})
+        wanted = sorted({check_db_id(int(v), "ids") for v in ids.split(",") if v.strip()})
     except ValueError as exc:
         raise HTTPException(422, "`ids` must be comma-separated asset ids") from exc
     if len(wanted) > MAX_IDS:
@@ -82,7 +84,7 @@ def _stub(target: str) -> pb_grpc.MediaAnnotationServerStub:
 
 
 @router.get("/assets/{asset_id}/saliency.png", responses={200: {"content": {"image/png": {}}}})
-async def saliency(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> Response:
+async def saliency(asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> Response:
     """The image's saliency map (8-bit greyscale PNG, 255 = most salient), from the annotation service."""
     asset = require_visible(await session.get(Asset, asset_id), user, "asset")
     if asset.kind != "image":

@@ -17,7 +17,7 @@ from services.annotation.face_detection.dnn import (
     decode_scrfd,
 )
 from services.annotation.face_detection.factory import open_face_detector
-from services.annotation.face_detection.nms import iou_matrix, nms
+from services.annotation.face_detection.nms import iou_matrix
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelNotFoundError, ModelRepository
 from services.common.settings import Settings
@@ -94,11 +94,6 @@ def test_outputs_are_recognised_by_shape_whatever_their_names() -> None:
         decode_scrfd({k: v for k, v in outputs.items() if k != "b2"}, 32, 32, params)
 
 
-def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float64)
-    assert nms(boxes, np.array([0.5, 0.9, 0.7]), 0.4) == [1, 2]
-
-
 async def test_a_model_of_another_task_is_refused(backend: OnnxBackend, repository) -> None:
     with pytest.raises(FaceModelError, match="object_detection"):
         ScrfdFaceDetector.from_repository("not_faces", backend, repository)
@@ -106,10 +101,16 @@ async def test_a_model_of_another_task_is_refused(backend: OnnxBackend, reposito
         ScrfdFaceDetector.from_repository("scrfd_missing", backend, repository)
 
 
-async def test_factory_opens_haar_by_default_and_repository_models_by_name(repository) -> None:
-    async with open_face_detector(None) as detector:
-        assert detector.name == "haar-frontalface"
+async def test_factory_opens_the_dnn_detector_by_default_haar_without_one_and_models_by_name(
+    repository, tmp_path: Path
+) -> None:
+    async with open_face_detector(None, Settings(model_repository=tmp_path)) as detector:
+        assert detector.name == "haar-frontalface"  # no DNN face detector installed: Haar
     settings = Settings(model_repository=Path(repository.root))
+    async with open_face_detector(None, settings) as detector:
+        assert detector.name.startswith("scrfd_")  # an installed DNN detector is the default
+    async with open_face_detector("haar", settings) as detector:
+        assert detector.name == "haar-frontalface"
     async with open_face_detector("scrfd_controlled", settings) as detector:
         assert detector.name == "scrfd_controlled"
         image = np.zeros((64, 64, 3), np.uint8)

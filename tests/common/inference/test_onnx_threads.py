@@ -33,8 +33,32 @@ async def test_spin_wait_setting_reaches_the_sessions(test_repository: Path, spi
         await backend.close()
 
 
-def test_spin_wait_is_off_by_default() -> None:
-    assert Settings().inference.onnx_spin_wait is False
+async def test_sessions_do_not_spin_unless_asked(test_repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing configured (no setting, no environment variable), the sessions a service creates say
+    "no spinning" explicitly: ONNX Runtime spins when the entries are absent."""
+    import os
+
+    for name in [n for n in os.environ if "SPIN_WAIT" in n.upper()]:
+        monkeypatch.delenv(name)
+    repository = ModelRepository(test_repository)
+    for backend in (create_backend(Settings(model_repository=test_repository), repository), OnnxBackend(repository)):
+        assert isinstance(backend, OnnxBackend)
+        try:
+            assert await _spinning(backend) == ["0", "0"]
+        finally:
+            await backend.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_intra_op_threads_reach_the_sessions(test_repository: Path, threads: int) -> None:
+    settings = Settings(model_repository=test_repository, inference=InferenceSettings(onnx_intra_op_threads=threads))
+    backend = create_backend(settings, ModelRepository(test_repository))
+    assert isinstance(backend, OnnxBackend)
+    try:
+        options = (await backend._session("test_image_embedder")).session.get_session_options()
+        assert options.intra_op_num_threads == threads
+    finally:
+        await backend.close()
 
 
 def test_opencv_threads_follow_the_settings() -> None:

@@ -14,6 +14,7 @@ from services.common.media import MediaError
 from services.dam import metrics
 from services.dam.annotation.worker import enqueue
 from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
+from services.dam.api.validation import MAX_DB_ID, DbId, PageNumber, refuse_nul
 from services.dam.blobstore import BlobTooLargeError
 from services.dam.ingest_checks import UnsupportedTypeError, check_media
 from services.dam.models import Annotation, Asset, Project, ProjectAsset, User
@@ -32,6 +33,8 @@ def parse_tags(raw: str | list[str] | None) -> list[str]:
     tags = sorted({t.strip() for t in items if t and t.strip()})
     if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_CHARS for t in tags):
         raise HTTPException(422, f"at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters each")
+    for tag in tags:
+        refuse_nul(tag, "tags")
     return tags
 
 
@@ -39,7 +42,7 @@ def _field(fields: dict[str, str], name: str, limit: int) -> str:
     value = fields.get(name, "")
     if len(value) > limit:
         raise HTTPException(422, f"`{name}` is longer than {limit} characters")
-    return value
+    return refuse_nul(value, f"`{name}`")
 
 
 async def get_visible_asset(session: Session, asset_id: int, user: User) -> Asset:
@@ -52,12 +55,18 @@ async def add_to_project(session: Session, project_id: int, asset_ids: list[int]
         await session.merge(ProjectAsset(project_id=project.id, asset_id=asset_id))
 
 
-@router.post("", response_model=UploadOut, status_code=status.HTTP_201_CREATED,
+# The route's own cap (MAAM_DAM__MAX_UPLOAD_MB) is enforced while the file streams in (BlobWriter); this
+# only lifts the small default body limit of the JSON routes for it.
+UPLOAD_BODY_CEILING = 2**40
+
+
+@router.post("", response_model=UploadOut, status_code=status.HTTP_201_CREATED, max_body_size=UPLOAD_BODY_CEILING,
              responses={200: {"description": "the same bytes were already uploaded by this user"}})
 async def upload(request: Request, ctx: Ctx, user: CurrentUser, session: Session) -> Any:
     """multipart/form-data: `file` (required), `title`, `description`, `tags` (comma separated),
-    `visibility` (private|public), `project_id`. The file is streamed to the blob store; the type comes
-    from its bytes; annotation is queued in the same transaction and runs in the background."""
+    `visibility` (private|public), `project_id`. The file is streamed to a temporary file; the type comes
+    from its bytes; the row and its annotation job are committed in one transaction, and only then does
+    the file move to its content address (a refused upload leaves nothing behind)."""
     cap = ctx.settings.dam.max_upload_mb * 1024 * 1024
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap + 256 * 1024:
@@ -79,12 +88,13 @@ async def upload(request: Request, ctx: Ctx, user: CurrentUser, session: Session
         visibility = form.fields.get("visibility", "private") or "private"
         if visibility not in ("private", "public"):
             raise HTTPException(422, "`visibility` must be `private` or `public`")
+        refuse_nul(filename, "the file name")
         title = _field(form.fields, "title", 500) or filename[:500]
         description = _field(form.fields, "description", 10_000)
-        tags = parse_tags(form.fields.get("tags"))
+        tags = parse_tags(_field(form.fields, "tags", MAX_TAGS * (MAX_TAG_CHARS + 1)))
         project_id = form.fields.get("project_id") or None
-        if project_id is not None and not project_id.isdigit():
-            raise HTTPException(422, "`project_id` must be a number")
+        if project_id is not None and not (project_id.isdigit() and 1 <= int(project_id) <= MAX_DB_ID):
+            raise HTTPException(422, f"`project_id` must be a number between 1 and {MAX_DB_ID}")
         if writer.size == 0:
             raise HTTPException(422, "the file is empty")
         try:
@@ -99,20 +109,22 @@ async def upload(request: Request, ctx: Ctx, user: CurrentUser, session: Session
     except HTTPException:
         form.abort()
         raise
-    sha = await asyncio.to_thread(writer.commit)
-
-    existing = (await session.execute(select(Asset).where(
-        Asset.owner_id == user.id, Asset.sha256 == sha, Asset.deleted_at.is_(None)))).scalar_one_or_none()
-    if existing is not None:
-        return JSONResponse(UploadOut.model_validate(existing).model_copy(update={"duplicate": True})
-                            .model_dump(mode="json"), status_code=200)
-    annotate = checked.kind in ("image", "video")
-    asset = Asset(owner_id=user.id, visibility=visibility, title=title, description=description, tags=tags,
-                  filename=filename[:500], mime=checked.mime, kind=checked.kind, size=writer.size, sha256=sha,
-                  width=checked.width, height=checked.height, duration=checked.duration,
-                  annotation_state="pending" if annotate else "skipped")
-    session.add(asset)
+    sha = writer.sha256
     try:
+        existing = (await session.execute(select(Asset).where(
+            Asset.owner_id == user.id, Asset.sha256 == sha, Asset.deleted_at.is_(None)))).scalar_one_or_none()
+        if existing is not None:
+            # Moves the bytes in when the stored blob is missing (a DAM killed after the row's commit), or
+            # drops the temporary file.
+            await asyncio.to_thread(writer.commit)
+            return JSONResponse(UploadOut.model_validate(existing).model_copy(update={"duplicate": True})
+                                .model_dump(mode="json"), status_code=200)
+        annotate = checked.kind in ("image", "video")
+        asset = Asset(owner_id=user.id, visibility=visibility, title=title, description=description, tags=tags,
+                      filename=filename[:500], mime=checked.mime, kind=checked.kind, size=writer.size, sha256=sha,
+                      width=checked.width, height=checked.height, duration=checked.duration,
+                      annotation_state="pending" if annotate else "skipped")
+        session.add(asset)
         await session.flush()
         if annotate:
             await enqueue(session, asset.id)
@@ -120,8 +132,13 @@ async def upload(request: Request, ctx: Ctx, user: CurrentUser, session: Session
             await add_to_project(session, int(project_id), [asset.id], user)
         await session.commit()
     except IntegrityError as exc:  # the same bytes raced in from a parallel request
+        writer.abort()
         await session.rollback()
         raise HTTPException(409, "this file is being uploaded by another request; retry") from exc
+    except BaseException:  # a refused project, a lost database, a cancelled request: no blob without its row
+        writer.abort()
+        raise
+    await asyncio.to_thread(writer.commit)
     metrics.UPLOADS.labels(checked.kind).inc()
     if ctx.workers:
         ctx.workers.wake()
@@ -141,7 +158,7 @@ async def lookup(body: LookupIn, user: CurrentUser, session: Session) -> dict[st
 @router.get("", response_model=Page)
 async def list_assets(
     user: CurrentUser, session: Session,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Annotated[PageNumber, Query()] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     mine: bool = False,
 ) -> Page:
@@ -156,12 +173,12 @@ async def list_assets(
 
 
 @router.get("/{asset_id}", response_model=AssetOut)
-async def get_asset(asset_id: int, user: CurrentUser, session: Session) -> Asset:
+async def get_asset(asset_id: DbId, user: CurrentUser, session: Session) -> Asset:
     return await get_visible_asset(session, asset_id, user)
 
 
 @router.patch("/{asset_id}", response_model=AssetOut)
-async def update_asset(asset_id: int, body: AssetUpdate, user: CurrentUser, session: Session, ctx: Ctx) -> Asset:
+async def update_asset(asset_id: DbId, body: AssetUpdate, user: CurrentUser, session: Session, ctx: Ctx) -> Asset:
     asset = require_owner(await session.get(Asset, asset_id), user, "asset")
     values = body.model_dump(exclude_none=True)
     if "tags" in values:
@@ -175,7 +192,7 @@ async def update_asset(asset_id: int, body: AssetUpdate, user: CurrentUser, sess
 
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_asset(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> None:
+async def delete_asset(asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> None:
     """Soft delete: gone from every listing and search now; the blob is purged after the grace period."""
     asset = require_owner(await session.get(Asset, asset_id), user, "asset")
     asset.deleted_at = func.now()
@@ -184,7 +201,7 @@ async def delete_asset(asset_id: int, user: CurrentUser, session: Session, ctx: 
 
 
 @router.get("/{asset_id}/download")
-async def download(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> FileResponse:
+async def download(asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> FileResponse:
     asset = await get_visible_asset(session, asset_id, user)
     path = ctx.blobs.path(asset.sha256)
     if not path.exists():
@@ -193,7 +210,7 @@ async def download(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx)
 
 
 @router.get("/{asset_id}/thumbnail")
-async def get_thumbnail(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx,
+async def get_thumbnail(asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx,
                         size: Annotated[int, Query()] = 256) -> Response:
     if size not in SIZES:
         raise HTTPException(422, f"size must be one of {', '.join(map(str, SIZES))}")
@@ -209,7 +226,7 @@ async def get_thumbnail(asset_id: int, user: CurrentUser, session: Session, ctx:
 
 
 @router.get("/{asset_id}/annotations", response_model=list[AnnotationOut])
-async def annotations(asset_id: int, user: CurrentUser, session: Session) -> list[AnnotationOut]:
+async def annotations(asset_id: DbId, user: CurrentUser, session: Session) -> list[AnnotationOut]:
     """Each model's stored result and state (done/failed); the asset's overall state is on the asset."""
     await get_visible_asset(session, asset_id, user)
     rows = await session.execute(select(Annotation).where(Annotation.asset_id == asset_id)
@@ -219,7 +236,7 @@ async def annotations(asset_id: int, user: CurrentUser, session: Session) -> lis
 
 
 @router.post("/{asset_id}/reannotate", response_model=AssetOut, status_code=status.HTTP_202_ACCEPTED)
-async def reannotate(asset_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> Asset:
+async def reannotate(asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> Asset:
     asset = require_owner(await session.get(Asset, asset_id), user, "asset")
     if asset.kind not in ("image", "video"):
         raise HTTPException(422, f"{asset.kind} assets are not annotated")

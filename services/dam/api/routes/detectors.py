@@ -15,6 +15,7 @@ from services.common.media import MediaError, open_image
 from services.dam.annotation.client import AnnotationServiceError
 from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
+from services.dam.api.validation import MULTIPART_SLACK, DbId, MiB, SafeStr
 from services.dam.models import Detector, DetectorPrototype, User
 from services.dam.schemas import DetectorOut, DetectorUpdate, Match
 
@@ -22,6 +23,8 @@ router = APIRouter(prefix="/detectors", tags=["detectors"])
 log = logging.getLogger(__name__)
 MAX_ANCHORS = 32
 MAX_ANCHOR_BYTES = 20 * 1024 * 1024
+# All anchors of one request together; the body stops being read past this.
+MAX_ANCHORS_BODY = 64 * MiB + MULTIPART_SLACK
 
 # Best (prototype, vector) pair per asset among assets the viewer may see; a prototype meets vectors of its own model.
 _MATCHES = text("""
@@ -41,12 +44,12 @@ async def _out(session: Session, detector: Detector) -> DetectorOut:
     return DetectorOut.model_validate(detector).model_copy(update={"prototypes": count})
 
 
-@router.post("", response_model=DetectorOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=DetectorOut, status_code=status.HTTP_201_CREATED, max_body_size=MAX_ANCHORS_BODY)
 async def create_detector(
     user: CurrentUser, session: Session, ctx: Ctx,
-    name: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[SafeStr, Form(min_length=1, max_length=100)],
     anchors: Annotated[list[UploadFile], Form(description="n >= 1 images of the object, centred.")],
-    threshold: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    threshold: Annotated[float | None, Form(ge=-1.0, le=1.0, allow_inf_nan=False)] = None,
     visibility: Annotated[str, Form(pattern="^(private|public)$")] = "private",
 ) -> DetectorOut:
     if not anchors or len(anchors) > MAX_ANCHORS:
@@ -93,12 +96,12 @@ async def list_detectors(user: CurrentUser, session: Session) -> list[DetectorOu
 
 
 @router.get("/{detector_id}", response_model=DetectorOut)
-async def get_detector(detector_id: int, user: CurrentUser, session: Session) -> DetectorOut:
+async def get_detector(detector_id: DbId, user: CurrentUser, session: Session) -> DetectorOut:
     return await _out(session, require_visible(await session.get(Detector, detector_id), user, "detector"))
 
 
 @router.patch("/{detector_id}", response_model=DetectorOut)
-async def update_detector(detector_id: int, body: DetectorUpdate, user: CurrentUser, session: Session) -> DetectorOut:
+async def update_detector(detector_id: DbId, body: DetectorUpdate, user: CurrentUser, session: Session) -> DetectorOut:
     detector = require_owner(await session.get(Detector, detector_id), user, "detector")
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(detector, key, value)
@@ -109,7 +112,7 @@ async def update_detector(detector_id: int, body: DetectorUpdate, user: CurrentU
 
 
 @router.delete("/{detector_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_detector(detector_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> None:
+async def delete_detector(detector_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> None:
     detector = require_owner(await session.get(Detector, detector_id), user, "detector")
     labelled = [r[0] for r in (await session.execute(
         text("SELECT asset_id FROM asset_labels WHERE detector_id = :d"), {"d": detector_id})).all()]
@@ -128,8 +131,9 @@ async def compute_matches(session: Session, detector: Detector, user: User, thre
 
 @router.get("/{detector_id}/matches", response_model=list[Match])
 async def matches(
-    detector_id: int, user: CurrentUser, session: Session,
-    threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, description="Default: the detector's own.")] = None,
+    detector_id: DbId, user: CurrentUser, session: Session,
+    threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False,
+                                             description="Default: the detector's own.")] = None,
     all_assets: Annotated[bool, Query(description="Rank every asset, ignoring the threshold.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Match]:
@@ -143,8 +147,8 @@ async def matches(
 
 @router.post("/{detector_id}/apply", response_model=list[Match])
 async def apply(
-    detector_id: int, user: CurrentUser, session: Session, ctx: Ctx,
-    threshold: Annotated[float | None, Query(ge=-1.0, le=1.0)] = None,
+    detector_id: DbId, user: CurrentUser, session: Session, ctx: Ctx,
+    threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False)] = None,
 ) -> list[Match]:
     """Labels every matching asset the user owns with the detector's label (a search filter: `label=`);
     re-applying replaces the previous labelling."""

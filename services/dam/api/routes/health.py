@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -28,6 +30,9 @@ async def prometheus_metrics() -> Response:
 
 
 @router.post("/api/admin/gc", tags=["admin"])
-async def gc(ctx: Ctx, _: AdminUser, grace_s: float | None = None) -> dict[str, int]:
-    """Purges soft-deleted assets older than the grace period and the blobs nothing references."""
+async def gc(ctx: Ctx, _: AdminUser,
+             grace_s: Annotated[float | None, Query(ge=0, le=10 * 365 * 86400, allow_inf_nan=False)] = None,
+             ) -> dict[str, int]:
+    """Purges soft-deleted assets older than the grace period and the blobs nothing references; sweeps
+    blobs no row references and temporary files idle for the grace period."""
     return await collect_garbage(ctx, grace_s)

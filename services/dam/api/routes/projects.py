@@ -17,7 +17,8 @@ from services.dam.api.deps import (
     require_visible,
     visible_clause,
 )
-from services.dam.models import Asset, Project, ProjectAsset
+from services.dam.api.validation import DbId, PageNumber, SafeStr
+from services.dam.models import Asset, Project, ProjectAsset, User
 from services.dam.schemas import (
     AssetOut,
     ExpandOut,
@@ -32,10 +33,13 @@ from services.dam.search.base import SearchQuery
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-async def _out(session: Session, project: Project) -> ProjectOut:
+async def _out(session: Session, project: Project, user: User) -> ProjectOut:
+    """The project with the number of its members this user may see."""
+    where = [ProjectAsset.project_id == project.id, Asset.deleted_at.is_(None)]
+    if (visible := visible_clause(Asset, user)) is not None:
+        where.append(visible)
     count = (await session.execute(select(func.count()).select_from(ProjectAsset).join(
-        Asset, Asset.id == ProjectAsset.asset_id).where(ProjectAsset.project_id == project.id,
-                                                        Asset.deleted_at.is_(None)))).scalar_one()
+        Asset, Asset.id == ProjectAsset.asset_id).where(*where))).scalar_one()
     return ProjectOut.model_validate(project).model_copy(update={"asset_count": count})
 
 
@@ -44,7 +48,7 @@ async def create_project(body: ProjectCreate, user: CurrentUser, session: Sessio
     project = Project(owner_id=user.id, **body.model_dump())
     session.add(project)
     await session.commit()
-    return await _out(session, project)
+    return await _out(session, project, user)
 
 
 @router.get("", response_model=list[ProjectOut])
@@ -52,25 +56,25 @@ async def list_projects(user: CurrentUser, session: Session, mine: bool = False)
     stmt = select(Project).order_by(Project.id)
     if (visible := visible_clause(Project, user, mine)) is not None:
         stmt = stmt.where(visible)
-    return [await _out(session, p) for p in (await session.execute(stmt)).scalars()]
+    return [await _out(session, p, user) for p in (await session.execute(stmt)).scalars()]
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-async def get_project(project_id: int, user: CurrentUser, session: Session) -> ProjectOut:
-    return await _out(session, require_visible(await session.get(Project, project_id), user, "project"))
+async def get_project(project_id: DbId, user: CurrentUser, session: Session) -> ProjectOut:
+    return await _out(session, require_visible(await session.get(Project, project_id), user, "project"), user)
 
 
 @router.patch("/{project_id}", response_model=ProjectOut)
-async def update_project(project_id: int, body: ProjectUpdate, user: CurrentUser, session: Session) -> ProjectOut:
+async def update_project(project_id: DbId, body: ProjectUpdate, user: CurrentUser, session: Session) -> ProjectOut:
     project = require_owner(await session.get(Project, project_id), user, "project")
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(project, key, value)
     await session.commit()
-    return await _out(session, project)
+    return await _out(session, project, user)
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> None:
+async def delete_project(project_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> None:
     project = require_owner(await session.get(Project, project_id), user, "project")
     members = [r[0] for r in (await session.execute(
         select(ProjectAsset.asset_id).where(ProjectAsset.project_id == project.id))).all()]
@@ -80,8 +84,8 @@ async def delete_project(project_id: int, user: CurrentUser, session: Session, c
 
 
 @router.get("/{project_id}/assets", response_model=Page)
-async def project_assets(project_id: int, user: CurrentUser, session: Session,
-                         page: Annotated[int, Query(ge=1)] = 1,
+async def project_assets(project_id: DbId, user: CurrentUser, session: Session,
+                         page: Annotated[PageNumber, Query()] = 1,
                          size: Annotated[int, Query(ge=1, le=100)] = 20) -> Page:
     """The project's assets this user may see (search within a project: /api/search?project=ID)."""
     require_visible(await session.get(Project, project_id), user, "project")
@@ -96,7 +100,7 @@ async def project_assets(project_id: int, user: CurrentUser, session: Session,
 
 
 @router.post("/{project_id}/assets", response_model=ProjectOut)
-async def add_assets(project_id: int, body: ProjectAssetsIn, user: CurrentUser, session: Session,
+async def add_assets(project_id: DbId, body: ProjectAssetsIn, user: CurrentUser, session: Session,
                      ctx: Ctx) -> ProjectOut:
     project = require_owner(await session.get(Project, project_id), user, "project")
     ids = sorted(set(body.asset_ids))
@@ -109,11 +113,11 @@ async def add_assets(project_id: int, body: ProjectAssetsIn, user: CurrentUser, 
         await session.merge(ProjectAsset(project_id=project.id, asset_id=asset_id))
     await session.commit()
     await ctx.indexer.sync(ids)
-    return await _out(session, project)
+    return await _out(session, project, user)
 
 
 @router.delete("/{project_id}/assets/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_asset(project_id: int, asset_id: int, user: CurrentUser, session: Session, ctx: Ctx) -> None:
+async def remove_asset(project_id: DbId, asset_id: DbId, user: CurrentUser, session: Session, ctx: Ctx) -> None:
     require_owner(await session.get(Project, project_id), user, "project")
     result = await session.execute(delete(ProjectAsset).where(ProjectAsset.project_id == project_id,
                                                               ProjectAsset.asset_id == asset_id))
@@ -124,9 +128,9 @@ async def remove_asset(project_id: int, asset_id: int, user: CurrentUser, sessio
 
 
 @router.post("/{project_id}/expand", response_model=ExpandOut)
-async def expand(project_id: int, user: CurrentUser, session: Session, ctx: Ctx,
+async def expand(project_id: DbId, user: CurrentUser, session: Session, ctx: Ctx,
                  k: Annotated[int, Query(ge=1, le=100)] = 10, add: bool = False,
-                 space: Annotated[str | None, Query(max_length=200, description=(
+                 space: Annotated[SafeStr | None, Query(max_length=200, description=(
                      "The embedding space; default: the one most members have a vector in."))] = None,
                  ) -> ExpandOut:
     """"Expand with similar assets": the k visible assets nearest to the centroid of the members' image

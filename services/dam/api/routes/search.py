@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from services.common.media import MediaError, open_image
 from services.dam import metrics
 from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see
+from services.dam.api.validation import MULTIPART_SLACK, BoundedDate, DbId, PageNumber, SafeStr, check_db_id
 from services.dam.models import Asset, Project, User
 from services.dam.schemas import AssetOut, SearchHitOut, SearchOut
 from services.dam.search.base import (
@@ -38,21 +39,23 @@ class SearchParams:
 
     def __init__(
         self,
-        q: Annotated[str | None, Query(description="Full text over title, description, tags, captions, OCR text "
+        q: Annotated[SafeStr | None, Query(description="Full text over title, description, tags, captions, OCR text "
                                                    "(web-search syntax: quotes, OR, -word).")] = None,
-        type: Annotated[list[str] | None, Query(description="image, video, model3d")] = None,
-        objects: Annotated[list[str] | None, Query(description="Detected object labels; all must be present.")] = None,
-        label: Annotated[list[str] | None, Query(description="Labels of applied user-made detectors.")] = None,
+        type: Annotated[list[SafeStr] | None, Query(description="image, video, model3d")] = None,
+        objects: Annotated[list[SafeStr] | None, Query(description="Detected object labels; all must be present.")
+                           ] = None,
+        label: Annotated[list[SafeStr] | None, Query(description="Labels of applied user-made detectors.")] = None,
         faces: bool | None = None,
         nsfw: Tri = "include",
         disturbing: Tri = "include",
         meme: Tri = "include",
-        uploaded_from: date | None = None,
-        uploaded_to: Annotated[date | None, Query(description="Inclusive.")] = None,
-        owner: Annotated[str | None, Query(description="A user id or `me`.")] = None,
-        project: int | None = None,
-        min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
-        page: Annotated[int, Query(ge=1, description=(
+        uploaded_from: BoundedDate | None = None,
+        uploaded_to: Annotated[BoundedDate | None, Query(description="Inclusive.")] = None,
+        owner: Annotated[SafeStr | None, Query(description="A user id or `me`.", pattern=r"^(me|[0-9]{1,19})$")
+                         ] = None,
+        project: DbId | None = None,
+        min_score: Annotated[float | None, Query(ge=-1, le=1, allow_inf_nan=False)] = None,
+        page: Annotated[PageNumber, Query(description=(
             f"page x size may reach hit {MAX_RESULT_WINDOW} ({MAX_KNN_WINDOW} for a kNN); deeper: narrow the "
             "search"))] = 1,
         size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
@@ -66,8 +69,8 @@ class SearchParams:
         bad = set(type or []) - {"image", "video", "model3d"}
         if bad:
             raise HTTPException(422, f"unknown type(s) {sorted(bad)}: use image, video or model3d")
-        if owner is not None and owner != "me" and not owner.isdigit():
-            raise HTTPException(422, "`owner` must be a user id or `me`")
+        if owner is not None and owner != "me":
+            check_db_id(int(owner), "owner")
         self.q = q.strip() if q and q.strip() else None
         self.kinds, self.objects, self.labels = type or [], objects or [], label or []
         self.faces, self.nsfw, self.disturbing, self.meme = faces, nsfw, disturbing, meme
@@ -123,10 +126,11 @@ async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) 
 @router.get("", response_model=SearchOut)
 async def search(
     params: Annotated[SearchParams, Depends()], user: CurrentUser, session: Session, ctx: Ctx,
-    similar_to: Annotated[int | None, Query(description="kNN: assets visually similar to this asset.")] = None,
-    box: Annotated[str | None, Query(description="With similar_to: a region x_min,y_min,x_max,y_max (0-1); its "
-                                                 "embedding is computed on the fly.")] = None,
-    space: Annotated[str | None, Query(max_length=200, description=(
+    similar_to: Annotated[DbId | None, Query(description="kNN: assets visually similar to this asset.")] = None,
+    box: Annotated[SafeStr | None, Query(max_length=200,
+                                         description="With similar_to: a region x_min,y_min,x_max,y_max (0-1); "
+                                                     "its embedding is computed on the fly.")] = None,
+    space: Annotated[SafeStr | None, Query(max_length=200, description=(
         "The embedding space (model) of a kNN; default: the asset's space that is configured first "
         "(MAAM_DAM__EMBEDDING_SPACES), else a whole-image model's space covering most assets."))] = None,
     semantic: Annotated[bool, Query(description=(
@@ -163,10 +167,10 @@ async def search(
     return await run_search(ctx, session, query, mode)
 
 
-@router.post("/similar", response_model=SearchOut)
+@router.post("/similar", response_model=SearchOut, max_body_size=MAX_SIMILAR_UPLOAD + MULTIPART_SLACK)
 async def similar_to_image(
     image: UploadFile, params: Annotated[SearchParams, Depends()], user: CurrentUser, session: Session, ctx: Ctx,
-    space: Annotated[str | None, Query(max_length=200, description="The embedding space to search in.")] = None,
+    space: Annotated[SafeStr | None, Query(max_length=200, description="The embedding space to search in.")] = None,
 ) -> SearchOut:
     """kNN over assets similar to an uploaded image (not stored), combinable with text and filters."""
     data = await image.read(MAX_SIMILAR_UPLOAD + 1)
