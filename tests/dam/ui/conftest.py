@@ -65,8 +65,11 @@ def image_models(port: int) -> list[str]:
 @pytest.fixture(scope="session")
 def chromium() -> str:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is not installed at {CHROMIUM} and CI=true: the browser tests must run "
+                        "(`scripts/ensure-chromium` installs it as root)")
         pytest.skip(f"Chromium is not installed at {CHROMIUM}: `apt-get install -y chromium` as root "
-                    "(`make test` does it when it can)")
+                    "(`make test` runs scripts/ensure-chromium, which does it as root)")
     return CHROMIUM
 
 
