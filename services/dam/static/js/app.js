@@ -2,6 +2,7 @@
 
 import { ApiError, get, post, session } from "./api.js";
 import { clear, h, toast } from "./dom.js";
+import { forgetCapabilities } from "./capabilities.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
@@ -46,6 +47,7 @@ function renderAccount() {
   out.addEventListener("click", async () => {
     try { await post("/auth/logout"); } catch { /* already signed out */ }
     session.clear();
+    forgetCapabilities();
     navigate("/signin");
   });
   box.append(h("span", { class: "who", title: session.email }, session.email), out);

@@ -5,6 +5,7 @@ import { blobUrl, cards, del, get, post } from "../api.js";
 import { clear, formatBytes, formatDate, h, stateBadge, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
+import { gate } from "../capabilities.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -211,6 +212,7 @@ export async function assetView(page, { match }) {
         navigate("/library");
       } }, "Delete"));
     }
+    if (asset.kind === "image" || asset.kind === "video") gate(similar, "similar");
     head.append(h("div", {}, h("h1", {}, asset.title || asset.filename), h("div", { class: "head-meta" },
       stateBadge(asset.annotation_state, asset.annotation_failed_models), h("span", { class: "muted" },
         `${asset.kind} · ${asset.width && asset.height ? `${asset.width}×${asset.height} · ` : ""}${asset.duration ? `${asset.duration.toFixed(1)} s · ` : ""}${formatBytes(asset.size)} · ${asset.visibility} · ${formatDate(asset.created_at)}`))),
@@ -254,9 +256,11 @@ export async function assetView(page, { match }) {
       });
       const chosen = (box) => {
         regionBox = box;
-        regionButton.disabled = !box;
+        regionButton.disabled = !box || regionOff;
         hint.textContent = box ? `Region ${[box.x_min, box.y_min, box.x_max, box.y_max].map((v) => v.toFixed(2)).join(", ")}` : "Drag a box on the image to find assets with similar content.";
       };
+      let regionOff = false;
+      gate(regionButton, "region_search").then((off) => { regionOff = off; });
       const showRegion = regionSelector(frame, asset, chosen);
       const toggles = h("fieldset", { class: "layers" }, h("legend", {}, "Show"),
         Object.keys(layers).map((key) => {

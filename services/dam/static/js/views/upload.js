@@ -2,6 +2,7 @@
 
 import { get, uploadFile } from "../api.js";
 import { formatBytes, h, toast } from "../dom.js";
+import { capabilities } from "../capabilities.js";
 
 const PARALLEL = 3;
 
@@ -13,8 +14,24 @@ function uploadIcon() {
   return document.importNode(new DOMParser().parseFromString(svg, "image/svg+xml").documentElement, true);
 }
 
+// What an upload will actually get, from the models the annotation service has now.
+function annotatesNote(caps) {
+  if (!caps || !caps.reachable) {
+    return h("p", { class: "hint", "data-annotates": "unknown" },
+      "The annotation service is not answering now: files are stored and annotated once it is back.");
+  }
+  const list = (names) => (names.length ? names.join(", ") : "nothing (no model installed)");
+  const missing = caps.missing.image;
+  return h("div", { class: "hint", "data-annotates": "known" },
+    h("p", {}, h("strong", {}, "Images get: "), h("span", { "data-annotates-media": "image" }, list(caps.annotates.image))),
+    h("p", {}, h("strong", {}, "Videos get: "), h("span", { "data-annotates-media": "video" }, list(caps.annotates.video))),
+    missing.length ? h("details", { class: "missing-models" }, h("summary", {}, `Not installed: ${missing.map((m) => m.name).join(", ")}`),
+      h("ul", {}, missing.map((m) => h("li", {}, `${m.name}: `, h("code", {}, m.command)))),
+      h("p", {}, "Then ", h("code", {}, caps.after_install), " annotates what is already stored.")) : null);
+}
+
 export async function uploadView(page) {
-  const projects = await get("/projects", { mine: true }).catch(() => []);
+  const [projects, caps] = await Promise.all([get("/projects", { mine: true }).catch(() => []), capabilities()]);
   const picker = h("input", { type: "file", multiple: true, accept: "image/*,video/*,.glb,.gltf,.obj,.ply,.stl",
     id: "file-input", class: "visually-hidden" });
   const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0", role: "button",
@@ -90,5 +107,5 @@ export async function uploadView(page) {
         h("label", { for: "visibility" }, "Visibility"), visibility,
         h("label", { for: "tags" }, "Tags (comma separated)"), tags,
         h("label", { for: "project" }, "Add to project"), project,
-        h("p", { class: "hint" }, "Files are annotated automatically after upload: objects, captions, faces, text, NSFW and more."))));
+        annotatesNote(caps))));
 }
