@@ -57,6 +57,8 @@ class SearchDoc:
     embeddings: dict[str, list[float]] = field(default_factory=dict)
     # Taken before the document was built from PostgreSQL: a write never replaces a newer version.
     version: int = 0
+    # The stored file name: not a field of its own, its words are findable (search/words.py).
+    filename: str = ""
 
 
 @dataclass

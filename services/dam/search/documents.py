@@ -14,7 +14,7 @@ from services.dam.models import AssetVector
 from services.dam.search.base import SearchDoc
 
 _ASSETS = text("""
-SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.description, a.tags,
+SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.description, a.tags, a.filename,
        ARRAY(SELECT pa.project_id FROM project_assets pa WHERE pa.asset_id = a.id ORDER BY 1) AS project_ids,
        ARRAY(SELECT DISTINCT al.label FROM asset_labels al WHERE al.asset_id = a.id ORDER BY 1) AS labels,
        coalesce(s.seq, 0) AS version
@@ -49,6 +49,7 @@ async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_
             asset_id=row["id"], owner_id=row["owner_id"], visibility=row["visibility"], kind=row["kind"],
             mime=row["mime"], uploaded_at=row["created_at"], title=row["title"], description=row["description"],
             tags=list(row["tags"]), project_ids=list(row["project_ids"]), labels=list(row["labels"]),
-            embeddings=dict(embeddings[row["id"]]), version=int(row["version"]), **fields,
+            embeddings=dict(embeddings[row["id"]]), version=int(row["version"]), filename=row["filename"] or "",
+            **fields,
         )
     return docs

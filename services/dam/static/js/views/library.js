@@ -167,6 +167,8 @@ export async function libraryView(page, { params }) {
 
   async function load(first) {
     const result = await get("/search", apiParams(params));
+    // Only a kNN's score is a similarity; a text match's rank is no number to show.
+    if (!result.space) result.hits = result.hits.map((hit) => ({ ...hit, score: null }));
     const summaries = await cards(result.hits.map((hit) => hit.asset.id));
     if (stopped) return;
     if (first) {

@@ -1,14 +1,19 @@
-"""Honest capabilities: with no embedding model installed in the annotation service, the features that need
-one are shown disabled with the one command that enables it, their API errors name that command, and the
-upload page lists what an upload will actually get."""
+"""A DAM whose annotation service has the test models minus every embedder and the captioner, plus the real
+PP-OCR models (as `maam models install-shipped` installs them):
+
+- honest capabilities: the features that need an absent model are shown disabled with the one command that
+  enables it, their API errors name that command, and the upload page lists what an upload will get;
+- findable words: a file name's words (uploaded through the web page) and OCR words inside glued runs."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from services.models.shipped import install_ppocr
 from tests.dam.annotation_server import AnnotationProcess
 from tests.dam.conftest import Dam, start_dam, upload, wait_annotated
 from tests.dam.ui.conftest import open_ui, photo
@@ -26,6 +31,7 @@ def bare_dam(tmp_path_factory, pg_server_uri: str, test_repository) -> Iterator[
     shutil.copytree(test_repository, repository)
     for name in (*EMBEDDERS, "test_captioner", "test_disturbing_classifier"):
         shutil.rmtree(repository / name, ignore_errors=True)
+    install_ppocr(repository)
     service = AnnotationProcess(repository, free_port())
     service.start()
     instance = start_dam(tmp_path_factory.mktemp("dam-bare"), pg_server_uri, service.port, repository)
@@ -103,5 +109,55 @@ def test_disabled_features_show_their_command(browser, bare_dam, bare_library, t
         assert page.locator("#detector-name").is_disabled()
         ui.check("detectors page without embeddings")
         ui.shot(f"detectors-disabled-{width}")
+    finally:
+        context.close()
+
+
+def glued_text_image() -> bytes:
+    """Two lines of print whose narrow gaps real OCR drops: PP-OCR reads "Region-basedsegmentation" and
+    "histogram ofgreyvalues" (checked below through the stored annotation)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (900, 260), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=44)
+    draw.text((30, 40), "Region-basedsegmentation", fill="black", font=font)
+    draw.text((30, 140), "histogram ofgreyvalues", fill="black", font=font)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_filename_and_glued_ocr_words_are_found_in_the_browser(browser, bare_dam, bare_library, tmp_path) -> None:
+    client = bare_library["client"]
+    ui, context = open_ui(browser, bare_dam, tmp_path / "screenshots", token=bare_library["token"])
+    page = ui.page
+    try:
+        ui.goto("/upload")
+        page.locator("#file-input").set_input_files([
+            {"name": "astronaut_helmet-2.jpg", "mimeType": "image/jpeg", "buffer": photo("astronaut")},
+            {"name": "lecture.png", "mimeType": "image/png", "buffer": glued_text_image()},
+        ])
+        page.wait_for_function("() => document.querySelectorAll('.upload-item[data-state=\"done\"]').length === 2")
+        ui.check("upload page")
+        ids = {}
+        for name in ("astronaut_helmet-2.jpg", "lecture.png"):
+            ids[name] = int(page.locator(f'.upload-item[data-name="{name}"] a').get_attribute("href").split("/")[-1])
+        for asset_id in ids.values():
+            wait_annotated(client, asset_id, states=("done", "failed"), timeout=90)
+        ocr = client.get(f"/api/assets/{ids['lecture.png']}/annotations").json()
+        text = " ".join((a["data"] or {}).get("full_text", "") for a in ocr if a["task"] == "ocr")
+        assert "basedsegmentation" in text.replace(" ", "").lower(), text  # the real OCR glued the words
+
+        for word, name in (("astronaut", "astronaut_helmet-2.jpg"), ("helmet", "astronaut_helmet-2.jpg"),
+                           ("segmentation", "lecture.png"), ("grey", "lecture.png")):
+            ui.goto(f"/library?q={word}")
+            page.wait_for_function("() => document.querySelectorAll('.card').length >= 1")
+            shown = page.locator(".card").evaluate_all("els => els.map((e) => Number(e.dataset.id))")
+            assert shown == [ids[name]], (word, shown)
+            # A text match shows no similarity badge.
+            assert page.locator(".card .score").count() == 0
+            ui.check(f"library search {word}")
+        ui.shot("search-glued-ocr-word")
     finally:
         context.close()
