@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.annotation.results import doc_fields
 from services.dam.models import AssetVector
+from services.dam.moderation import apply_verdict
 from services.dam.search.base import SearchDoc
 
 _ASSETS = text("""
-SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.description, a.tags, a.filename,
+SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.description, a.tags,
+       a.filename, a.moderation,
        ARRAY(SELECT pa.project_id FROM project_assets pa WHERE pa.asset_id = a.id ORDER BY 1) AS project_ids,
        ARRAY(SELECT DISTINCT al.label FROM asset_labels al WHERE al.asset_id = a.id ORDER BY 1) AS labels,
        coalesce(s.seq, 0) AS version
@@ -44,7 +46,7 @@ async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_
         embeddings[asset_id].setdefault(model, [float(x) for x in embedding])
     docs = {}
     for row in assets:
-        fields = doc_fields(annotations[row["id"]], object_min_score)
+        fields = apply_verdict(doc_fields(annotations[row["id"]], object_min_score), row["moderation"])
         docs[row["id"]] = SearchDoc(
             asset_id=row["id"], owner_id=row["owner_id"], visibility=row["visibility"], kind=row["kind"],
             mime=row["mime"], uploaded_at=row["created_at"], title=row["title"], description=row["description"],

@@ -10,6 +10,7 @@ import { libraryView } from "./views/library.js";
 import { projectsView, projectView } from "./views/projects.js";
 import { settingsView } from "./views/settings.js";
 import { uploadView } from "./views/upload.js";
+import { reviewView } from "./views/moderation.js";
 
 const routes = [
   [/^\/?$/, () => libraryView],
@@ -21,6 +22,7 @@ const routes = [
   [/^\/detectors$/, () => detectorsView],
   [/^\/detector\/(\d+)$/, () => detectorView],
   [/^\/settings$/, () => settingsView],
+  [/^\/review$/, () => reviewView],
   [/^\/(signin|signup)$/, () => authView],
 ];
 

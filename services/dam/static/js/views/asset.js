@@ -6,6 +6,7 @@ import { clear, formatBytes, formatDate, h, stateBadge, toast } from "../dom.js"
 import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
 import { gate } from "../capabilities.js";
+import { moderationPanel } from "./moderation.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -39,7 +40,9 @@ function flagRow(name, data, key) {
   const threshold = data.threshold !== undefined ? num(data.threshold) : null;
   return h("div", { class: `flag ${on ? "on" : "off"}`, "data-flag": name },
     h("strong", {}, on ? `${name}: yes` : `${name}: no`),
-    h("meter", { min: "0", max: "1", value: String(score), "aria-label": `${name} score` }),
+    // Drawn red over the threshold (optimum low, high = threshold), green below.
+    h("meter", { min: "0", max: "1", value: String(score), optimum: "0", low: String(threshold ?? 0.5),
+      high: String(threshold ?? 0.5), "aria-label": `${name} score` }),
     h("span", { class: "muted" }, `score ${score.toFixed(2)}${threshold !== null ? ` / threshold ${threshold.toFixed(2)}` : ""}`));
 }
 
@@ -233,6 +236,9 @@ export async function assetView(page, { match }) {
       for (const a of findAll(annotations, "face_recognition")) {
         for (const f of a.data.faces || []) if (layers.faces && f.box) overlays.append(overlayBox(f.box, f.identity || "face", "face"));
       }
+      for (const a of findAll(annotations, "nsfw")) {
+        for (const r of a.data.regions || []) if (layers.objects && r.box) overlays.append(overlayBox(r.box, `${r.label} ${num(r.score).toFixed(2)}`, "nsfw"));
+      }
       for (const a of findAll(annotations, "ocr")) {
         for (const l of a.data.lines || []) if (layers.text && l.box) overlays.append(overlayBox(l.box, l.text, "text"));
       }
@@ -298,7 +304,12 @@ export async function assetView(page, { match }) {
       });
       side.append(h("section", { class: "panel" }, h("h2", {}, "Add to project"), h("div", { class: "inline" }, select, add)));
     }
-    side.append(h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    const slot = h("div", { class: "moderation-slot" });
+    side.append(slot, h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    if (asset.kind === "image" || asset.kind === "video") {
+      moderationPanel(asset, owner, () => refresh().catch(() => {}))
+        .then((panel) => slot.replaceChildren(panel)).catch(() => {});
+    }
   }
 
   renderHead();
