@@ -7,6 +7,7 @@ import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
 import { gate } from "../capabilities.js";
 import { moderationPanel } from "./moderation.js";
+import { editForm } from "./edit.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -187,6 +188,7 @@ export async function assetView(page, { match }) {
   page.append(h("p", { class: "crumbs" }, h("a", { href: "#/library" }, "← Library")), head,
     h("div", { class: "asset-layout" }, h("div", {}, stageSlot, below), side));
 
+  const editSlot = h("div", { class: "edit-slot" });  // kept across re-renders: an open form survives polling
   const layers = { objects: true, faces: true, text: true, saliency: false };
   let regionBox = null;
   let saliencyUrl = null;
@@ -208,6 +210,12 @@ export async function assetView(page, { match }) {
       } }, "Re-annotate"));
     }
     if (owner) {
+      actions.append(h("button", { type: "button", "data-action": "edit", onclick: () => {
+        if (editSlot.firstChild) return;
+        editSlot.append(editForm(asset, () => { editSlot.replaceChildren(); refresh().catch(() => {}); },
+          () => editSlot.replaceChildren()));
+        editSlot.querySelector("input")?.focus();
+      } }, "Edit"));
       actions.append(h("button", { type: "button", class: "danger", onclick: async () => {
         if (!window.confirm(`Delete “${asset.title}”?`)) return;
         await del(`/assets/${id}`);
@@ -305,7 +313,7 @@ export async function assetView(page, { match }) {
       side.append(h("section", { class: "panel" }, h("h2", {}, "Add to project"), h("div", { class: "inline" }, select, add)));
     }
     const slot = h("div", { class: "moderation-slot" });
-    side.append(slot, h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    side.append(editSlot, slot, h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
     if (asset.kind === "image" || asset.kind === "video") {
       moderationPanel(asset, owner, () => refresh().catch(() => {}))
         .then((panel) => slot.replaceChildren(panel)).catch(() => {});

@@ -4,6 +4,7 @@ import { cards, get } from "../api.js";
 import { append, clear, h } from "../dom.js";
 import { navigate } from "../app.js";
 import { cardGrid, PENDING, refreshCards } from "../cards.js";
+import { bulkSelection } from "./bulk.js";
 
 const PAGE_SIZE = 24;
 const POLL_MS = 2000;
@@ -158,7 +159,9 @@ export async function libraryView(page, { params }) {
   });
   const results = h("div", { class: "results", "aria-live": "polite", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
   const layout = h("div", { class: "library" }, h("div", { class: "sidebar-slot" }), results);
-  append(page, [h("div", { class: "page-head" }, h("h1", {}, "Library"), form), similarBanner(params), activeFilters(params), layout]);
+  const selection = bulkSelection(() => { clearTimeout(timer); load(true).catch(() => {}); });
+  append(page, [h("div", { class: "page-head" }, h("h1", {}, "Library"), form), similarBanner(params), activeFilters(params),
+    selection.bar, layout]);
 
   let timer = null;
   let stopped = false;
@@ -186,9 +189,11 @@ export async function libraryView(page, { params }) {
         return;
       }
       grid = cardGrid(result.hits, summaries);
+      selection.decorate(grid);
       append(results, [grid, pager(result, params)]);
     } else if (grid) {
       refreshCards(grid, result.hits, summaries);
+      selection.decorate(grid);
       // New labels change the facets too (left alone when unchanged, so keyboard focus stays put).
       const facets = JSON.stringify(result.facets);
       if (facets !== lastFacets) layout.firstChild.replaceWith(facetSidebar(result.facets, params));
