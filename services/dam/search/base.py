@@ -86,6 +86,8 @@ class SearchQuery:
     size: int = 20
     facets: bool = True
     highlight: bool = True
+    annotations: list[str] = field(default_factory=list)  # annotation types (tasks), all must be present
+    has_text: bool | None = None  # OCR found text in it (True) or not (False)
 
     def check(self) -> None:
         """Raises QueryError for what no backend serves."""

@@ -117,6 +117,9 @@ def filters_for(query: SearchQuery) -> tuple[list[dict], list[dict]]:
     filters += [{"term": {"labels": label}} for label in query.labels]
     if query.faces is not None:
         filters.append({"range": {"faces": {"gt": 0}}} if query.faces else {"term": {"faces": 0}})
+    filters += [{"term": {"annotation_types": t}} for t in query.annotations]
+    if query.has_text is not None:  # any token in the OCR text
+        (filters if query.has_text else must_not).append({"regexp": {"ocr_text": ".+"}})
     _tri("nsfw", query.nsfw, filters, must_not)
     _tri("disturbing", query.disturbing, filters, must_not)
     _tri("meme", query.meme, filters, must_not)

@@ -97,6 +97,11 @@ def where_clause(query: SearchQuery, space: Space | None = None) -> tuple[str, d
         params["labels"] = query.labels
     if query.faces is not None:
         parts.append("d.faces > 0" if query.faces else "d.faces = 0")
+    if query.annotations:
+        parts.append("d.annotation_types @> CAST(:annotations AS text[])")
+        params["annotations"] = query.annotations
+    if query.has_text is not None:
+        parts.append("d.ocr_text <> ''" if query.has_text else "d.ocr_text = ''")
     for column, mode in (("d.nsfw", query.nsfw), ("d.disturbing", query.disturbing), ("d.meme", query.meme)):
         clause = _tri(column, mode)
         if clause:

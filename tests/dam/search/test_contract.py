@@ -300,3 +300,10 @@ async def test_words_inside_names_and_glued_ocr_runs_are_findable(backend):
         assert await _ids(backend, q=word) == [1], word
     assert await _ids(backend, q="astronaut.jpg") == [1]  # the whole name still matches
     assert await _ids(backend, q="jpeg") == []  # the extension is no word of the name
+
+
+async def test_annotation_type_and_has_text_filters(backend):
+    assert await _ids(backend, annotations=["ocr"], is_admin=True) == [2]
+    assert await _ids(backend, annotations=["captioning", "object_detection"], is_admin=True) == [1]
+    assert await _ids(backend, has_text=True, is_admin=True) == [2]
+    assert 2 not in await _ids(backend, has_text=False, is_admin=True)

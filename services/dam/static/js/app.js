@@ -1,7 +1,7 @@
 // The single-page shell: hash routes (#/library, #/asset/7, ...), sign-in guard, navigation state.
 
 import { ApiError, get, post, session } from "./api.js";
-import { clear, h, toast } from "./dom.js";
+import { clear, clearToasts, h, toast } from "./dom.js";
 import { forgetCapabilities } from "./capabilities.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
@@ -50,6 +50,7 @@ function renderAccount() {
     try { await post("/auth/logout"); } catch { /* already signed out */ }
     session.clear();
     forgetCapabilities();
+    clearToasts();
     navigate("/signin");
   });
   box.append(h("span", { class: "who", title: session.email }, session.email), out);
@@ -59,6 +60,7 @@ async function render() {
   const { path, params } = parseHash();
   if (current.cleanup) current.cleanup();
   current = { cleanup: null };
+  clearToasts(1500);
   const main = document.getElementById("main");
   const isAuth = /^\/(signin|signup)$/.test(path);
   if (!session.token && !isAuth) {
@@ -94,6 +96,7 @@ async function render() {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("maam:signed-out", () => {
+  clearToasts();
   toast("Your session ended: please sign in again.", "error");
   navigate("/signin");
 });

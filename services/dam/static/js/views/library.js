@@ -16,7 +16,16 @@ const FACETS = [
   { name: "nsfw", title: "NSFW", param: "nsfw", tri: true },
   { name: "meme", title: "Meme", param: "meme", tri: true },
   { name: "month", title: "Uploaded", param: "month" },
-  { name: "annotation_types", title: "Annotations", param: null },
+  { name: "annotation_types", title: "Annotations", param: "annotation", multi: true },
+];
+// Readable names of the annotation types (task names).
+const TASK_NAMES = { object_detection: "Objects", face_recognition: "Faces", ocr: "Text (OCR)", captioning: "Captions",
+  nsfw: "NSFW check", disturbing: "Disturbing-content check", meme: "Meme check", saliency: "Saliency",
+  action_recognition: "Actions", cross_modal_embedding: "Visual embedding", region_features: "Region features" };
+// Filters the API has without a facet: shown as two-way toggles.
+const TOGGLES = [
+  { param: "faces", title: "Faces", values: [["true", "With faces"], ["false", "Without faces"]] },
+  { param: "text", title: "Text in image", values: [["true", "Has text"], ["false", "No text"]] },
 ];
 const TRI = { true: "only", false: "exclude" };
 let sidebarOpen = false;
@@ -30,11 +39,12 @@ function monthRange(month) {
 
 function apiParams(params) {
   const out = {};
-  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner"]) {
+  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner", "faces", "text"]) {
     if (params.get(key)) out[key] = params.get(key);
   }
   if (params.getAll("objects").length) out.objects = params.getAll("objects");
   if (params.getAll("label").length) out.label = params.getAll("label");
+  if (params.getAll("annotation").length) out.annotation = params.getAll("annotation");
   if (params.get("month")) [out.uploaded_from, out.uploaded_to] = monthRange(params.get("month"));
   out.page = params.get("page") || 1;
   out.size = PAGE_SIZE;
@@ -77,7 +87,7 @@ function facetSidebar(facets, params) {
     if (facet.tri && !values.some(([k]) => TRI[k])) continue;
     const list = h("ul", {});
     for (const [key, count] of values) {
-      const label = facet.tri ? TRI_NAMES[key] || key : key;
+      const label = facet.tri ? TRI_NAMES[key] || key : (facet.name === "annotation_types" ? TASK_NAMES[key] || key : key);
       if (!facet.param || (facet.tri && !TRI[key])) {
         list.append(h("li", {}, h("span", { class: "facet-static" }, h("span", {}, label), h("span", { class: "count" }, count))));
         continue;
@@ -89,6 +99,21 @@ function facetSidebar(facets, params) {
       list.append(h("li", {}, button));
     }
     groups.append(h("section", { class: "facet-group" }, h("h2", {}, facet.title), list));
+  }
+  for (const toggle of TOGGLES) {
+    const list = h("ul", {}, toggle.values.map(([value, label]) => {
+      const active = params.get(toggle.param) === value;
+      const button = h("button", { type: "button", class: "facet", "aria-pressed": active ? "true" : "false",
+        dataset: { facet: toggle.param, value } }, h("span", {}, label));
+      button.addEventListener("click", () => {
+        const next = new URLSearchParams(params);
+        next.delete("page");
+        if (active) next.delete(toggle.param); else next.set(toggle.param, value);
+        navigate("/library", next);
+      });
+      return h("li", {}, button);
+    }));
+    groups.append(h("section", { class: "facet-group" }, h("h2", {}, toggle.title), list));
   }
   side.append(groups);
   return h("aside", { class: "sidebar", "aria-label": "Filters" }, side);
@@ -106,7 +131,7 @@ function activeFilters(params) {
     navigate("/library", next);
   };
   const names = { type: "Type", objects: "Object", label: "Label", nsfw: "NSFW", meme: "Meme", month: "Month",
-    project: "Project", disturbing: "Disturbing" };
+    project: "Project", disturbing: "Disturbing", annotation: "Annotation", faces: "Faces", text: "Text" };
   for (const [key, value] of params) {
     if (!names[key]) continue;
     const chip = h("button", { type: "button", class: "filter-chip", "aria-label": `Remove filter ${names[key]}: ${value}` },

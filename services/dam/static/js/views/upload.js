@@ -5,6 +5,7 @@ import { formatBytes, h, toast } from "../dom.js";
 import { capabilities } from "../capabilities.js";
 
 const PARALLEL = 3;
+const RETRIES = 6;
 
 function uploadIcon() {
   // SVG needs its own namespace: parsed as an SVG document rather than built with h().
@@ -55,10 +56,23 @@ export async function uploadView(page) {
     return { item, bar, status };
   }
 
+  // The same bytes uploaded twice at once: the server stores one and answers the other 409 "retry"; the
+  // retry then finds the stored one (a duplicate), so the user sees both succeed.
+  async function uploadRetrying(file, fields, onProgress) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await uploadFile(file, fields, onProgress);
+      } catch (error) {
+        if (error.status !== 409 || !/retry/i.test(error.message) || attempt >= RETRIES) throw error;
+        await new Promise((resolve) => { setTimeout(resolve, 300 * 2 ** attempt); });
+      }
+    }
+  }
+
   async function send(file, ui) {
     ui.status.textContent = "Uploading…";
     try {
-      const asset = await uploadFile(file, { visibility: visibility.value, tags: tags.value, project_id: project.value },
+      const asset = await uploadRetrying(file, { visibility: visibility.value, tags: tags.value, project_id: project.value },
         (fraction) => { ui.bar.value = fraction; ui.status.textContent = `${Math.round(fraction * 100)} %`; });
       ui.bar.value = 1;
       ui.item.dataset.state = "done";
