@@ -14,6 +14,7 @@ from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.media import MediaError
 from services.common.metrics import ServiceMetrics, add_metrics
+from services.common.service_auth import api_key_dependencies
 from services.common.settings import Settings, get_settings
 from services.ndd.api.routes import collections, health, images, jobs, videos
 from services.ndd.core.config import NddSettings, get_ndd_settings
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, ndd: NddSettings | None = None)
             await service.close()
 
     app = FastAPI(title="MAAM near-duplicate detection", version="1.0", lifespan=lifespan,
-                  responses=ERROR_RESPONSES,
+                  responses=ERROR_RESPONSES, dependencies=api_key_dependencies(ndd.api_key, "NDD"),
                   description="Index images and videos in collections and find their near-duplicates.")
     app.state.metrics = service_metrics
     for module in (collections, jobs, images, videos):

@@ -6,14 +6,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.common.settings import Settings
+from services.common.settings import CmrrClientSettings, Settings
 
 DEFAULT_PORT = 8007
 
 
-class CmrrSettings(BaseModel):
+class CmrrSettings(CmrrClientSettings):
     # The port `maam serve cmrr` and `maam up` use without --port.
     port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
     # Encoder family, as the original `.env` MODEL variable: the first installed image encoder whose name or

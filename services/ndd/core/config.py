@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.common.settings import Settings
+from services.common.settings import NddClientSettings, Settings
 
 
-class NddSettings(BaseModel):
+class NddSettings(NddClientSettings):
     # The port `maam serve ndd` and `maam up` use without --port.
     port: int = 8008
     # host:port of the annotation gRPC service for the deep descriptor; empty disables it.
