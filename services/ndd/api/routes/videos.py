@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.ndd.api.deps import (
     CollectionQ,
+    ItemId,
     JobIn,
     Limit,
     Offset,
@@ -55,14 +56,14 @@ async def list_videos(service: Service, collection_id: CollectionQ = DEFAULT_COL
 
 
 @router.delete("/indices/{item_id}", name="delete_video")
-async def delete_video(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION
+async def delete_video(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION
                        ) -> dict[str, Any]:
     await asyncio.to_thread(service.engine.delete_item, collection_id, VIDEO, item_id)
     return {"deleted": item_id, "collection_id": collection_id}
 
 
 @router.get("/search/{item_id}")
-async def search_by_id(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION,
+async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
                        t_sim: TSim = 0.5, t_rank: TRank = 10) -> dict[str, Any]:
     query, rowid = await asyncio.to_thread(service.engine.video_query_of_item, collection_id, item_id)
     return await service.search_videos(collection_id, query, t_sim, t_rank, rowid, {"id": item_id})
