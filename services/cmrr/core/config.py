@@ -28,6 +28,9 @@ class CmrrSettings(CmrrClientSettings):
     snapshot_every: int = Field(10_000, ge=1)
     max_body_mb: float = Field(50.0, gt=0)
     max_k: int = Field(1000, ge=1)
+    # Texts longer than this are refused (413): the encoders read only the first few dozen tokens, and
+    # tokenizing megabytes of text would hold a worker for nothing.
+    max_text_chars: int = Field(100_000, ge=1)
     # Recommendation clusters at most this many of a user's most recent posts per modality.
     max_history: int = Field(2000, ge=1)
     novelty: float = Field(0.2, ge=0.0, lt=1.0)
