@@ -28,6 +28,9 @@ class NddSettings(NddClientSettings):
     # On SIGTERM, accepted indexing jobs get this long to finish (and be saved) before they are cancelled.
     shutdown_grace_s: float = 20.0
     max_upload_mb: int = 256
+    # The whole body of one request that takes files (every file of an upload job), counted while it streams
+    # in: past it 413 before the rest is read. Other bodies (JSON) get 1 KiB per item a job may hold, 1 MiB at least.
+    max_body_mb: int = Field(512, ge=1)
     max_items_per_job: int = 1000
     # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.
     video_frame_interval_s: float = 1.0

@@ -28,6 +28,8 @@ from services.ndd.api.deps import (
 from services.ndd.engine import DEFAULT_COLLECTION, IMAGE
 
 router = APIRouter(prefix="/images", tags=["images"])
+# The routes that take files: their bodies get the larger cap (MAAM_NDD__MAX_BODY_MB, app.py).
+uploads = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.post("/jobs", status_code=202, name="index_images_by_url")
@@ -36,7 +38,7 @@ async def index_by_url(service: Service, body: JobIn) -> JSONResponse:
     return accepted(await service.submit(IMAGE, body.collection_id, await url_items(service, body)))
 
 
-@router.post("/jobs/upload", status_code=202, name="index_images_by_upload")
+@uploads.post("/jobs/upload", status_code=202, name="index_images_by_upload")
 async def index_by_upload(
     service: Service,
     files: Annotated[list[UploadFile], File(description="the media files")],
@@ -75,7 +77,7 @@ async def search_by_url(service: Service, body: UrlSearchIn) -> dict[str, Any]:
     return await service.search_images(body.collection_id, query, body.t_sim, body.t_rank, None, {"url": body.url})
 
 
-@router.post("/search/upload")
+@uploads.post("/search/upload")
 async def search_by_upload(service: Service, file: Annotated[UploadFile, File()],
                            collection_id: CollectionQ = DEFAULT_COLLECTION, t_sim: TSim = 0.5, t_rank: TRank = 10,
                            descriptor: Descriptor = "offline") -> dict[str, Any]:
