@@ -46,9 +46,11 @@ def evidence_of(task: str, model: str, data: dict[str, Any]) -> Evidence:
                for r in data.get("regions", []) if r.get("box")]
     regions.sort(key=lambda r: -r["score"])
     labels = sorted(data.get("labels", []), key=lambda label: -float(label.get("score", 0)))
-    frames = [f for f in data.get("frames", []) if f.get(key)]
+    threshold = float(data.get("threshold", 0.5))
+    frames = [f for f in data.get("frames", []) if f.get(key) or float(f.get("score", 0)) >= threshold]
     label = regions[0]["label"] if regions else (labels[0].get("label") if labels else None)
-    score = float(data["score"]) if data.get("score") is not None else None
+    raw = data.get("score", data.get("max_score"))  # a video's is its highest keyframe's
+    score = float(raw) if raw is not None else None
     return Evidence(task=task, model=model, flagged=bool(data.get(key)), score=score,
                     threshold=data.get("threshold"), label=label or None, regions=regions[:20], frames=len(frames))
 
