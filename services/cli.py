@@ -234,8 +234,10 @@ def models_list(
     repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every model in the repository: task, installed or not, source, precision, size on disk."""
+    """Every model in the repository: task, installed or not, source, precision, size on disk; then the models
+    `maam models pull` can install that are not there yet."""
     from services.common.model_repository import ModelRepository
+    from services.models.pull import PULLABLE
 
     repo = ModelRepository(repository or get_settings().model_repository)
     rows = [
@@ -249,8 +251,13 @@ def models_list(
         }
         for m in repo.models()
     ]
+    present = {row["name"] for row in rows}
+    pullable = [{"name": name, "group": key, "what": item.what, "license": item.license,
+                 "command": f"maam models pull {key}"}
+                for key, item in PULLABLE.items() for name in item.installs if name not in present]
     if as_json:
-        print(json.dumps({"repository": str(repo.root), "models": rows, "errors": repo.errors}, indent=2))
+        print(json.dumps({"repository": str(repo.root), "models": rows, "pullable": pullable, "errors": repo.errors},
+                         indent=2))
         return
     table = Table(title=f"models in {repo.root}")
     for column in ("name", "task", "installed", "source", "precision", "size"):
@@ -264,6 +271,8 @@ def models_list(
             row["precision"],
             _human_size(row["size_bytes"]),
         )
+    for row in pullable:
+        table.add_row(row["name"], "", "no", row["command"], "", "")
     console.print(table)
     if not rows:
         console.print("no models yet: `maam models install-shipped` installs the ones that ship offline")

@@ -146,3 +146,12 @@ def test_up_keys_ndd_and_cmrr_when_they_listen_beyond_loopback() -> None:
     assert exposed["MAAM_NDD__API_KEY"] != exposed["MAAM_CMRR__API_KEY"]
     mine = up_environment(ports, {"MAAM_NDD__API_KEY": "mine"}, "0.0.0.0")
     assert mine["MAAM_NDD__API_KEY"] == "mine"
+
+
+def test_models_list_shows_pullable_models_as_not_installed(tmp_path: Path) -> None:
+    result = run("models", "list", "--json", "--repository", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    pullable = {row["name"]: row for row in json.loads(result.stdout)["pullable"]}
+    assert pullable["clip_vit_b32_image"]["command"] == "maam models pull clip_vit_b32"
+    table = run("models", "list", "--repository", str(tmp_path), COLUMNS="200")
+    assert "maam models pull vit_gpt2_caption" in table.stdout
