@@ -199,11 +199,14 @@ def up(host: HostOption = "127.0.0.1") -> None:
 
 @app.command()
 def health(
-    target: Annotated[str, typer.Option(help="host:port of a gRPC service.")] = "127.0.0.1:50051",
+    target: Annotated[str, typer.Option(help="host:port of a gRPC service, or the http(s):// URL of an HTTP one "
+                                               "(DAM, NDD, CMRR: its /healthz is asked).")] = "127.0.0.1:50051",
     service: Annotated[str, typer.Option(help="Service name; empty = the whole server.")] = "",
     timeout: float = 5.0,
 ) -> None:
-    """grpc_health_probe: prints the serving status, exits 0 only when SERVING."""
+    """grpc_health_probe (or GET /healthz of an HTTP service): prints the status, exits 0 only when healthy."""
+    if target.startswith(("http://", "https://")):
+        _http_health(target, timeout)
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -218,6 +221,20 @@ def health(
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"status: {status}")
     raise typer.Exit(0 if status == "SERVING" else 1)
+
+
+def _http_health(url: str, timeout: float) -> None:
+    import httpx
+
+    probe = url.rstrip("/") + ("" if url.rstrip("/").endswith("/healthz") else "/healthz")
+    try:
+        reply = httpx.get(probe, timeout=timeout)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]{probe}: {type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    state = "SERVING" if reply.status_code == 200 else "NOT_SERVING"
+    print(f"status: {state} (HTTP {reply.status_code}) {reply.text[:200]}")
+    raise typer.Exit(0 if reply.status_code == 200 else 1)
 
 
 def _human_size(n: int) -> str:

@@ -155,3 +155,28 @@ def test_models_list_shows_pullable_models_as_not_installed(tmp_path: Path) -> N
     assert pullable["clip_vit_b32_image"]["command"] == "maam models pull clip_vit_b32"
     table = run("models", "list", "--repository", str(tmp_path), COLUMNS="200")
     assert "maam models pull vit_gpt2_caption" in table.stdout
+
+
+def test_health_speaks_http_too() -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/healthz"
+            self.send_response(200 if ok else 404)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}' if ok else b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run("health", "--target", f"http://127.0.0.1:{server.server_port}")
+        assert result.returncode == 0 and "SERVING" in result.stdout, result.stdout + result.stderr
+    finally:
+        server.shutdown()
+    dead = run("health", "--target", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert dead.returncode == 1
