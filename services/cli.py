@@ -154,19 +154,35 @@ def up_environment(ports: dict[str, int], environ: Mapping[str, str], host: str 
 
 
 @app.command()
-def up(host: HostOption = "127.0.0.1") -> None:
-    """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted."""
+def up(host: HostOption = "127.0.0.1",
+       json_console: Annotated[bool, typer.Option("--json-console", help=(
+           "Print the services' JSON logs here instead of writing them to <data dir>/logs/<service>.log."))] = False,
+       ) -> None:
+    """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted; once they answer, a banner
+    says where to open them and which capabilities are on."""
+    from services.up_banner import banner, ready
+
     names = available_services()
     _refuse_renamed(names)
     ports = {name: service_port(name) for name in names}
     env = up_environment(ports, os.environ, host)
+    log_dir = None if json_console else get_settings().data_dir / "logs"
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
         port = ports[name]
+        out = open(log_dir / f"{name}.log", "ab") if log_dir is not None else None  # noqa: SIM115 - child's
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)], env=env
+            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)], env=env,
+            stdout=out, stderr=subprocess.STDOUT if out is not None else None,
         )
-        console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})")
+        if out is not None:
+            out.close()  # the child holds its own descriptor
+        console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})"
+                      + (f", log {log_dir / f'{name}.log'}" if log_dir is not None else ""))
+    announced = False
+    next_check = 0.0
 
     stopping = False  # asked to stop: children ending now (even mid-startup) are not failures
 
@@ -182,10 +198,19 @@ def up(host: HostOption = "127.0.0.1") -> None:
     code = 0
     try:
         while procs:
+            if not announced and not stopping and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1.0
+                if ready(host, ports):
+                    announced = True
+                    console.print(banner(host, ports, str(log_dir) if log_dir is not None else None),
+                                  highlight=False, markup=False)
             for name, proc in list(procs.items()):
                 if proc.poll() is not None:
                     if proc.returncode not in (0, -signal.SIGTERM) and not stopping:
                         console.print(f"[red]{name} exited with {proc.returncode}; stopping the others[/red]")
+                        if log_dir is not None:
+                            tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+                            console.print("\n".join(tail), markup=False, highlight=False)
                         code = 1
                         stop()
                     elif proc.returncode not in (0, -signal.SIGTERM):

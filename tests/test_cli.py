@@ -71,6 +71,13 @@ def test_up_starts_the_annotation_server(test_repository: Path, tmp_path: Path) 
         )
         result = run("health", "--target", target, "--service", "MediaAnnotationServer")
         assert result.returncode == 0 and "SERVING" in result.stdout
+        # Once every service answers: the banner (URLs, first account admin, capabilities), logs in files.
+        up.wait_ready(lambda: "MAAM is up." in up.output, timeout=120, what="the banner")
+        output = up.output
+        assert f"http://127.0.0.1:{ports['MAAM_DAM__PORT']}/" in output and "first account" in output
+        assert "object detection (image)" in output and "Capabilities" in output
+        assert (tmp_path / "logs" / "dam.log").stat().st_size > 0
+        assert '"level"' not in output  # the services' JSON logs went to their files
     finally:
         code = up.stop()
     assert code == 0, up.output
