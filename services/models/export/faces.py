@@ -57,11 +57,11 @@ def install_faces(
     return [det_name, rec_name]
 
 
-def pull_faces(repository: Path, pack: str = "buffalo_l") -> list[str]:
+def pull_faces(repository: Path, upstream, pack: str = "buffalo_l") -> list[str]:
     import httpx
 
     det_file, rec_file = PACKS[pack]
-    url = PACK_URL.format(pack=pack)
+    url = upstream.id
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / f"{pack}.zip"
         with (
