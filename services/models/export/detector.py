@@ -16,6 +16,7 @@ from services.models.export.common import export_and_verify, write_exported
 NAME = "ssdlite320_coco"
 SIZE = 320
 SKIP = ("__background__", "N/A")
+RESIZE = {"resize": "stretch", "interpolation": "bilinear", "antialias": False}
 
 
 def _yolo_layout_module(model, size: int):
@@ -87,8 +88,9 @@ def export_ssdlite(
             params={
                 "input_size": SIZE,
                 "format": "yolov8",
-                # torchvision resizes without keeping the aspect ratio; the graph normalises itself.
-                "resize": "stretch",
+                # torchvision's detection transform: the float image stretched to 320 x 320 with
+                # bilinear interpolation, no antialiasing; the graph normalises itself.
+                **RESIZE,
                 "color": "RGB",
                 "scale": 1 / 255,
                 "score_threshold": 0.3,
