@@ -32,7 +32,7 @@ ARCFACE_DST = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.736
                         [70.7299, 92.2041]], dtype=np.float32)
 
 
-def insightface_norm_crop(img: np.ndarray, landmark: np.ndarray, image_size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+def insightface_norm_crop(img: np.ndarray, landmark: np.ndarray, image_size: int = 112) -> tuple:
     """estimate_norm + norm_crop as InsightFace publishes them (arcface mode, sizes % 112 == 0)."""
     ratio = float(image_size) / 112.0
     dst = ARCFACE_DST * ratio
