@@ -91,7 +91,7 @@ class _Fetching:
         host, port = hf_endpoint() if self.host == HF_HOST else (self.host, 443)
         why = _unreachable(host, port)
         if why:
-            raise ModelsError(f"could not download {self.what}: {host} is unreachable ({why})\n{OFFLINE_HINT}")
+            raise ModelsError(f"could not download {self.what}: {host} is unreachable ({why}). {OFFLINE_HINT}")
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -99,7 +99,7 @@ class _Fetching:
             return False
         offline = " (HF_HUB_OFFLINE is set and the files are not in the Hugging Face cache)" if (
             self.host == HF_HOST and hf_offline()) else ""
-        raise ModelsError(f"could not download {self.what}{offline}: {_first_line(exc)}\n{OFFLINE_HINT}") from exc
+        raise ModelsError(f"could not download {self.what}{offline}: {_first_line(exc)}. {OFFLINE_HINT}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

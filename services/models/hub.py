@@ -19,7 +19,9 @@ def hf_file(upstream, filename: str, what: str) -> Path:  # type: ignore[no-unty
     from huggingface_hub import hf_hub_download
 
     with fetching(f"{what} ({upstream.id}@{revision_of(upstream)}, {filename})"):
-        return Path(hf_hub_download(upstream.id, filename, revision=revision_of(upstream)))
+        path = Path(hf_hub_download(upstream.id, filename, revision=revision_of(upstream)))
+    _say_unpinned(upstream, path.parent)
+    return path
 
 
 def hf_snapshot(upstream, what: str, patterns: tuple[str, ...] | None = None) -> Path:  # type: ignore[no-untyped-def]
@@ -27,5 +29,13 @@ def hf_snapshot(upstream, what: str, patterns: tuple[str, ...] | None = None) ->
     from huggingface_hub import snapshot_download
 
     with fetching(f"{what} ({upstream.id}@{revision_of(upstream)})"):
-        return Path(snapshot_download(upstream.id, revision=revision_of(upstream),
+        path = Path(snapshot_download(upstream.id, revision=revision_of(upstream),
                                       allow_patterns=list(patterns) if patterns else None))
+    _say_unpinned(upstream, path)
+    return path
+
+
+def _say_unpinned(upstream, snapshot: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hub cache keeps each revision in snapshots/<commit>/: name it, so an unpinned pull can be pinned."""
+    if upstream.revision is None and snapshot.parent.name == "snapshots":
+        print(f"{upstream.id}: not pinned in the pull table; `main` resolved to commit {snapshot.name}")

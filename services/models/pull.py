@@ -9,6 +9,7 @@ interrupt leaves either all of them installed or none (the previous versions sta
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -168,10 +169,24 @@ def pull(repository: Path, name: str, table: Mapping[str, Pullable] | None = Non
         missing = [m for m in item.installs if not (staging / m).is_dir()]
         if missing:
             raise ModelsError(f"pulling {key}: the export wrote no {', '.join(missing)} (a bug; nothing installed)")
+        for model in item.installs:
+            record_upstream(staging / model, item.upstream)
         install_together(staging, repository, item.installs)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return item.installs
+
+
+def record_upstream(model_dir: Path, upstream: Upstream) -> None:
+    """Writes where the weights came from into the sidecar (`params.upstream`)."""
+    from services.common.model_repository import SIDECAR_FILE
+
+    path = model_dir / SIDECAR_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.setdefault("params", {})["upstream"] = {
+        "kind": upstream.kind, "id": upstream.id, "revision": upstream.revision, "library_id": upstream.library_id,
+    }
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def install_together(staging: Path, repository: Path, names: tuple[str, ...]) -> None:
