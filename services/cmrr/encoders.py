@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.annotation.models.preprocess import model_input
 from services.common.image_resize import ResizeSpec, resize_for_model
 from services.common.inference import InferenceBackend
 from services.common.media import open_image
@@ -65,12 +66,17 @@ class ImageEncoder:
         self.input_size = int(params.get("input_size") or inp.dims[-1])
         self.mean = np.asarray(params.get("mean", (0.0, 0.0, 0.0)), np.float32).reshape(3, 1, 1)
         self.std = np.asarray(params.get("std", (1.0, 1.0, 1.0)), np.float32).reshape(3, 1, 1)
-        self.resize = ResizeSpec.from_params(
+        # Graphs converted from TensorFlow (the offline visual embedding) take NHWC pixels prepared their own
+        # way: the annotation service's preparation, so both services give one image the same vector.
+        self.nhwc = params.get("layout") == "NHWC"
+        self.resize = None if self.nhwc else ResizeSpec.from_params(
             {"interpolation": "bicubic", **params}, self.input_size, default_mode="shorter_side_center_crop"
         )
 
     def preprocess(self, data: bytes) -> np.ndarray:
         image = open_image(data, self.max_pixels).convert("RGB")  # MediaError for corrupt images and bombs
+        if self.resize is None:
+            return model_input(np.asarray(image), self.spec.meta.params)
         pixels, _ = resize_for_model(np.asarray(image), self.resize)
         return (pixels.transpose(2, 0, 1) - self.mean) / self.std
 
