@@ -77,7 +77,10 @@ def pull_command(
 
     if list_ or not name:
         for key, item in PULLABLE.items():
-            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}]")
+            up = item.upstream
+            pin = "unpinned" if not up.revision else f"commit {up.revision}" if up.kind == "hf" else up.revision
+            pin = f"{up.id} ({pin})"
+            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}; from: {pin}]")
         return
     root = _repository(repository)
     try:
