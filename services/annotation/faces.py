@@ -83,8 +83,8 @@ class FacePipeline:
     def _face_crop(self, rgb: np.ndarray, box: Box, face: FaceBox) -> np.ndarray:
         """What the embedder sees: the crop aligned on five landmarks when its sidecar asks for that
         and the detector gave them (SCRFD), else the box (Haar and MediaPipe give no five points)."""
-        assert self.embedder is not None
-        if self.embedder.params.get("alignment") == ALIGNMENT and len(face.landmarks) == 5:
+        if self.embedder is not None and self.embedder.params.get("alignment") == ALIGNMENT \
+                and len(face.landmarks) == 5:
             return align_arcface(rgb, face.landmarks, int(self.embedder.param("input_size", 112)))
         return crop(rgb, box)
 

@@ -78,6 +78,7 @@ def pull_vit(repository: Path, upstream) -> float:
     weights = hf_file(upstream, upstream.files[0], f"timm {TIMM_NAME} weights")
     with building(f"timm {TIMM_NAME}"):
         # timm's own pretrained config (mean, std, crop, interpolation), weights from the pinned file.
+        # (custom_load off: it means the Google .npz, the hub file is a timm state dict.)
         model = timm.create_model(TIMM_NAME, pretrained=True, num_classes=0,
-                                  pretrained_cfg_overlay={"file": str(weights)})
+                                  pretrained_cfg_overlay={"file": str(weights), "custom_load": False})
     return export_vit(repository, model, license="Apache-2.0 (timm / Google AugReg weights)")
