@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.people.clustering import FaceRow, plan_recluster
 from services.dam.people.options import PeopleOptions
-from services.dam.people.store import lock_owner, refresh_centroids
+from services.dam.people.store import as_array, lock_owner, refresh_centroids
 
 _FACES = text("""
 SELECT f.id, f.asset_id, f.space_id, f.embedding, f.person_id, f.pinned,
@@ -50,7 +49,7 @@ async def recluster_owner(session: AsyncSession, owner_id: int, options: PeopleO
         by_space.setdefault(int(row.space_id), []).append(row)
     touched: set[int] = set()
     for space_id, members in by_space.items():
-        faces = [FaceRow(int(r.id), np.asarray(r.embedding, np.float32),
+        faces = [FaceRow(int(r.id), as_array(r.embedding),
                          int(r.person_id) if r.person_id is not None else None, bool(r.pinned),
                          frozenset(int(p) for p in r.rejected)) for r in members]
         plan = plan_recluster(faces, named, options.cluster_similarity, options.min_faces,

@@ -31,6 +31,13 @@ async def lock_owner(session: AsyncSession, owner_id: int) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k, :o)"), {"k": PEOPLE_LOCK, "o": owner_id % 2**31})
 
 
+def as_array(value: Any) -> np.ndarray:
+    """A vector column read through plain SQL (pgvector's text form "[1,2,...]") or the ORM (an array)."""
+    if isinstance(value, str):
+        return np.asarray(json.loads(value), np.float32)
+    return np.asarray(value, np.float32)
+
+
 def _vector_literal(values: np.ndarray) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in values.tolist()) + "]"
 
@@ -141,7 +148,7 @@ async def cluster_waiting(session: AsyncSession, owner_id: int, options: PeopleO
     for space_id, members in by_space.items():
         if len(members) < options.min_faces:
             continue
-        vectors = np.stack([np.asarray(m.embedding, np.float32) for m in members])
+        vectors = np.stack([as_array(m.embedding) for m in members])
         labels = density_clusters(vectors, options.cluster_similarity, options.min_faces)
         for label in sorted(set(labels.tolist()) - {NOISE}):
             ids = [int(members[i].id) for i in np.flatnonzero(labels == label)]
