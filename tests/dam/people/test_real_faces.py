@@ -169,3 +169,64 @@ def test_another_users_private_faces_never_appear(library, persons, people_dam):
         assert _search_ids(bob, person=by_photo["astronaut"]) == {public}
         assert bob.patch(f"/api/people/{by_photo['astronaut']}", json={"name": "x"}).status_code == 403
         assert bob.get(f"/api/faces/{_faces(alice, public)[0]['id']}/picture").status_code == 200
+
+
+def test_named_persons_are_the_recognition_gallery(library, persons, people_dam, tmp_path):
+    """The CLI and the API export alice's named persons; the annotation service loading that gallery
+    names the astronaut in a photo it has never seen; a hand-made gallery imports as a named person."""
+    import io
+    import subprocess
+
+    import grpc
+    import numpy as np
+
+    from protos import media_annotation_pb2 as pb
+    from protos import media_annotation_pb2_grpc as pb_grpc
+    from tests.dam.annotation_server import AnnotationProcess
+    from tests.dam.people.media import _encode, photos
+    from tests.support.processes import free_port, maam
+
+    alice, _ = library
+    _, by_photo = persons
+    alice.patch(f"/api/people/{by_photo['astronaut']}", json={"name": "Eileen Collins"})
+    me = alice.get("/api/users/me").json()["id"]
+    out = tmp_path / "gallery.npz"
+    done = subprocess.run(maam("dam", "people", "export-gallery", str(out), "--owner", str(me)),
+                          env=people_dam.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as npz:
+        assert list(npz["names"]) == ["Eileen Collins"] and npz["vectors"].shape == (1, 1024)
+    api = alice.get("/api/people/gallery")
+    assert api.status_code == 200
+    with np.load(io.BytesIO(api.content)) as npz:
+        assert list(npz["names"]) == ["Eileen Collins"]
+
+    server = AnnotationProcess(people_dam_repository(people_dam), free_port(), MAAM_ANNOTATION__FACE_GALLERY=str(out))
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.MediaAnnotationServerStub(channel)
+            unseen = photos()["astronaut"].crop((20, 10, 500, 470)).resize((300, 288))
+            reply = stub.ImageFaceRecognition(pb.AnnotationRequest(asset_data=_encode(unseen, "JPEG")), timeout=60)
+            assert [f.identity for f in reply.faces] == ["Eileen Collins"], reply
+            camera = stub.ImageFaceRecognition(pb.AnnotationRequest(asset_data=_encode(photos()["camera"])), timeout=60)
+            assert [f.identity for f in camera.faces] == [""]
+    finally:
+        server.stop()
+
+    # Import path: a hand-made .npz (here: the cameraman's centre under a name) becomes a named person.
+    with np.load(out) as npz:
+        vector = npz["vectors"][0]
+    handmade = tmp_path / "handmade.npz"
+    np.savez(handmade, names=np.asarray(["Imported Someone"]), vectors=vector[None] * -1)
+    done = subprocess.run(maam("dam", "people", "import-gallery", str(handmade), "--owner", str(me)),
+                          env=people_dam.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "1 persons created" in done.stdout, done.stderr
+    names = {p["name"] for p in alice.get("/api/people", params={"named": "true"}).json()}
+    assert names == {"Eileen Collins", "Imported Someone"}
+
+
+def people_dam_repository(dam):
+    from pathlib import Path
+
+    return Path(dam.env["MAAM_MODEL_REPOSITORY"])

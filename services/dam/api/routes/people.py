@@ -14,6 +14,7 @@ from services.dam.api.validation import DbId, SafeStr
 from services.dam.models import Asset
 from services.dam.people import ops
 from services.dam.people.crops import face_crop
+from services.dam.people.gallery import export_gallery
 from services.dam.people.options import PeopleOptions
 from services.dam.people.recluster import recluster_owner
 from services.dam.people.schemas import FaceOut, MergeIn, MoveIn, PersonOut, PersonUpdate, ReclusterOut
@@ -49,6 +50,16 @@ async def recluster(user: CurrentUser, session: Session, ctx: Ctx) -> ReclusterO
     await ctx.indexer.sync(report.changed_assets, cause="people")
     return ReclusterOut(faces=report.faces, persons=report.persons, new_persons=report.new_persons,
                         removed_persons=report.removed_persons, changed_assets=len(report.changed_assets))
+
+
+@router.get("/people/gallery", responses={200: {"content": {"application/octet-stream": {}}}})
+async def gallery(user: CurrentUser, session: Session,
+                  space: Annotated[SafeStr, Query(max_length=200, description="The face-embedding space.")] = "faceres",
+                  ) -> Response:
+    """My named persons as a face gallery .npz (`names`, unit `vectors`): the file the annotation service's
+    MAAM_ANNOTATION__FACE_GALLERY names, so ImageFaceRecognition/VideoFaceRecognition identify them."""
+    return Response(await export_gallery(session, user.id, space), media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="gallery-{user.id}.npz"'})
 
 
 @router.get("/people/{person_id}", response_model=PersonOut)
