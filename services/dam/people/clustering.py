@@ -28,22 +28,24 @@ def normalise(vectors: np.ndarray | list[list[float]]) -> np.ndarray:
 
 
 def _edges(x: np.ndarray, similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair (i, j), i != j, with cosine >= similarity, and that cosine."""
+    """Every pair (i, j), i != j, with cosine >= similarity, and that cosine (both directions). Each block
+    of rows is multiplied only with the rows from its own start on: the similarity is symmetric."""
     n = len(x)
     block = max(1, _BLOCK_BYTES // max(1, 4 * n))
     rows, cols, sims = [], [], []
     for start in range(0, n, block):
-        s = x[start:start + block] @ x.T
+        s = x[start:start + block] @ x[start:].T
         i, j = np.nonzero(s >= similarity)
-        keep = (i + start) != j
+        keep = j > i  # column j of this block is row start + j
         i, j = i[keep], j[keep]
         rows.append(i + start)
-        cols.append(j)
+        cols.append(j + start)
         sims.append(s[i, j])
     if not rows:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.float32)
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
+    i, j, s = np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
+    return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, s])
 
 
 def density_clusters(vectors: np.ndarray, similarity: float, min_samples: int) -> np.ndarray:
