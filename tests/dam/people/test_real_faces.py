@@ -71,6 +71,10 @@ def test_every_face_is_stored_with_its_embedding_and_video_faces_are_tracked(lib
 @pytest.fixture(scope="module")
 def persons(library):
     alice, ids = library
+    # Incrementally (as assets arrived: nearest person, else a clustering pass over the waiting faces)
+    # the library already holds the two persons; the full re-cluster then changes nothing of substance.
+    incremental = alice.get("/api/people").json()
+    assert len(incremental) == 2, incremental
     reply = alice.post("/api/people/recluster")
     assert reply.status_code == 200, reply.text
     people = alice.get("/api/people").json()
@@ -144,6 +148,19 @@ def test_a_rejected_face_stays_out_after_reclustering(library, persons):
     assert moved.status_code == 200 and moved.json()["person_id"] == by_photo["astronaut"], moved.text
     alice.post("/api/people/recluster")
     assert _faces(alice, ids[("astronaut", "flip.png")])[0]["person_id"] == by_photo["astronaut"]
+
+
+def test_hiding_a_person_takes_it_off_people_search_and_faces(library, persons):
+    alice, ids = library
+    _, by_photo = persons
+    camera = by_photo["camera"]
+    assert alice.patch(f"/api/people/{camera}", json={"hidden": True}).status_code == 200
+    assert camera not in {p["id"] for p in alice.get("/api/people").json()}
+    assert camera in {p["id"] for p in alice.get("/api/people", params={"hidden": "true"}).json()}
+    assert _search_ids(alice, person=camera) == set()
+    assert all(f["person_id"] is None for f in _faces(alice, ids[("camera", "original.png")]))
+    assert alice.patch(f"/api/people/{camera}", json={"hidden": False}).status_code == 200
+    assert len(_search_ids(alice, person=camera)) == 10  # 9 detected edits + the video
 
 
 def test_another_users_private_faces_never_appear(library, persons, people_dam):
