@@ -118,6 +118,7 @@ async def place(session: AsyncSession, owner_id: int, face_ids: list[int], optio
     """New faces join their nearest person, then waiting faces are clustered (the owner's lock is held).
     Returns the assets whose persons changed."""
     joined: set[int] = set()
+    unplaced: list[int] = []
     for face_id in face_ids:
         row = (await session.execute(_NEAREST, {"o": owner_id, "f": face_id})).first()
         if row is not None and row.similarity >= options.join_similarity:
@@ -125,7 +126,9 @@ async def place(session: AsyncSession, owner_id: int, face_ids: list[int], optio
                                   {"p": row.id, "f": face_id})
             await refresh_centroids(session, [int(row.id)])  # the next new face sees the moved centre
             joined.add(int(row.id))
-    changed = await cluster_waiting(session, owner_id, options)
+        else:
+            unplaced.append(face_id)
+    changed = await cluster_waiting(session, owner_id, options, around=unplaced)
     if joined:
         changed |= {int(r[0]) for r in (await session.execute(text(
             "SELECT DISTINCT asset_id FROM faces WHERE id = ANY(:f) AND person_id IS NOT NULL"),
@@ -133,14 +136,30 @@ async def place(session: AsyncSession, owner_id: int, face_ids: list[int], optio
     return changed
 
 
-async def cluster_waiting(session: AsyncSession, owner_id: int, options: PeopleOptions) -> set[int]:
+_WAITING = """
+SELECT f.id, f.space_id, f.asset_id, f.embedding FROM faces f JOIN assets a ON a.id = f.asset_id
+WHERE a.owner_id = :o AND f.person_id IS NULL AND f.embedding IS NOT NULL AND NOT f.pinned
+  AND f.quality >= :q AND (f.size_px <= 0 OR f.size_px >= :px) AND a.deleted_at IS NULL {near}
+ORDER BY f.id
+"""
+# The waiting faces neighbouring the new ones (cosine >= the clustering threshold), the new ones included.
+_NEAR = """AND f.id IN (SELECT w.id FROM faces w JOIN faces s ON s.id = ANY(:around) AND s.space_id = w.space_id
+                     WHERE w.person_id IS NULL AND (w.id = s.id OR 1 - (w.embedding <=> s.embedding) >= :sim))"""
+
+
+async def cluster_waiting(session: AsyncSession, owner_id: int, options: PeopleOptions,
+                          around: list[int] | None = None) -> set[int]:
     """The clustering pass over an owner's waiting (eligible, unplaced) faces, space by space: each dense
-    group becomes a new person. Returns the assets of the faces placed."""
-    rows = (await session.execute(text("""
-        SELECT f.id, f.space_id, f.asset_id, f.embedding FROM faces f JOIN assets a ON a.id = f.asset_id
-        WHERE a.owner_id = :o AND f.person_id IS NULL AND f.embedding IS NOT NULL AND NOT f.pinned
-          AND f.quality >= :q AND (f.size_px <= 0 OR f.size_px >= :px) AND a.deleted_at IS NULL
-        ORDER BY f.id"""), {"o": owner_id, "q": options.min_quality, "px": options.min_face_px})).all()
+    group becomes a new person. With `around` (faces that just arrived and joined nobody), only their
+    neighbourhood is clustered, so an arrival costs a scan of the waiting faces, not a clustering of them
+    all (chains reaching further wait for the full re-cluster). Returns the assets of the faces placed."""
+    params: dict[str, Any] = {"o": owner_id, "q": options.min_quality, "px": options.min_face_px}
+    if around is not None:
+        if not around:
+            return set()
+        params.update(around=around, sim=options.cluster_similarity)
+    sql = _WAITING.format(near=_NEAR if around is not None else "")
+    rows = (await session.execute(text(sql), params)).all()
     by_space: dict[int, list[Any]] = {}
     for row in rows:
         by_space.setdefault(int(row.space_id), []).append(row)

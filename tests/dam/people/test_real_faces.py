@@ -247,3 +247,24 @@ def people_dam_repository(dam):
     from pathlib import Path
 
     return Path(dam.env["MAAM_MODEL_REPOSITORY"])
+
+
+def test_bad_requests_are_refused_clearly_and_change_nothing(library, persons):
+    alice, ids = library
+    _, by_photo = persons
+    eileen = by_photo["astronaut"]
+    before = alice.get(f"/api/people/{eileen}").json()
+    assert alice.post(f"/api/people/{eileen}/merge", json={"other": eileen}).status_code == 409
+    assert alice.post(f"/api/people/{eileen}/merge", json={"other": 0}).status_code == 422
+    assert alice.post(f"/api/people/{eileen}/merge", json={"other": 2**62}).status_code == 404
+    assert alice.patch(f"/api/people/{eileen}", json={"name": ""}).status_code == 422
+    assert alice.patch(f"/api/people/{eileen}", json={"name": "x" * 201}).status_code == 422
+    assert alice.get("/api/people/99999999").status_code == 404
+    face = _faces(alice, ids[("astronaut", "half.png")])[0]
+    assert alice.post(f"/api/faces/{face['id']}/move", json={"person_id": 99999999}).status_code == 404
+    assert alice.post(f"/api/faces/{face['id']}/move", json={"person_id": -1}).status_code == 422
+    assert alice.get(f"/api/people/{eileen}").json() == before
+    # A video face's picture is cut from its keyframe.
+    video_face = _faces(alice, ids[("video", "both.mp4")])[1]
+    picture = alice.get(f"/api/faces/{video_face['id']}/picture")
+    assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
