@@ -30,6 +30,14 @@ def signed_in(people_dam):
         yield grace, ids, token
 
 
+def pictures_shown(page, count: int) -> None:
+    """`count` face pictures on the page, every one of them decoded (a real JPEG from /api/faces/.../picture)."""
+    page.wait_for_function("(n) => { const all = [...document.querySelectorAll('img.face-pic')];"
+                           " all.forEach((img) => img.scrollIntoView());"
+                           " return all.length === n && all.every((img) => img.complete && img.naturalWidth > 0); }",
+                           arg=count)
+
+
 @pytest.mark.timeout(240)
 def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, signed_in, tmp_path):  # noqa: F811
     grace, ids, token = signed_in
@@ -40,8 +48,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         tiles = page.locator(".person-tile")
         tiles.nth(1).wait_for()
         assert tiles.count() == 2
-        page.wait_for_function("() => [...document.querySelectorAll('.person-tile img.face-pic')]"
-                               ".every((img) => img.complete && img.naturalWidth > 0)")
+        pictures_shown(page, 2)
         ui.shot("01-people")
         ui.check("people")
 
@@ -76,6 +83,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         page.locator(".total", has_text="6 assets").wait_for()
         assert grace.get(f"/api/people/{camera}").status_code == 404
         assert len(grace.get("/api/people").json()) == 1
+        pictures_shown(page, 7)  # the cover and six faces
         ui.shot("04-merged")
         ui.check("merged")
     finally:
