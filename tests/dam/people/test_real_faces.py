@@ -43,6 +43,11 @@ def _faces(client, asset_id: int) -> list[dict]:
     return reply.json()
 
 
+def _face_result_time(client, asset_id: int) -> str:
+    return next(a["updated_at"] for a in client.get(f"/api/assets/{asset_id}/annotations").json()
+                if a["task"] == "face_recognition")
+
+
 def _search_ids(client, **params) -> set[int]:
     reply = client.get("/api/search", params={"size": 100, **params})
     assert reply.status_code == 200, reply.text
@@ -148,6 +153,21 @@ def test_a_rejected_face_stays_out_after_reclustering(library, persons):
     assert moved.status_code == 200 and moved.json()["person_id"] == by_photo["astronaut"], moved.text
     alice.post("/api/people/recluster")
     assert _faces(alice, ids[("astronaut", "flip.png")])[0]["person_id"] == by_photo["astronaut"]
+    # Re-annotating the asset finds the face again: the same face row, still pinned to the person, and the
+    # rejection of the cameraman's face below survives too.
+    other = _faces(alice, ids[("camera", "crop.png")])[0]
+    assert alice.post(f"/api/faces/{other['id']}/reject").status_code == 200
+    for asset in (ids[("astronaut", "flip.png")], ids[("camera", "crop.png")]):
+        stamp = _face_result_time(alice, asset)
+        assert alice.post(f"/api/assets/{asset}/reannotate").status_code == 202
+        wait_annotated(alice, asset, timeout=120)
+        assert _face_result_time(alice, asset) > stamp  # the face model really ran again
+    again = _faces(alice, ids[("astronaut", "flip.png")])
+    assert [(f["id"], f["person_id"], f["pinned"]) for f in again] == [(face["id"], by_photo["astronaut"], True)]
+    assert alice.post("/api/people/recluster").status_code == 200
+    assert [f["person_id"] for f in _faces(alice, ids[("camera", "crop.png")])] != [by_photo["camera"]]
+    moved = alice.post(f"/api/faces/{other['id']}/move", json={"person_id": by_photo["camera"]})
+    assert moved.status_code == 200 and moved.json()["person_id"] == by_photo["camera"]
 
 
 def test_hiding_a_person_takes_it_off_people_search_and_faces(library, persons):
