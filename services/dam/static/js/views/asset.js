@@ -8,6 +8,7 @@ import { chips, PENDING, sensitiveShield } from "../cards.js";
 import { gate } from "../capabilities.js";
 import { moderationPanel } from "./moderation.js";
 import { editForm } from "./edit.js";
+import { facesPanel } from "./people.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -355,7 +356,8 @@ export async function assetView(page, { match }) {
       side.append(h("section", { class: "panel" }, h("h2", {}, "Add to project"), h("div", { class: "inline" }, select, add)));
     }
     const slot = h("div", { class: "moderation-slot" });
-    side.append(editSlot, slot, h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    side.append(editSlot, facesPanel(id), slot,
+      h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
     if (asset.kind === "image" || asset.kind === "video") {
       moderationPanel(asset, owner, () => refresh().catch(() => {}))
         .then((panel) => slot.replaceChildren(panel)).catch(() => {});

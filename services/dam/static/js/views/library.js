@@ -17,6 +17,7 @@ const FACETS = [
   { name: "meme", title: "Meme", param: "meme", tri: true },
   { name: "month", title: "Uploaded", param: "month" },
   { name: "annotation_types", title: "Annotations", param: "annotation", multi: true },
+  { name: "people", title: "People (person id)", param: "person" },
 ];
 // Readable names of the annotation types (task names).
 const TASK_NAMES = { object_detection: "Objects", face_recognition: "Faces", ocr: "Text (OCR)", captioning: "Captions",
@@ -39,7 +40,7 @@ function monthRange(month) {
 
 function apiParams(params) {
   const out = {};
-  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner", "faces", "text"]) {
+  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner", "faces", "text", "person"]) {
     if (params.get(key)) out[key] = params.get(key);
   }
   if (params.getAll("objects").length) out.objects = params.getAll("objects");

@@ -1,14 +1,14 @@
 """Moderation: an owner's or admin's verdict on an asset (`safe` or `sensitive`) overrides what the NSFW and
 disturbing-content models said, for search, facets and blur; who gave it and when.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
