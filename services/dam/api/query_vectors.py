@@ -161,6 +161,8 @@ async def prototype_spaces(ctx: DamContext, session: AsyncSession) -> list[str]:
     """The spaces a user-made detector gets a prototype in: every installed embedding model (the known
     spaces when the model repository cannot be read here), the default one first."""
     embedders = await _embedders(ctx)
+    if not embedders and await no_embedder(ctx):
+        return []  # the service has no image embedding: known spaces (face ones too) cannot take an anchor
     names = [e.name for e in embedders] or list(await known(session))
     if not names:
         return []

@@ -66,7 +66,7 @@ def test_capabilities_api_names_the_enabling_command(bare_library) -> None:
     assert "yet" not in reply.json()["detail"]
     reply = client.post("/api/detectors", data={"name": "cat"},
                         files={"anchors": ("a.jpg", photo("chelsea"), "image/jpeg")})
-    assert reply.status_code == 409 and SHIPPED in reply.json()["detail"]
+    assert reply.status_code == 409 and SHIPPED in reply.json()["detail"], reply.text
     assert client.get("/api/capabilities", headers={"Authorization": ""}).status_code == 401
 
 
