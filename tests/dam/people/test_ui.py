@@ -8,10 +8,17 @@ import pytest
 
 from tests.dam.conftest import upload, wait_annotated
 from tests.dam.people.media import edits
-from tests.dam.ui.conftest import browser, chromium, open_ui  # noqa: F401 - fixtures
+from tests.dam.ui.conftest import chromium, launched_browser, open_ui  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 EDITS = ("original.png", "flip.png", "q30.jpg")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str):  # noqa: F811 - the imported fixture, requested by name
+    # Module-scoped: the UI package's browser would stay open (and its loop running) into the async tests after.
+    with launched_browser(chromium) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,7 @@ def pictures_shown(page, count: int) -> None:
 
 
 @pytest.mark.timeout(240)
-def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, signed_in, tmp_path):  # noqa: F811
+def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, signed_in, tmp_path):
     grace, ids, token = signed_in
     ui, context = open_ui(browser, people_dam, tmp_path / "screenshots", token=token)
     page = ui.page

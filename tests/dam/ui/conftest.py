@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,14 +87,23 @@ def ui_dam(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str, annotat
     instance.process.stop()
 
 
-@pytest.fixture(scope="package")
-def browser(chromium: str):
+@contextmanager
+def launched_browser(chromium: str) -> Iterator[object]:
+    """Chromium under Playwright's sync API. Its event loop stays running while the browser is open, so no
+    asyncio test can run meanwhile: a fixture holding it must end with the tests that use it (a test module
+    outside this package makes its own, module-scoped, rather than import `browser`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="package")
+def browser(chromium: str):
+    with launched_browser(chromium) as instance:
+        yield instance
 
 
 @dataclass
