@@ -198,3 +198,24 @@ def measure(
             report.clean_max_abs_diff = max(report.clean_max_abs_diff, diff)
             report.clean_min_psnr = min(report.clean_min_psnr, psnr(src, out))
     return report, reference
+
+
+def assert_plays_like_source(source: bytes, output: bytes) -> None:
+    """PyAV on both: the same number of video frames with the same time stamps, and the audio packets
+    byte for byte (copied, never re-encoded)."""
+    import io
+
+    import av
+
+    def summary(data: bytes) -> tuple[list[float], list[bytes]]:
+        with av.open(io.BytesIO(data)) as container:
+            audio = [bytes(p) for s in container.streams.audio[:1] for p in container.demux(s) if p.size]
+        with av.open(io.BytesIO(data)) as container:
+            times = [float(f.time) for f in container.decode(video=0)]
+        return times, audio
+
+    src_times, src_audio = summary(source)
+    out_times, out_audio = summary(output)
+    assert len(out_times) == len(src_times), (len(out_times), len(src_times))
+    assert np.allclose(out_times, src_times, atol=1e-6), "frame time stamps changed"
+    assert out_audio == src_audio, "audio packets are copied, not re-encoded"

@@ -98,23 +98,24 @@ def regular_scenario(frames: int) -> list[Appearance]:
 
 def photo_scenario(frames: int) -> list[Appearance]:
     """The real-photo recall set: faces that move, turn (mirrored, rotated up to 25 degrees), grow and
-    shrink (1/4 to 3/5 of the frame height) and leave the frame at its edges, one to three at a time,
+    shrink (1/4 to 3/5 of the frame height) and leave the frame at its edges, one to three at a time
+    (never covering each other: the ground truth has no occlusion),
     with a face-free stretch of a fifth of the video in the middle (what GOP copying can keep)."""
     f = frames
     return [
-        # Walks in from the left, grows, tilts, and leaves at the right edge.
-        Appearance("astronaut", f * 4 // 100, f * 40 // 100, -0.12, 0.05, 0.92, 0.18, 0.30, 0.55, 0.0, 15.0),
-        # The cameraman's turned head, mirrored, shrinking and tilting the other way.
-        Appearance("cameraman", f * 8 // 100, f * 34 // 100, 0.62, 0.30, 0.45, 0.40, 0.55, 0.30, 0.0, -12.0,
+        # Walks in from the left along the top, grows, tilts, and leaves at the right edge.
+        Appearance("astronaut", f * 4 // 100, f * 40 // 100, -0.12, 0.0, 0.92, 0.0, 0.30, 0.45, 0.0, 15.0),
+        # The cameraman's turned head below it, mirrored, shrinking and tilting the other way.
+        Appearance("cameraman", f * 8 // 100, f * 34 // 100, 0.62, 0.48, 0.45, 0.52, 0.50, 0.30, 0.0, -12.0,
                    flip=True),
-        # A small face that grows while crossing.
-        Appearance("lfw", f * 18 // 100, f * 38 // 100, 0.15, 0.62, 0.35, 0.45, 0.25, 0.42),
+        # A small face that grows while crossing, at the bottom left.
+        Appearance("lfw", f * 18 // 100, f * 38 // 100, 0.05, 0.62, 0.20, 0.45, 0.25, 0.42),
         # After the face-free stretch: the astronaut mirrored, turning from -25 to 20 degrees, shrinking,
         # leaving at the left edge.
-        Appearance("astronaut", f * 60 // 100, f * 96 // 100, 0.55, 0.20, -0.20, 0.35, 0.60, 0.35, -25.0, 20.0,
+        Appearance("astronaut", f * 60 // 100, f * 96 // 100, 0.40, 0.20, -0.25, 0.35, 0.60, 0.35, -25.0, 20.0,
                    flip=True),
-        # The cameraman again, unmirrored, growing, leaving at the right edge.
-        Appearance("cameraman", f * 66 // 100, f * 92 // 100, 0.70, 0.45, 0.95, 0.25, 0.35, 0.55, 10.0, -5.0),
+        # The cameraman again on the right, unmirrored, growing, leaving at the right edge.
+        Appearance("cameraman", f * 66 // 100, f * 92 // 100, 0.75, 0.45, 0.98, 0.25, 0.35, 0.55, 10.0, -5.0),
     ]
 
 
