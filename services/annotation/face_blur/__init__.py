@@ -29,7 +29,8 @@ class BlurResult:
 
 
 def default_face_detector() -> FaceDetector:
-    """The Haar cascade detector that ships with OpenCV: works offline on every install."""
+    """The Haar cascade detector that ships with OpenCV: works offline on every install (the fallback;
+    `blur_video` without a detector uses the installed DNN detector first)."""
     from services.annotation.face_detection.haar import HaarFaceDetector
 
     return HaarFaceDetector()
@@ -37,7 +38,7 @@ def default_face_detector() -> FaceDetector:
 
 async def blur_video(
     data: bytes,
-    detector: FaceDetector,
+    detector: FaceDetector | None = None,
     *,
     every: int = 10,
     equirectangular: bool = False,
@@ -46,7 +47,15 @@ async def blur_video(
 ) -> BlurResult:
     """Blurs every face in the video `data`; the detector runs on every `every`-th frame (plus the
     frames bisection needs) scaled to `max_side`, or to `max_side_fraction` of the frame's longer
-    side when that is larger (small faces in large frames stay findable). Bad input raises MediaError."""
+    side when that is larger (small faces in large frames stay findable). Without a detector: the
+    installed DNN face detector (open_face_detector), Haar when none is installed. Bad input raises
+    MediaError."""
+    if detector is None:
+        from services.annotation.face_detection.factory import open_face_detector
+
+        async with open_face_detector() as opened:
+            return await blur_video(data, opened, every=every, equirectangular=equirectangular, max_side=max_side,
+                                    max_side_fraction=max_side_fraction)
     if every < 1:
         raise ValueError(f"every must be at least 1, not {every}")
     if max_side is not None and max_side < 32:

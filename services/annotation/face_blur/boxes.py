@@ -163,6 +163,44 @@ def overlaps_any(box: np.ndarray, boxes: np.ndarray, wrap_width: float | None = 
     return False
 
 
+def covered(box: np.ndarray, boxes: np.ndarray, wrap_width: float | None = None, share: float = 0.9) -> bool:
+    """Whether one of boxes covers at least `share` of box's area (across the seam when wrapping)."""
+    if not len(boxes):
+        return False
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    shifts = [0.0] if wrap_width is None else [0.0, -wrap_width, wrap_width]
+    for shift in shifts:
+        x0, x1 = box[0] + shift, box[2] + shift
+        w = np.clip(np.minimum(boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0), 0, None)
+        h = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
+        if (w * h >= share * area).any():
+            return True
+    return False
+
+
+def merge_overlapping(boxes: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """Boxes of one frame with those that overlap by `share` of the smaller one replaced by their
+    union: a face found on this frame and the same face lent from a neighbour become one box."""
+    out = [b.copy() for b in boxes]
+    merged = True
+    while merged and len(out) > 1:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                w = min(a[2], b[2]) - max(a[0], b[0])
+                h = min(a[3], b[3]) - max(a[1], b[1])
+                smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+                if w > 0 and h > 0 and w * h >= share * smaller:
+                    out[i] = np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return as_boxes(out)
+
+
 def pixel_regions(box: np.ndarray, width: int, height: int, wrap: bool) -> list[tuple[int, int, int, int]]:
     """Integer x0, y0, x1, y1 rectangles inside the frame that cover box (two across a 360° seam)."""
     x0, y0, x1, y1 = (float(v) for v in box)

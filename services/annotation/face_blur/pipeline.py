@@ -24,9 +24,11 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 
 import av
+import cv2
 import numpy as np
 
 from services.annotation.face_blur import boxes as bx
+from services.annotation.face_blur import follow as fl
 from services.annotation.face_blur.blur import box_blur_frame
 from services.annotation.face_blur.tracks import FaceTrack, TrackBuilder
 from services.annotation.face_blur.video_io import BlurredOutput, SourceVideo, demux
@@ -81,6 +83,7 @@ class FaceBlurPipeline:
         equirectangular: bool,
         max_side: int | None,
         max_side_fraction: float | None = None,
+        follow: bool = True,
     ) -> None:
         self.source = source
         self.detector = detector
@@ -95,6 +98,12 @@ class FaceBlurPipeline:
         # Gaps this short between checked frames that both show faces are not bisected further.
         self.hold_gap = max(1, every // 3)
         self.frames_checked = 0
+        # Window checks on which a face the detector missed was followed by template matching.
+        self.frames_followed = 0
+        # Faces of the last window check, followed to the next (see _continue).
+        self._followed: list[fl.Followed] = []
+        self._followed_before: list[fl.Followed] = []  # ... and those of the check before it
+        self.follow = follow
         self.timings: dict[str, float] = defaultdict(float)
         self.tracks = TrackBuilder(self.width, self.height, equirectangular)
         self._pending: deque[_Pending] = deque()
@@ -163,7 +172,9 @@ class FaceBlurPipeline:
         self.timings["detect"] += time.perf_counter() - start
         return found
 
-    async def _check_between(self, frame: av.VideoFrame, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    async def _check_between(
+        self, frame: av.VideoFrame, a: np.ndarray, b: np.ndarray, t: float, offsets: tuple[int, int] = (0, 0)
+    ) -> np.ndarray:
         """The faces of a frame at fraction t between two checked frames a and b that differ.
 
         Between them only the faces that a and b do not share changed (the sampling assumes as
@@ -182,6 +193,7 @@ class FaceBlurPipeline:
             roi = None  # (a 360° face may be anywhere across the seam)
         # A changed face is on one side of the gap: expected here, weaker evidence counts.
         found = await self.detect(frame, roi, sizes, expected=True)
+        found = self._follow_between(frame, np.concatenate([a, b]), found, offsets)
         shared = bx.interpolate(a, b, pairs, t, self.wrap_width, motion_margin=False)
         kept = [box for box in shared if not len(found) or iomin_matrix(box[None], found).max() < 0.3]
         return np.concatenate([found, bx.as_boxes(kept)]) if kept else found
@@ -192,25 +204,105 @@ class FaceBlurPipeline:
         x0, y0 = max(0, int(boxes[:, 0].min() - reach)), max(0, int(boxes[:, 1].min() - reach))
         return x0, y0, min(self.width, int(boxes[:, 2].max() + reach)), min(self.height, int(boxes[:, 3].max() + reach))
 
-    async def _continue(self, frame: av.VideoFrame, before: np.ndarray, found: np.ndarray) -> np.ndarray:
-        """Faces of the previous window check (`before`, found there with full confidence) that the
-        check of this frame missed are looked for once more where they were, as expected faces: a
-        face the detector flickers on is not ended by one weak frame. Only full-confidence faces
-        are continued, so a continued face must be found again properly by the next check."""
+    async def _continue(self, frame: av.VideoFrame, found: np.ndarray, gap: int) -> np.ndarray:
+        """Faces of the previous window check (self._followed) that the check of this frame (`gap`
+        frames later) missed are looked for once more where they were, as expected faces (a track
+        continued on low-confidence detections, as ByteTrack does); failing that, they are followed
+        by template matching (follow.py), for up to FOLLOW_CHECKS checks in a row: a face the
+        detector found once is not lost because it turned or shrank on this frame. Updates
+        self._followed for the next check."""
+        previous = self._followed
+        before = bx.as_boxes([face.box for face in previous])
         kept = {i for i, _ in bx.pairs_nearby(before, found, self.wrap_width)}
-        for face in (box for i, box in enumerate(before) if i not in kept):
-            side = float(bx.sizes(face[None])[0])
+        misses: list[int] = [0] * len(found)
+        gray, scale = self._gray(frame)
+        for i, face in enumerate(previous):
+            if i in kept or face.misses >= fl.FOLLOW_CHECKS:
+                continue
+            box = face.box
+            side = float(bx.sizes(box[None])[0])
             roi = None
             if not self.wrap:
-                x0, y0, x1, y1 = self._around(face[None])
+                x0, y0, x1, y1 = self._around(box[None])
                 if x1 - x0 >= 2 and y1 - y0 >= 2:
                     roi = (x0, y0, x1, y1)
             sizes = (side * SIZE_RANGE[0], side * SIZE_RANGE[1])
             seen = await self.detect(frame, roi, sizes, expected=True, again=True)
-            seen = bx.as_boxes([box for box in seen if not bx.overlaps_any(box, found, self.wrap_width)])
+            seen = bx.as_boxes([b for b in seen if not bx.overlaps_any(b, found, self.wrap_width)])
+            if not len(seen) and self.follow and gray is not None and not self._crosses_seam(box):
+                start = time.perf_counter()
+                tracked = fl.follow(face, gray, gap, scale, (self.width, self.height))
+                self.timings["follow"] += time.perf_counter() - start
+                if tracked is not None and not bx.overlaps_any(tracked[0], found, self.wrap_width):
+                    seen = tracked[0][None]
+                    self.frames_followed += 1
             if len(seen):
                 found = np.concatenate([found, seen])
+                misses += [face.misses + 1] * len(seen)
+        self._followed_before = previous
+        self._followed = self._faces_to_follow(found, misses, previous, gap, gray, scale)
         return found
+
+    def _follow_between(
+        self, frame: av.VideoFrame, sides: np.ndarray, found: np.ndarray, offsets: tuple[int, int]
+    ) -> np.ndarray:
+        """Faces of the two sides of a bisection check (`sides`) that the detector missed here,
+        followed by template
+        matching from the window check that found them: forward from the window's first frame
+        (`offsets[0]` frames before this one) or back from its last (`offsets[1]` frames after).
+        All faces of both sides, not only the changed ones: a fast face may have been paired with
+        another one nearby."""
+        if not self.follow:
+            return found
+        gray, scale = self._gray(frame)
+        if gray is None:
+            return found
+        for faces, frames in ((self._followed_before, offsets[0]), (self._followed, -offsets[1])):
+            for face in faces:
+                if frames == 0 or face.misses or not face.patch.size:
+                    continue  # only faces the detector found there have a trustworthy template
+                if not any(np.array_equal(face.box, c) for c in sides):
+                    continue
+                start = time.perf_counter()
+                tracked = fl.follow(face, gray, frames, scale, (self.width, self.height))
+                self.timings["follow"] += time.perf_counter() - start
+                if tracked is not None and not bx.overlaps_any(tracked[0], found, self.wrap_width):
+                    found = np.concatenate([found, tracked[0][None]])
+        return found
+
+    def _gray(self, frame: av.VideoFrame) -> tuple[np.ndarray | None, tuple[float, float]]:
+        """The grey detection-size copy of the frame last converted for detection (None if another)."""
+        if self._converted is None or self._converted[0] is not frame:
+            return None, (1.0, 1.0)
+        rgb = self._converted[1]
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return gray, (frame.width / rgb.shape[1], frame.height / rgb.shape[0])
+
+    def _crosses_seam(self, box: np.ndarray) -> bool:
+        return self.wrap and (box[0] < 0 or box[2] > self.width)
+
+    def _faces_to_follow(
+        self, found: np.ndarray, misses: list[int], previous: list[fl.Followed], gap: int,
+        gray: np.ndarray | None, scale: tuple[float, float],
+    ) -> list[fl.Followed]:
+        before = bx.as_boxes([face.box for face in previous])
+        source = dict((j, i) for i, j in bx.pairs_nearby(before, found, self.wrap_width, reach=HOLD_REACH))
+        out = []
+        for j, box in enumerate(found):
+            patch = None if gray is None or self._crosses_seam(box) else fl.patch_of(gray, box, scale)
+            velocity = np.zeros(2)
+            if j in source and gap > 0:
+                velocity = (bx.centers(box[None])[0] - bx.centers(before[source[j]][None])[0]) / gap
+            if misses[j] and j in source and previous[source[j]].patch.size:
+                # A followed face keeps the template of its last detection: refreshing it from a
+                # followed box would let it drift onto the background.
+                patch = previous[source[j]].patch
+            if patch is not None:
+                out.append(fl.Followed(box, patch, velocity, misses[j]))
+            elif misses[j] == 0:
+                # No template (seam, tiny): still looked for again by the detector, not followed.
+                out.append(fl.Followed(box, np.zeros((0, 0), np.uint8), velocity, misses[j]))
+        return out
 
     async def _resolve(self, frames: dict[int, av.VideoFrame], dets: dict[int, np.ndarray], lo: int, hi: int) -> None:
         """Checks frames between lo and hi (both checked) until every gap has the same faces at
@@ -226,7 +318,10 @@ class FaceBlurPipeline:
             # flickered on a turned head): the few frames between get every face of both sides.
             return
         mid = (lo + hi) // 2
-        dets[mid] = await self._check_between(frames[mid], dets[lo], dets[hi], (mid - lo) / (hi - lo))
+        window = (min(frames), max(frames))
+        dets[mid] = await self._check_between(
+            frames[mid], dets[lo], dets[hi], (mid - lo) / (hi - lo), (mid - window[0], window[1] - mid)
+        )
         await self._resolve(frames, dets, lo, mid)
         await self._resolve(frames, dets, mid, hi)
 
@@ -306,8 +401,11 @@ class FaceBlurPipeline:
     def _lend(self, boxes: np.ndarray, to: _Pending) -> None:
         """Gives `to` the boxes of a nearby frame that nothing on `to` covers yet."""
         for box in boxes:
-            covered = bx.overlaps_any(box, to.boxes, self.wrap_width) or (
-                bool(to.extra) and bx.overlaps_any(box, bx.as_boxes(to.extra), self.wrap_width)
+            # Covered only when a box there holds nearly all of it: a face that moved on since is not.
+            # (360°: any overlap, as the boxes of one face on both sides of the seam do not merge.)
+            test = bx.overlaps_any if self.wrap else bx.covered
+            covered = test(box, to.boxes, self.wrap_width) or (
+                bool(to.extra) and test(box, bx.as_boxes(to.extra), self.wrap_width)
             )
             if not covered:
                 to.extra.append(box)
@@ -330,7 +428,7 @@ class FaceBlurPipeline:
         for item in items:
             boxes = item.boxes
             if item.extra:
-                boxes = np.concatenate([boxes, bx.as_boxes(item.extra)])
+                boxes = bx.merge_overlapping(np.concatenate([boxes, bx.as_boxes(item.extra)]))
             blurred = bx.snap_to_edges(bx.with_margin(boxes), self.width, self.height, self.wrap)
             self.tracks.add(item.index, item.time_s, blurred)
             frame = item.frame
@@ -351,7 +449,8 @@ class FaceBlurPipeline:
         try:
             first, audio = await asyncio.to_thread(self._read, 1)
             dets = {0: await self.detect(first[0])}
-            confident = dets[0]  # the faces the last window check found with full confidence
+            gray, scale = self._gray(first[0])
+            self._followed = self._faces_to_follow(dets[0], [0] * len(dets[0]), [], 0, gray, scale)
             self._queue(0, first[0], dets[0])
             self._bridge(0, dets[0])
             base, base_frame = 0, first[0]
@@ -362,8 +461,7 @@ class FaceBlurPipeline:
                     window = {base: base_frame} | {base + k + 1: f for k, f in enumerate(frames)}
                     last = base + len(frames)
                     found = await self.detect(frames[-1])
-                    dets = {base: dets[base], last: await self._continue(frames[-1], confident, found)}
-                    confident = found
+                    dets = {base: dets[base], last: await self._continue(frames[-1], found, last - base)}
                     await self._resolve(window, dets, base, last)
                     for index, boxes in sorted(self._carry(dets, base, last).items()):
                         self._queue(index, window[index], boxes)

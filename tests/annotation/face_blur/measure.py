@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from services.annotation.face_blur.boxes import pixel_regions
+from services.annotation.face_detection.base import FaceDetector
 from services.annotation.face_detection.haar import HaarFaceDetector
 from services.common.media import iter_video_frames
 
@@ -17,6 +18,10 @@ from services.common.media import iter_video_frames
 # the source's; codec noise alone keeps it near 1, a blurred face is far below.
 BLURRED_DETAIL_RATIO = 0.35
 WRAP_PAD = 0.25
+# Ground-truth faces count when this share of the face is inside the frame and its visible part is
+# this many pixels on each side (see visible_truth).
+VISIBLE_SHARE = 0.5
+MIN_VISIBLE = 16
 
 
 def detect_per_frame(
@@ -29,14 +34,50 @@ def detect_per_frame(
     width = rgb.shape[1]
     pad = round(width * WRAP_PAD)
     padded = np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1)
+    return _unwrapped(detector.detect_sync(padded, max_side and round(max_side * padded.shape[1] / width)), pad, width)
+
+
+async def reference_faces(
+    source: bytes, detector: FaceDetector, max_side: int | None = None, wrap: bool = False
+) -> dict[int, list[np.ndarray]]:
+    """The per-frame reference of any FaceDetector (a DNN one is async): its faces on every frame."""
+    out: dict[int, list[np.ndarray]] = {}
+    for index, _, rgb in iter_video_frames(source):
+        if not wrap:
+            out[index] = [np.array([f.x_min, f.y_min, f.x_max, f.y_max]) for f in await detector.detect(rgb, max_side)]
+            continue
+        width = rgb.shape[1]
+        pad = round(width * WRAP_PAD)
+        padded = np.ascontiguousarray(np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1))
+        faces = await detector.detect(padded, max_side and round(max_side * padded.shape[1] / width))
+        out[index] = _unwrapped(faces, pad, width)
+    return out
+
+
+def _unwrapped(faces: list, pad: int, width: int) -> list[np.ndarray]:
     out: list[np.ndarray] = []
-    for face in detector.detect_sync(padded, max_side and round(max_side * padded.shape[1] / width)):
+    for face in faces:
         box = np.array([face.x_min - pad, face.y_min, face.x_max - pad, face.y_max])
         shift = np.floor((box[0] + box[2]) / 2 / width) * width
         box[[0, 2]] -= shift
         if not any(np.abs(box - other).max() < 0.3 * (box[2] - box[0]) for other in out):
             out.append(box)
     return out
+
+
+def visible_truth(box: np.ndarray, width: int, height: int, wrap: bool = False) -> np.ndarray | None:
+    """The part of a ground-truth face inside the frame, when it counts as a face to blur: at least
+    VISIBLE_SHARE of it inside and MIN_VISIBLE pixels on its shorter side (a sliver at the edge is
+    not identifiable, and no detector is asked to find it)."""
+    if wrap:
+        return box
+    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+    x1, y1 = min(float(width), box[2]), min(float(height), box[3])
+    if x1 - x0 < MIN_VISIBLE or y1 - y0 < MIN_VISIBLE:
+        return None
+    if (x1 - x0) * (y1 - y0) < VISIBLE_SHARE * (box[2] - box[0]) * (box[3] - box[1]):
+        return None
+    return np.array([x0, y0, x1, y1])
 
 
 def detail(gray: np.ndarray) -> float:
@@ -69,6 +110,14 @@ class BlurReport:
     real_face_frames: int = 0
     blurred_real_face_frames: int = 0
     real_missed: list[int] = field(default_factory=list)
+    # Against the ground truth itself (every visible true face, found by a detector or not).
+    truth_frames: int = 0
+    blurred_truth_frames: int = 0
+    truth_missed: list[int] = field(default_factory=list)
+
+    @property
+    def truth_recall(self) -> float:
+        return self.blurred_truth_frames / self.truth_frames if self.truth_frames else 1.0
 
     @property
     def recall(self) -> float:
@@ -117,6 +166,14 @@ def measure(
     report = BlurReport()
     for (index, _, src), (_, _, out) in zip(iter_video_frames(source), iter_video_frames(output), strict=True):
         report.frames += 1
+        visible = [v for v in (visible_truth(b, src.shape[1], src.shape[0], wrap) for b in
+                               (truth or {}).get(index, [])) if v is not None]
+        if visible:
+            report.truth_frames += 1
+            if all(region_blurred(src, out, box, wrap) for box in visible):
+                report.blurred_truth_frames += 1
+            else:
+                report.truth_missed.append(index)
         if compute:
             reference[index] = detect_per_frame(src, detector, max_side, wrap)
         faces = reference.get(index, [])
@@ -141,3 +198,24 @@ def measure(
             report.clean_max_abs_diff = max(report.clean_max_abs_diff, diff)
             report.clean_min_psnr = min(report.clean_min_psnr, psnr(src, out))
     return report, reference
+
+
+def assert_plays_like_source(source: bytes, output: bytes) -> None:
+    """PyAV on both: the same number of video frames with the same time stamps, and the audio packets
+    byte for byte (copied, never re-encoded)."""
+    import io
+
+    import av
+
+    def summary(data: bytes) -> tuple[list[float], list[bytes]]:
+        with av.open(io.BytesIO(data)) as container:
+            audio = [bytes(p) for s in container.streams.audio[:1] for p in container.demux(s) if p.size]
+        with av.open(io.BytesIO(data)) as container:
+            times = [float(f.time) for f in container.decode(video=0)]
+        return times, audio
+
+    src_times, src_audio = summary(source)
+    out_times, out_audio = summary(output)
+    assert len(out_times) == len(src_times), (len(out_times), len(src_times))
+    assert np.allclose(out_times, src_times, atol=1e-6), "frame time stamps changed"
+    assert out_audio == src_audio, "audio packets are copied, not re-encoded"

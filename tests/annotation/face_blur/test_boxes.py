@@ -79,3 +79,25 @@ def test_unpaired_boxes_of_both_sides_are_held() -> None:
     fast = bx.as_boxes([[90, 0, 130, 40]])
     assert bx.pairs_nearby(a[:1], fast) == []
     assert bx.pairs_nearby(a[:1], fast, reach=2.5) == [(0, 0)]
+
+
+def test_a_box_counts_as_covered_only_when_nearly_contained() -> None:
+    from services.annotation.face_blur.boxes import covered
+
+    face = np.array([100.0, 100.0, 200.0, 200.0])
+    assert covered(face, np.array([[90.0, 90.0, 210.0, 210.0]]))
+    # Overlapping by half (the face moved on): not covered, so it is lent to the frame.
+    assert not covered(face, np.array([[150.0, 100.0, 250.0, 200.0]]))
+    assert not covered(face, np.zeros((0, 4)))
+    # Across the 360° seam: a box at the far right covers the face shifted by the frame's width.
+    assert covered(np.array([-20.0, 0.0, 20.0, 40.0]), np.array([[970.0, 0.0, 1030.0, 40.0]]), 1000.0)
+
+
+def test_overlapping_boxes_of_one_frame_merge_into_their_union() -> None:
+    from services.annotation.face_blur.boxes import merge_overlapping
+
+    merged = merge_overlapping(np.array([[0.0, 0.0, 100.0, 100.0], [20.0, 10.0, 110.0, 100.0],
+                                         [300.0, 300.0, 350.0, 350.0]]))
+    assert sorted(map(tuple, merged.tolist())) == [(0.0, 0.0, 110.0, 100.0), (300.0, 300.0, 350.0, 350.0)]
+    # A small overlap (under half of the smaller box) keeps both.
+    assert len(merge_overlapping(np.array([[0.0, 0.0, 100.0, 100.0], [90.0, 0.0, 190.0, 100.0]]))) == 2

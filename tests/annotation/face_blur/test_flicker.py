@@ -17,6 +17,9 @@ from tests.annotation.face_blur.synthetic import make_video
 FACE = as_boxes([[40, 30, 80, 70]])
 
 
+EVERY = 10
+
+
 def _pipeline(every: int) -> tuple[pl.FaceBlurPipeline, list[av.VideoFrame]]:
     source = open_source(make_video(160, 120, seconds=4, fps=10, audio=False, scenario=[]))
     frames = [item for item in demux(source) if isinstance(item, av.VideoFrame)]
@@ -66,23 +69,48 @@ def _still_face_pipeline() -> tuple[pl.FaceBlurPipeline, av.VideoFrame, np.ndarr
     return pipeline, frame, frame.to_ndarray(format="rgb24")
 
 
+def _seen_before(pipeline: pl.FaceBlurPipeline, frame: av.VideoFrame, boxes: np.ndarray) -> None:
+    """As if the previous window check had found `boxes` on `frame`."""
+    pipeline._converted = (frame, frame.to_ndarray(format="rgb24"))
+    gray, scale = pipeline._gray(frame)
+    pipeline._followed = pipeline._faces_to_follow(boxes, [0] * len(boxes), [], 0, gray, scale)
+
+
 async def test_a_face_the_window_check_missed_is_looked_for_again_where_it_was() -> None:
     pipeline, frame, _ = _still_face_pipeline()
     seen = await pipeline.detect(frame)
     assert len(seen) == 1
     checked = pipeline.frames_checked
     # The next window check "missed" it: the continuation looks again, as an expected face.
-    continued = await pipeline._continue(frame, seen, EMPTY)
+    _seen_before(pipeline, frame, seen)
+    continued = await pipeline._continue(frame, EMPTY, EVERY)
     assert len(continued) == 1 and np.abs(continued[0] - seen[0]).max() < 0.2 * (seen[0, 2] - seen[0, 0])
     assert pipeline.frames_checked == checked, "the same frame is not counted twice"
+    assert pipeline._followed[0].misses == 1, "continued, not found by the check: counts towards FOLLOW_CHECKS"
     # Found by the check itself, or never seen before: nothing to look for again.
-    assert np.array_equal(await pipeline._continue(frame, seen, seen), seen)
-    assert len(await pipeline._continue(frame, EMPTY, EMPTY)) == 0
+    _seen_before(pipeline, frame, seen)
+    assert np.array_equal(await pipeline._continue(frame, seen, EVERY), seen)
+    _seen_before(pipeline, frame, EMPTY)
+    assert len(await pipeline._continue(frame, EMPTY, EVERY)) == 0
     assert pipeline.timings["detect"] > 0
 
 
 async def test_a_face_that_left_is_not_continued() -> None:
-    pipeline, _, _ = _still_face_pipeline()
+    pipeline, frame, _ = _still_face_pipeline()
     empty = open_source(make_video(160, 120, seconds=1, fps=10, audio=False, scenario=[]))
     no_face = next(item for item in demux(empty) if isinstance(item, av.VideoFrame))
-    assert len(await pipeline._continue(no_face, FACE * 1.5, EMPTY)) == 0
+    # Neither the detector nor the template of the face (follow.py) finds it on the empty background.
+    _seen_before(pipeline, frame, await pipeline.detect(frame))
+    assert len(pipeline._followed) == 1
+    assert len(await pipeline._continue(no_face, EMPTY, EVERY)) == 0
+
+
+async def test_a_face_is_followed_for_at_most_follow_checks_in_a_row() -> None:
+    from services.annotation.face_blur.follow import FOLLOW_CHECKS
+
+    pipeline, frame, _ = _still_face_pipeline()
+    seen = await pipeline.detect(frame)
+    _seen_before(pipeline, frame, seen)
+    for _ in range(FOLLOW_CHECKS):
+        assert len(await pipeline._continue(frame, EMPTY, EVERY)) == 1
+    assert len(await pipeline._continue(frame, EMPTY, EVERY)) == 0, "then the detector must find it again"
