@@ -65,6 +65,8 @@ from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirect
 from services.annotation.models.preprocess import crop
 from services.annotation.models.saliency import SaliencyModel, SpectralResidual
 from services.annotation.models.types import Box, Label, Scored
+from services.annotation.models.video_clip import FORMAT as TORCHVISION_VIDEO
+from services.annotation.models.video_clip import VideoClassifier
 from services.annotation.video import DecodedVideo
 from services.common.inference import InferenceBackend
 from services.common.model_repository import TRITON_RUNTIME, ModelSpec
@@ -418,7 +420,8 @@ TASKS: tuple[TaskSpec, ...] = (
              ("meme_classification",), (ImageClassifier,), image_meme,
              helpers={"hateful": "hateful_meme_classification"}),
     TaskSpec("action_recognition", IMAGE, "ImageActionRecognition", "image_action_recognition_result",
-             ("action_recognition",), (ImageClassifier,), image_actions),
+             ("action_recognition",), (ImageClassifier, VideoClassifier), image_actions,
+             fallback=("video_action_recognition",)),
     TaskSpec("action_recognition", VIDEO, "VideoActionRecognition", "video_action_recognition_result",
              ("video_action_recognition",), (ClipClassifier, ImageClassifier), video_actions,
              fallback=("action_recognition",), clip_frames=action_clip_frames),
@@ -492,6 +495,7 @@ FORMATS: tuple[Format, ...] = (
     *(Format(task, None, ImageClassifier) for task in (
         "nsfw_classification", "disturbing_classification", "meme_classification", "hateful_meme_classification",
         "action_recognition")),
+    Format("video_action_recognition", TORCHVISION_VIDEO, VideoClassifier),  # Kinetics-400 (pulled)
     Format("video_action_recognition", None, ClipClassifier),
     Format("face_embedding", FACERES, FaceresDescriptor),  # descriptor + age + gender (packaged)
     Format("face_expression", None, ExpressionClassifier),  # a helper of the face pipeline, no row of its own

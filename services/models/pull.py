@@ -55,6 +55,12 @@ def _faces(repository: Path) -> object:
     return pull_faces(repository)
 
 
+def _kinetics(repository: Path) -> object:
+    from services.models.export.kinetics import pull_kinetics
+
+    return pull_kinetics(repository)
+
+
 PULLABLE: dict[str, Pullable] = {
     "clip_vit_b32": Pullable(
         ("clip_vit_b32_image", "clip_vit_b32_text"),
@@ -84,6 +90,12 @@ PULLABLE: dict[str, Pullable] = {
         ("scrfd_10g", "arcface_r50"),
         "face detector SCRFD-10GF + face embedding ArcFace R50 (InsightFace buffalo_l pack, ONNX)",
         "non-commercial research only", _faces, needs_torch=False,
+    ),
+    "kinetics_r2plus1d_18": Pullable(
+        ("kinetics_r2plus1d_18",),
+        "action recognition: torchvision R(2+1)D-18, Kinetics-400 (400 actions), clips of 16 frames at 112x112; "
+        "serves VideoActionRecognition and ImageActionRecognition (an image as a still clip)",
+        "BSD-3-Clause", _kinetics,
     ),
 }
 # Each installed model's name also pulls its whole group.
