@@ -67,6 +67,7 @@ from services.annotation.models.saliency import SaliencyModel, SpectralResidual
 from services.annotation.models.types import Box, Label, Scored
 from services.annotation.models.video_clip import FORMAT as TORCHVISION_VIDEO
 from services.annotation.models.video_clip import VideoClassifier
+from services.annotation.models.zeroshot import build_zeroshot
 from services.annotation.video import DecodedVideo
 from services.common.inference import InferenceBackend
 from services.common.model_repository import TRITON_RUNTIME, ModelSpec
@@ -492,6 +493,9 @@ FORMATS: tuple[Format, ...] = (
     Format("face_detection", BLAZEFACE, blazeface_face),  # MediaPipe short-range / BlazeFace (packaged)
     Format("face_detection", None, scrfd_face),  # InsightFace SCRFD, params.format "scrfd"
     Format("face_detection", HAAR_RUNTIME, haar_face),
+    # CLIP zero-shot heads over the installed CLIP (`maam models pull clip_zeroshot`).
+    *(Format(task, "clip_zeroshot", build_zeroshot)
+      for task in ("disturbing_classification", "meme_classification", "image_tagging")),
     *(Format(task, None, ImageClassifier) for task in (
         "nsfw_classification", "disturbing_classification", "meme_classification", "hateful_meme_classification",
         "action_recognition")),

@@ -61,6 +61,12 @@ def _kinetics(repository: Path) -> object:
     return pull_kinetics(repository)
 
 
+def _zeroshot(repository: Path) -> object:
+    from services.models.zeroshot.build import pull_zeroshot
+
+    return pull_zeroshot(repository)
+
+
 PULLABLE: dict[str, Pullable] = {
     "clip_vit_b32": Pullable(
         ("clip_vit_b32_image", "clip_vit_b32_text"),
@@ -97,6 +103,12 @@ PULLABLE: dict[str, Pullable] = {
         "serves VideoActionRecognition and ImageActionRecognition (an image as a still clip)",
         "BSD-3-Clause", _kinetics,
     ),
+    "clip_zeroshot": Pullable(
+        ("clip_zeroshot_disturbing", "clip_zeroshot_meme", "clip_zeroshot_tags"),
+        "CLIP zero-shot heads built from the installed CLIP's text encoder (no download, seconds): "
+        "disturbing content, memes, scene/object tags; prompts and thresholds in each head's maam.json",
+        "as the CLIP weights", _zeroshot, needs_torch=False,
+    ),
 }
 # Each installed model's name also pulls its whole group.
 ALIASES = {model: key for key, p in PULLABLE.items() for model in p.installs}
@@ -111,4 +123,8 @@ def pull(repository: Path, name: str) -> tuple[str, ...]:
     if item.needs_torch:
         require_export_extra(f"pulling {key}")
     item.pull(Path(repository))
+    if key != "clip_zeroshot":
+        from services.models.zeroshot.build import rebuild_stale
+
+        rebuild_stale(Path(repository))  # a new CLIP: its zero-shot heads follow it
     return item.installs

@@ -16,20 +16,14 @@ from services.annotation.models.video_clip import clip_tensor  # noqa: E402
 from services.annotation.video import Sampling, decode_video  # noqa: E402
 from services.common.model_repository import ModelRepository  # noqa: E402
 from services.models.export.common import onnx_outputs  # noqa: E402
-from services.models.export.kinetics import export_kinetics, weights_enum  # noqa: E402
 from tests.support.media import make_video  # noqa: E402
+from tests.support.zeroshot_repository import KINETICS, ZeroShotRepository  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory):
-    from torchvision.models.video import r2plus1d_18
-
-    torch.manual_seed(0)
-    model = r2plus1d_18(weights=None).eval()  # the full architecture, random weights
-    root = tmp_path_factory.mktemp("kinetics")
-    weights = weights_enum("r2plus1d_18")
-    diff = export_kinetics(root, model, weights, name="kinetics_test", source="test", description="t", license="t")
-    return root, model, weights, diff
+def exported(zeroshot_repository: ZeroShotRepository):
+    repo = zeroshot_repository
+    return repo.root, repo.kinetics, repo.kinetics_weights
 
 
 def _photo_video_frames() -> list[np.ndarray]:
@@ -44,8 +38,8 @@ def _photo_video_frames() -> list[np.ndarray]:
 
 
 def test_sidecar_reads_labels_and_preprocessing_from_the_torchvision_weights(exported) -> None:
-    root, _, weights, diff = exported
-    spec = ModelRepository(root).get_installed("kinetics_test")
+    root, model, weights = exported
+    spec = ModelRepository(root).get_installed(KINETICS)
     transform = weights.transforms()
     params = spec.meta.params
     assert spec.task == "video_action_recognition" and params["format"] == "torchvision_video"
@@ -56,12 +50,17 @@ def test_sidecar_reads_labels_and_preprocessing_from_the_torchvision_weights(exp
     assert params["clip_len"] == 16  # from the weights' docs ("clip_len=16")
     assert [list(t.dims) for t in spec.config.input] == [[3, 16, 112, 112]]
     assert [list(t.dims) for t in spec.config.output] == [[400]]
-    assert diff < 1e-2
+    clip = np.random.default_rng(1).standard_normal((2, 3, 16, 112, 112)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(clip)).numpy()
+    got = onnx_outputs(spec.weights_path, {"clips": clip})[0]
+    assert got.shape == (2, 400) and np.std(want) > 0
+    assert np.max(np.abs(got - want)) <= 1e-4 * max(1.0, float(np.max(np.abs(want))))
 
 
 def test_preprocessing_equals_torchvision_transform_on_a_real_video(exported) -> None:
-    root, model, weights, _ = exported
-    params = ModelRepository(root).get_installed("kinetics_test").meta.params
+    root, model, weights = exported
+    params = ModelRepository(root).get_installed(KINETICS).meta.params
     decoded = decode_video(make_video(_photo_video_frames(), fps=8), Sampling(clip_seconds=2.0, frames_per_clip=16))
     frames = decoded.clips[0].frames
     assert len(frames) == 16 and frames[0].shape == (192, 256, 3)  # the sampler's 256 side
@@ -77,7 +76,7 @@ def test_preprocessing_equals_torchvision_transform_on_a_real_video(exported) ->
     assert float(np.mean(diff > 1e-5)) < 1e-4
     assert float(diff.max()) <= 1.0 / 255 / min(params["std"]) + 1e-5
 
-    logits = onnx_outputs(root / "kinetics_test" / "1" / "model.onnx", {"clips": ours[None]})[0]
+    logits = onnx_outputs(root / KINETICS / "1" / "model.onnx", {"clips": ours[None]})[0]
     with torch.no_grad():
         want = model(torch.from_numpy(theirs[None])).numpy()
     assert logits.shape == (1, 400) and np.std(want) > 0
