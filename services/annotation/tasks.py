@@ -67,7 +67,7 @@ from services.annotation.models.saliency import SaliencyModel, SpectralResidual
 from services.annotation.models.types import Box, Label, Scored
 from services.annotation.models.video_clip import FORMAT as TORCHVISION_VIDEO
 from services.annotation.models.video_clip import VideoClassifier
-from services.annotation.models.zeroshot import build_zeroshot
+from services.annotation.models.zeroshot import ZeroShotHead, build_zeroshot
 from services.annotation.video import DecodedVideo
 from services.common.inference import InferenceBackend
 from services.common.model_repository import TRITON_RUNTIME, ModelSpec
@@ -211,6 +211,14 @@ async def image_meme(unit: Unit, image: Image) -> pb.ImageMemeDetectionResponse:
 async def image_actions(unit: Unit, image: Image) -> pb.ImageActionRecognitionResponse:
     labels = await unit.model.classify(image.rgb)
     return pb.ImageActionRecognitionResponse(model=unit.name, actions=[m.label_pb(label) for label in labels])
+
+
+async def image_tags(unit: Unit, image: Image) -> pb.ImageTaggingResponse:
+    head: ZeroShotHead = unit.model
+    tags = await head.tags(image.rgb)
+    return pb.ImageTaggingResponse(
+        model=unit.name, tags=[m.label_pb(t) for t in tags], threshold=float(head.param("threshold", 0.1))
+    )
 
 
 async def image_caption(unit: Unit, image: Image) -> pb.ImageCaptioningResponse:
@@ -447,6 +455,8 @@ TASKS: tuple[TaskSpec, ...] = (
              ("saliency",), (SaliencyModel, SpectralResidual), video_saliency, fallback=("spectral_residual",)),
     TaskSpec("ocr", IMAGE, "ImageTextRecognition", "image_text_recognition_result",
              ("ocr_detection",), (OcrPipeline,), image_text),
+    TaskSpec("tagging", IMAGE, "ImageTagging", "image_tagging_result",
+             ("image_tagging",), (ZeroShotHead,), image_tags),
 )
 
 # result field -> annotation task, for the DAM.

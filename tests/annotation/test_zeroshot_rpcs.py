@@ -130,3 +130,16 @@ async def test_the_fanout_runs_the_pulled_models(zeroshot: Running) -> None:
     assert {"clip_zeroshot_disturbing", "clip_zeroshot_meme", KINETICS, f"{CLIP}_image"} <= set(reply.valid_models)
     assert reply.image_disturbing_content_detection_result.model == "clip_zeroshot_disturbing"
     assert reply.image_action_recognition_result.model == KINETICS
+
+
+async def test_image_tags_are_the_tags_head_above_its_threshold(
+    zeroshot: Running, zeroshot_repository: ZeroShotRepository
+) -> None:
+    spec = ModelRepository(zeroshot_repository.root).get_installed("clip_zeroshot_tags")
+    rgb = photo("chelsea")
+    reply = await zeroshot.stub.ImageTagging(req(rgb))
+    probs = head_scores(zeroshot_repository, "clip_zeroshot_tags", rgb)
+    top = [i for i in np.argsort(-probs)[: spec.meta.params["top_k"]] if probs[i] >= spec.meta.params["threshold"]]
+    assert reply.model == "clip_zeroshot_tags" and reply.threshold == pytest.approx(0.1)
+    assert [t.label for t in reply.tags] == [spec.meta.labels[i] for i in top]
+    assert np.allclose([t.score for t in reply.tags], probs[top], atol=1e-4)
