@@ -105,7 +105,7 @@ PULLABLE: dict[str, Pullable] = {
     ),
     "clip_zeroshot": Pullable(
         ("clip_zeroshot_disturbing", "clip_zeroshot_meme", "clip_zeroshot_tags"),
-        "CLIP zero-shot heads built from the installed CLIP's text encoder (no download, seconds): "
+        "CLIP zero-shot heads built from the installed CLIP's text encoder (no download; under a minute on a CPU): "
         "disturbing content, memes, scene/object tags; prompts and thresholds in each head's maam.json",
         "as the CLIP weights", _zeroshot, needs_torch=False,
     ),
