@@ -202,7 +202,9 @@ class AnnotationWorkers:
                 if result is None:
                     continue
                 async with self._sessions.begin() as session:
-                    await store_result(session, asset_id, result)
+                    others = await store_result(session, asset_id, result)
+                for other in others:  # their faces joined a person with this asset's
+                    self._indexer.mark(other)
                 metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                 self._indexer.mark(asset_id)  # written with the next bulk, or below at the end
         except (AnnotationServiceError, OSError) as exc:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.annotation.results import doc_fields
 from services.dam.models import AssetVector
+from services.dam.people.documents import detector_labels, persons_of
 from services.dam.search.base import SearchDoc
 
 _ASSETS = text("""
@@ -25,7 +26,7 @@ _ANNOTATIONS = text("SELECT asset_id, task, state, data FROM annotations WHERE a
 
 
 async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_score: float) -> dict[int, SearchDoc]:
-    """The documents of the live assets among `asset_ids` (deleted and unknown ones are absent), in four queries
+    """The documents of the live assets among `asset_ids` (deleted and unknown ones are absent), in five queries
     whatever their number. Each carries the asset's current sync version (search_sync)."""
     ids = sorted(set(asset_ids))
     if not ids:
@@ -42,13 +43,17 @@ async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_
     embeddings: dict[int, dict[str, list[float]]] = defaultdict(dict)
     for asset_id, model, embedding in vectors.all():
         embeddings[asset_id].setdefault(model, [float(x) for x in embedding])
+    persons = await persons_of(session, ids)
     docs = {}
     for row in assets:
         fields = doc_fields(annotations[row["id"]], object_min_score)
+        person_labels, person_names = persons.get(row["id"], ([], []))
+        fields["captions"] = "\n".join(t for t in (fields["captions"], *person_names) if t)
         docs[row["id"]] = SearchDoc(
             asset_id=row["id"], owner_id=row["owner_id"], visibility=row["visibility"], kind=row["kind"],
             mime=row["mime"], uploaded_at=row["created_at"], title=row["title"], description=row["description"],
-            tags=list(row["tags"]), project_ids=list(row["project_ids"]), labels=list(row["labels"]),
+            tags=list(row["tags"]), project_ids=list(row["project_ids"]),
+            labels=[*detector_labels(row["labels"]), *person_labels],
             embeddings=dict(embeddings[row["id"]]), version=int(row["version"]), **fields,
         )
     return docs

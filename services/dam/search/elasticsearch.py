@@ -23,6 +23,7 @@ from typing import Any, Literal
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
 from elasticsearch.helpers import async_bulk
 
+from services.dam.people.documents import PERSON_LABEL
 from services.dam.search.base import (
     MAX_KNN_WINDOW,
     MAX_RESULT_WINDOW,
@@ -144,6 +145,8 @@ _AGGS = {
     "month": {"date_histogram": {"field": "uploaded_at", "calendar_interval": "month", "format": "yyyy-MM",
                                  "min_doc_count": 1}},
     "annotation_types": {"terms": {"field": "annotation_types", "size": 30}},
+    # Persons ride on the labels field under their prefix (services/dam/people/documents.py).
+    "people": {"terms": {"field": "labels", "include": PERSON_LABEL + ".*", "size": 50}},
 }
 
 

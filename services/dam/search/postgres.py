@@ -15,6 +15,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.dam.people.documents import PERSON_LABEL
 from services.dam.search.base import (
     TOTAL_EXACT_UP_TO,
     Hit,
@@ -294,22 +295,25 @@ class PostgresSearch(SearchBackend):
     async def _facets(self, session: AsyncSession, source: str, where: str, params: dict[str, Any],
                       space: Space | None) -> dict[str, dict[str, int]]:
         sql = text(f"""
-        WITH f AS MATERIALIZED (SELECT d.kind, d.objects, d.nsfw, d.meme, d.uploaded_at, d.annotation_types
-                                FROM {source} WHERE {where})
+        WITH f AS MATERIALIZED (SELECT d.kind, d.objects, d.nsfw, d.meme, d.uploaded_at, d.annotation_types,
+                                       d.labels FROM {source} WHERE {where})
         SELECT 'kind', kind, count(*) FROM f GROUP BY kind
         UNION ALL SELECT 'objects', o, count(*) FROM f, unnest(objects) o GROUP BY o
         UNION ALL SELECT 'nsfw', coalesce(nsfw::text, 'unknown'), count(*) FROM f GROUP BY 2
         UNION ALL SELECT 'meme', coalesce(meme::text, 'unknown'), count(*) FROM f GROUP BY 2
         UNION ALL SELECT 'month', to_char(uploaded_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*) FROM f GROUP BY 2
-        UNION ALL SELECT 'annotation_types', t, count(*) FROM f, unnest(annotation_types) t GROUP BY t""")
+        UNION ALL SELECT 'annotation_types', t, count(*) FROM f, unnest(annotation_types) t GROUP BY t
+        UNION ALL SELECT 'people', l, count(*) FROM f, unnest(labels) l WHERE starts_with(l, :person_prefix)
+            GROUP BY l""")
         if "vec" in params and space is not None:
             sql = sql.bindparams(bindparam("vec", type_=Vector(space.dim)))
         facets = _empty_facets()
-        for facet, key, count in (await session.execute(sql, params)).all():
+        for facet, key, count in (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all():
             facets[facet][str(key)] = int(count)
         facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+        facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
         return facets
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
-    return {name: {} for name in ("kind", "objects", "nsfw", "meme", "month", "annotation_types")}
+    return {name: {} for name in ("kind", "objects", "nsfw", "meme", "month", "annotation_types", "people")}

@@ -120,7 +120,7 @@ def build_head(repository: Path, config: HeadConfig, image: ModelSpec, text: Mod
         params={
             "format": FORMAT, "reported_as": REPORTED_AS, "what": config.what,
             "image_model": image.name, "text_model": text.name,
-            "clip_stamp": clip_stamp(repository, image.name, text.name),
+            "clip_stamp": clip_stamp(image.path.parent, image.name, text.name),
             "prompts": config.prompts, "positive_labels": list(config.positive),
             "threshold": config.threshold, "top_k": config.top_k, "logit_scale": config.logit_scale,
             "activation": "none",  # the graph's second output is already calibrated
@@ -131,10 +131,10 @@ def build_head(repository: Path, config: HeadConfig, image: ModelSpec, text: Mod
                           max_batch_size=64, output_dims={"cosine": (len(classes),), "probabilities": (len(classes),)})
 
 
-def pull_zeroshot(repository: Path, image_model: str | None = None) -> tuple[str, ...]:
-    """(Re)builds every default head from the installed CLIP; prompts edited in an installed head's
-    maam.json are kept."""
-    repo = ModelRepository(Path(repository))
+def pull_zeroshot(repository: Path, image_model: str | None = None, source: Path | None = None) -> tuple[str, ...]:
+    """(Re)builds every default head from the CLIP installed in `source` (default: `repository`) into
+    `repository`; prompts edited in an installed head's maam.json are kept."""
+    repo = ModelRepository(Path(source or repository))
     image, text = find_clip(repo, image_model)
     encoder = PromptEncoder(text)
     installed = {s.name: s for s in repo.installed()}

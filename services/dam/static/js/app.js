@@ -6,6 +6,7 @@ import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
 import { libraryView } from "./views/library.js";
+import { peopleView, personView } from "./views/people.js";
 import { projectsView, projectView } from "./views/projects.js";
 import { settingsView } from "./views/settings.js";
 import { uploadView } from "./views/upload.js";
@@ -19,6 +20,8 @@ const routes = [
   [/^\/project\/(\d+)$/, () => projectView],
   [/^\/detectors$/, () => detectorsView],
   [/^\/detector\/(\d+)$/, () => detectorView],
+  [/^\/people$/, () => peopleView],
+  [/^\/person\/(\d+)$/, () => personView],
   [/^\/settings$/, () => settingsView],
   [/^\/(signin|signup)$/, () => authView],
 ];

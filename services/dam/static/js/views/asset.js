@@ -5,6 +5,7 @@ import { blobUrl, cards, del, get, post } from "../api.js";
 import { clear, formatBytes, formatDate, h, stateBadge, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
+import { facesPanel } from "./people.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -298,6 +299,7 @@ export async function assetView(page, { match }) {
       });
       side.append(h("section", { class: "panel" }, h("h2", {}, "Add to project"), h("div", { class: "inline" }, select, add)));
     }
+    side.append(facesPanel(id));
     side.append(h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
   }
 

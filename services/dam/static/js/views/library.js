@@ -16,6 +16,7 @@ const FACETS = [
   { name: "meme", title: "Meme", param: "meme", tri: true },
   { name: "month", title: "Uploaded", param: "month" },
   { name: "annotation_types", title: "Annotations", param: null },
+  { name: "people", title: "People (person id)", param: "person" },
 ];
 const TRI = { true: "only", false: "exclude" };
 let sidebarOpen = false;
@@ -29,7 +30,7 @@ function monthRange(month) {
 
 function apiParams(params) {
   const out = {};
-  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner"]) {
+  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner", "person"]) {
     if (params.get(key)) out[key] = params.get(key);
   }
   if (params.getAll("objects").length) out.objects = params.getAll("objects");
