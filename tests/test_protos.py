@@ -43,6 +43,7 @@ EXTRA_RPCS = {
     "TextCrossModalEmbedding": ("TextEmbeddingRequest", "TextCrossModalEmbeddingResponse", False),
     "ImageTextRecognition": ("AnnotationRequest", "ImageTextRecognitionResponse", False),
     "ImageTagging": ("AnnotationRequest", "ImageTaggingResponse", False),
+    "ListCapabilities": ("CapabilitiesRequest", "CapabilitiesResponse", False),
 }
 
 _IMAGE_RESULTS = {

@@ -16,8 +16,11 @@ from services.dam.api.routes import (
     assets,
     auth,
     blobs,
+    bulk,
+    capabilities,
     detectors,
     health,
+    moderation,
     people,
     projects,
     search,
@@ -53,7 +56,8 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
                   max_body_size=DEFAULT_MAX_BODY,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
-    for module in (auth, assets, search, projects, detectors, zeroshot_labels, blobs, people):
+    for module in (auth, bulk, assets, search, projects, detectors, zeroshot_labels, blobs, people, capabilities,
+                   moderation):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it

@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.annotation.results import doc_fields
 from services.dam.models import AssetVector
+from services.dam.moderation import apply_verdict
 from services.dam.people.documents import detector_labels, persons_of
 from services.dam.search.base import SearchDoc
 
 _ASSETS = text("""
 SELECT a.id, a.owner_id, a.visibility, a.kind, a.mime, a.created_at, a.title, a.description, a.tags,
+       a.filename, a.moderation,
        ARRAY(SELECT pa.project_id FROM project_assets pa WHERE pa.asset_id = a.id ORDER BY 1) AS project_ids,
        ARRAY(SELECT DISTINCT al.label FROM asset_labels al WHERE al.asset_id = a.id ORDER BY 1) AS labels,
        coalesce(s.seq, 0) AS version
@@ -46,7 +48,7 @@ async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_
     persons = await persons_of(session, ids)
     docs = {}
     for row in assets:
-        fields = doc_fields(annotations[row["id"]], object_min_score)
+        fields = apply_verdict(doc_fields(annotations[row["id"]], object_min_score), row["moderation"])
         person_labels, person_names = persons.get(row["id"], ([], []))
         fields["captions"] = "\n".join(t for t in (fields["captions"], *person_names) if t)
         docs[row["id"]] = SearchDoc(
@@ -54,6 +56,7 @@ async def load_docs(session: AsyncSession, asset_ids: Sequence[int], object_min_
             mime=row["mime"], uploaded_at=row["created_at"], title=row["title"], description=row["description"],
             tags=list(row["tags"]), project_ids=list(row["project_ids"]),
             labels=[*detector_labels(row["labels"]), *person_labels],
-            embeddings=dict(embeddings[row["id"]]), version=int(row["version"]), **fields,
+            embeddings=dict(embeddings[row["id"]]), version=int(row["version"]), filename=row["filename"] or "",
+            **fields,
         )
     return docs

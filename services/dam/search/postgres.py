@@ -25,6 +25,7 @@ from services.dam.search.base import (
     SearchPage,
     SearchQuery,
 )
+from services.dam.search.words import doc_words
 from services.dam.spaces import Space, hnsw_index_sql, register
 
 # Private-use characters mark highlights so the text can be HTML-escaped before <mark> is put in.
@@ -51,7 +52,9 @@ VALUES (:asset_id, :owner_id, :visibility, :kind, :mime, :title, :description, :
     || setweight(to_tsvector('{TS_CONFIG}', array_to_string(CAST(:tags AS text[]), ' ')), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', :description), 'B')
     || setweight(to_tsvector('{TS_CONFIG}', :captions), 'B')
-    || setweight(to_tsvector('{TS_CONFIG}', :ocr_text), 'C'))
+    || setweight(to_tsvector('{TS_CONFIG}', :ocr_text), 'C')
+    || setweight(to_tsvector('{TS_CONFIG}', :name_words), 'A')
+    || setweight(to_tsvector('{TS_CONFIG}', :text_words), 'C'))
 ON CONFLICT (asset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, visibility = EXCLUDED.visibility,
     kind = EXCLUDED.kind, mime = EXCLUDED.mime, title = EXCLUDED.title, description = EXCLUDED.description,
     tags = EXCLUDED.tags, captions = EXCLUDED.captions, ocr_text = EXCLUDED.ocr_text, objects = EXCLUDED.objects,
@@ -95,6 +98,11 @@ def where_clause(query: SearchQuery, space: Space | None = None) -> tuple[str, d
         params["labels"] = query.labels
     if query.faces is not None:
         parts.append("d.faces > 0" if query.faces else "d.faces = 0")
+    if query.annotations:
+        parts.append("d.annotation_types @> CAST(:annotations AS text[])")
+        params["annotations"] = query.annotations
+    if query.has_text is not None:
+        parts.append("d.ocr_text <> ''" if query.has_text else "d.ocr_text = ''")
     for column, mode in (("d.nsfw", query.nsfw), ("d.disturbing", query.disturbing), ("d.meme", query.meme)):
         clause = _tri(column, mode)
         if clause:
@@ -188,7 +196,7 @@ class PostgresSearch(SearchBackend):
             return
         spaces = {name: await self._space(name, len(vec)) for d in docs for name, vec in d.embeddings.items()}
         async with self._sessions.begin() as session:
-            await session.execute(_UPSERT, [{c: getattr(d, c) for c in _DOC_COLUMNS} for d in docs])
+            await session.execute(_UPSERT, [{c: getattr(d, c) for c in _DOC_COLUMNS} | doc_words(d) for d in docs])
             ids = [d.asset_id for d in docs]
             stored = dict((await session.execute(text(
                 "SELECT asset_id, version FROM search_docs WHERE asset_id = ANY(:ids)"), {"ids": ids})).all())

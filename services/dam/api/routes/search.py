@@ -48,6 +48,10 @@ class SearchParams:
                            ] = None,
         label: Annotated[list[SafeStr] | None, Query(description="Labels of applied user-made detectors.")] = None,
         faces: bool | None = None,
+        annotation: Annotated[list[SafeStr] | None, Query(description="Annotation types (tasks, e.g. ocr, "
+                                                          "face_recognition); all must be present.")] = None,
+        text: Annotated[bool | None, Query(description="Text was read in it by OCR (true) or not (false).")
+                        ] = None,
         nsfw: Tri = "include",
         disturbing: Tri = "include",
         meme: Tri = "include",
@@ -66,7 +70,7 @@ class SearchParams:
     ) -> None:
         if q is not None and len(q) > MAX_QUERY_CHARS:
             raise HTTPException(422, f"the query is longer than {MAX_QUERY_CHARS} characters")
-        for values, name in ((type, "type"), (objects, "objects"), (label, "label")):
+        for values, name in ((type, "type"), (objects, "objects"), (label, "label"), (annotation, "annotation")):
             if values and (len(values) > 20 or any(len(v) > 100 for v in values)):
                 raise HTTPException(422, f"at most 20 `{name}` values of at most 100 characters")
         bad = set(type or []) - {"image", "video", "model3d"}
@@ -77,6 +81,7 @@ class SearchParams:
         self.q = q.strip() if q and q.strip() else None
         self.kinds, self.objects, self.labels = type or [], objects or [], label or []
         self.faces, self.nsfw, self.disturbing, self.meme = faces, nsfw, disturbing, meme
+        self.annotations, self.has_text = annotation or [], text
         utc = timezone.utc  # noqa: UP017 - explicit for readers
         self.uploaded_from = datetime.combine(uploaded_from, dtime.min, utc) if uploaded_from else None
         self.uploaded_to = datetime.combine(uploaded_to + timedelta(days=1), dtime.min, utc) if uploaded_to else None
@@ -102,6 +107,7 @@ class SearchParams:
             uploaded_from=self.uploaded_from, uploaded_to=self.uploaded_to,
             owner_id=user.id if self.owner == "me" else (int(self.owner) if self.owner else None),
             project_id=self.project, min_score=self.min_score, page=self.page, size=self.size, facets=self.facets,
+            annotations=self.annotations, has_text=self.has_text,
         )
 
 
