@@ -182,6 +182,16 @@ class ModelError(_message.Message):
     error_msg: str
     def __init__(self, model: _Optional[str] = ..., task: _Optional[str] = ..., status: _Optional[int] = ..., error_msg: _Optional[str] = ...) -> None: ...
 
+class ImageTaggingResponse(_message.Message):
+    __slots__ = ("model", "tags", "threshold")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    tags: _containers.RepeatedCompositeFieldContainer[Label]
+    threshold: float
+    def __init__(self, model: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
+
 class ImageActionRecognitionResponse(_message.Message):
     __slots__ = ("model", "actions")
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -555,7 +565,7 @@ class VideoSaliencyDetectionResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameSaliency, _Mapping]]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ...) -> None: ...
 
 class ImageAnnotationResponse(_message.Message):
-    __slots__ = ("status", "error_msg", "valid_models", "image_size", "image_action_recognition_result", "image_captioning_result", "image_cross_modal_embedding_result", "image_disturbing_content_detection_result", "image_face_recognition_result", "image_meme_detection_result", "image_object_detection_result", "image_nsfw_detection_result", "image_saliency_detection_result", "image_text_recognition_result", "image_region_feature_extraction_result", "model_errors")
+    __slots__ = ("status", "error_msg", "valid_models", "image_size", "image_action_recognition_result", "image_captioning_result", "image_cross_modal_embedding_result", "image_disturbing_content_detection_result", "image_face_recognition_result", "image_meme_detection_result", "image_object_detection_result", "image_nsfw_detection_result", "image_saliency_detection_result", "image_text_recognition_result", "image_region_feature_extraction_result", "image_tagging_result", "model_errors")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MSG_FIELD_NUMBER: _ClassVar[int]
     VALID_MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -571,6 +581,7 @@ class ImageAnnotationResponse(_message.Message):
     IMAGE_SALIENCY_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TEXT_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_REGION_FEATURE_EXTRACTION_RESULT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TAGGING_RESULT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ERRORS_FIELD_NUMBER: _ClassVar[int]
     status: int
     error_msg: str
@@ -587,11 +598,12 @@ class ImageAnnotationResponse(_message.Message):
     image_saliency_detection_result: ImageSaliencyDetectionResponse
     image_text_recognition_result: ImageTextRecognitionResponse
     image_region_feature_extraction_result: ImageRegionFeatureExtractionResponse
+    image_tagging_result: ImageTaggingResponse
     model_errors: _containers.RepeatedCompositeFieldContainer[ModelError]
-    def __init__(self, status: _Optional[int] = ..., error_msg: _Optional[str] = ..., valid_models: _Optional[_Iterable[str]] = ..., image_size: _Optional[_Union[ImageSize, _Mapping]] = ..., image_action_recognition_result: _Optional[_Union[ImageActionRecognitionResponse, _Mapping]] = ..., image_captioning_result: _Optional[_Union[ImageCaptioningResponse, _Mapping]] = ..., image_cross_modal_embedding_result: _Optional[_Union[ImageCrossModalEmbeddingResponse, _Mapping]] = ..., image_disturbing_content_detection_result: _Optional[_Union[ImageDisturbingContentDetectionResponse, _Mapping]] = ..., image_face_recognition_result: _Optional[_Union[ImageFaceRecognitionResponse, _Mapping]] = ..., image_meme_detection_result: _Optional[_Union[ImageMemeDetectionResponse, _Mapping]] = ..., image_object_detection_result: _Optional[_Union[ImageObjectDetectionResponse, _Mapping]] = ..., image_nsfw_detection_result: _Optional[_Union[ImageNSFWDetectionResponse, _Mapping]] = ..., image_saliency_detection_result: _Optional[_Union[ImageSaliencyDetectionResponse, _Mapping]] = ..., image_text_recognition_result: _Optional[_Union[ImageTextRecognitionResponse, _Mapping]] = ..., image_region_feature_extraction_result: _Optional[_Union[ImageRegionFeatureExtractionResponse, _Mapping]] = ..., model_errors: _Optional[_Iterable[_Union[ModelError, _Mapping]]] = ...) -> None: ...
+    def __init__(self, status: _Optional[int] = ..., error_msg: _Optional[str] = ..., valid_models: _Optional[_Iterable[str]] = ..., image_size: _Optional[_Union[ImageSize, _Mapping]] = ..., image_action_recognition_result: _Optional[_Union[ImageActionRecognitionResponse, _Mapping]] = ..., image_captioning_result: _Optional[_Union[ImageCaptioningResponse, _Mapping]] = ..., image_cross_modal_embedding_result: _Optional[_Union[ImageCrossModalEmbeddingResponse, _Mapping]] = ..., image_disturbing_content_detection_result: _Optional[_Union[ImageDisturbingContentDetectionResponse, _Mapping]] = ..., image_face_recognition_result: _Optional[_Union[ImageFaceRecognitionResponse, _Mapping]] = ..., image_meme_detection_result: _Optional[_Union[ImageMemeDetectionResponse, _Mapping]] = ..., image_object_detection_result: _Optional[_Union[ImageObjectDetectionResponse, _Mapping]] = ..., image_nsfw_detection_result: _Optional[_Union[ImageNSFWDetectionResponse, _Mapping]] = ..., image_saliency_detection_result: _Optional[_Union[ImageSaliencyDetectionResponse, _Mapping]] = ..., image_text_recognition_result: _Optional[_Union[ImageTextRecognitionResponse, _Mapping]] = ..., image_region_feature_extraction_result: _Optional[_Union[ImageRegionFeatureExtractionResponse, _Mapping]] = ..., image_tagging_result: _Optional[_Union[ImageTaggingResponse, _Mapping]] = ..., model_errors: _Optional[_Iterable[_Union[ModelError, _Mapping]]] = ...) -> None: ...
 
 class ImageAnnotationStreamResponse(_message.Message):
-    __slots__ = ("image_action_recognition_result", "image_captioning_result", "image_cross_modal_embedding_result", "image_disturbing_content_detection_result", "image_face_recognition_result", "image_meme_detection_result", "image_object_detection_result", "image_nsfw_detection_result", "image_saliency_detection_result", "image_text_recognition_result", "image_region_feature_extraction_result", "model_error")
+    __slots__ = ("image_action_recognition_result", "image_captioning_result", "image_cross_modal_embedding_result", "image_disturbing_content_detection_result", "image_face_recognition_result", "image_meme_detection_result", "image_object_detection_result", "image_nsfw_detection_result", "image_saliency_detection_result", "image_text_recognition_result", "image_region_feature_extraction_result", "image_tagging_result", "model_error")
     IMAGE_ACTION_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_CAPTIONING_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_CROSS_MODAL_EMBEDDING_RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -603,6 +615,7 @@ class ImageAnnotationStreamResponse(_message.Message):
     IMAGE_SALIENCY_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TEXT_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_REGION_FEATURE_EXTRACTION_RESULT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TAGGING_RESULT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ERROR_FIELD_NUMBER: _ClassVar[int]
     image_action_recognition_result: ImageActionRecognitionResponse
     image_captioning_result: ImageCaptioningResponse
@@ -615,8 +628,9 @@ class ImageAnnotationStreamResponse(_message.Message):
     image_saliency_detection_result: ImageSaliencyDetectionResponse
     image_text_recognition_result: ImageTextRecognitionResponse
     image_region_feature_extraction_result: ImageRegionFeatureExtractionResponse
+    image_tagging_result: ImageTaggingResponse
     model_error: ModelError
-    def __init__(self, image_action_recognition_result: _Optional[_Union[ImageActionRecognitionResponse, _Mapping]] = ..., image_captioning_result: _Optional[_Union[ImageCaptioningResponse, _Mapping]] = ..., image_cross_modal_embedding_result: _Optional[_Union[ImageCrossModalEmbeddingResponse, _Mapping]] = ..., image_disturbing_content_detection_result: _Optional[_Union[ImageDisturbingContentDetectionResponse, _Mapping]] = ..., image_face_recognition_result: _Optional[_Union[ImageFaceRecognitionResponse, _Mapping]] = ..., image_meme_detection_result: _Optional[_Union[ImageMemeDetectionResponse, _Mapping]] = ..., image_object_detection_result: _Optional[_Union[ImageObjectDetectionResponse, _Mapping]] = ..., image_nsfw_detection_result: _Optional[_Union[ImageNSFWDetectionResponse, _Mapping]] = ..., image_saliency_detection_result: _Optional[_Union[ImageSaliencyDetectionResponse, _Mapping]] = ..., image_text_recognition_result: _Optional[_Union[ImageTextRecognitionResponse, _Mapping]] = ..., image_region_feature_extraction_result: _Optional[_Union[ImageRegionFeatureExtractionResponse, _Mapping]] = ..., model_error: _Optional[_Union[ModelError, _Mapping]] = ...) -> None: ...
+    def __init__(self, image_action_recognition_result: _Optional[_Union[ImageActionRecognitionResponse, _Mapping]] = ..., image_captioning_result: _Optional[_Union[ImageCaptioningResponse, _Mapping]] = ..., image_cross_modal_embedding_result: _Optional[_Union[ImageCrossModalEmbeddingResponse, _Mapping]] = ..., image_disturbing_content_detection_result: _Optional[_Union[ImageDisturbingContentDetectionResponse, _Mapping]] = ..., image_face_recognition_result: _Optional[_Union[ImageFaceRecognitionResponse, _Mapping]] = ..., image_meme_detection_result: _Optional[_Union[ImageMemeDetectionResponse, _Mapping]] = ..., image_object_detection_result: _Optional[_Union[ImageObjectDetectionResponse, _Mapping]] = ..., image_nsfw_detection_result: _Optional[_Union[ImageNSFWDetectionResponse, _Mapping]] = ..., image_saliency_detection_result: _Optional[_Union[ImageSaliencyDetectionResponse, _Mapping]] = ..., image_text_recognition_result: _Optional[_Union[ImageTextRecognitionResponse, _Mapping]] = ..., image_region_feature_extraction_result: _Optional[_Union[ImageRegionFeatureExtractionResponse, _Mapping]] = ..., image_tagging_result: _Optional[_Union[ImageTaggingResponse, _Mapping]] = ..., model_error: _Optional[_Union[ModelError, _Mapping]] = ...) -> None: ...
 
 class ImageAnnotationStreamResponseBatch(_message.Message):
     __slots__ = ("index", "response", "status", "error_msg")

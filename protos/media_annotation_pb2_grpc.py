@@ -159,6 +159,11 @@ class MediaAnnotationServerStub:
                 request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
                 response_deserializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
                 _registered_method=True)
+        self.ImageTagging = channel.unary_unary(
+                '/MediaAnnotationServer/ImageTagging',
+                request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
+                response_deserializer=protos_dot_media__annotation__pb2.ImageTaggingResponse.FromString,
+                _registered_method=True)
         self.ListCapabilities = channel.unary_unary(
                 '/MediaAnnotationServer/ListCapabilities',
                 request_serializer=protos_dot_media__annotation__pb2.CapabilitiesRequest.SerializeToString,
@@ -328,6 +333,13 @@ class MediaAnnotationServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImageTagging(self, request, context):
+        """Scene and object tags: a CLIP zero-shot head over a curated tag list (`maam models pull clip_zeroshot`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCapabilities(self, request, context):
         """What the service can run now: one entry per row of the task table, with the installed models
         serving it and, when none is, the one command that installs one.
@@ -463,6 +475,11 @@ def add_MediaAnnotationServerServicer_to_server(servicer, server):
                     servicer.ImageTextRecognition,
                     request_deserializer=protos_dot_media__annotation__pb2.AnnotationRequest.FromString,
                     response_serializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.SerializeToString,
+            ),
+            'ImageTagging': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageTagging,
+                    request_deserializer=protos_dot_media__annotation__pb2.AnnotationRequest.FromString,
+                    response_serializer=protos_dot_media__annotation__pb2.ImageTaggingResponse.SerializeToString,
             ),
             'ListCapabilities': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCapabilities,
@@ -1145,6 +1162,33 @@ class MediaAnnotationServer:
             '/MediaAnnotationServer/ImageTextRecognition',
             protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
             protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageTagging(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/MediaAnnotationServer/ImageTagging',
+            protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
+            protos_dot_media__annotation__pb2.ImageTaggingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ import pytest
 from tests.support.processes import ServiceProcess, child_env, free_port, maam
 from tests.support.research_repository import research_repository, research_triton_url  # noqa: F401 (fixtures)
 from tests.support.test_models import TEST_MODELS, write_test_repository
+from tests.support.zeroshot_repository import zeroshot_repository, zeroshot_triton_url  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="session")

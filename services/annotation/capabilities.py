@@ -22,6 +22,12 @@ ENABLE_BY_TASK = {
     "region_embedding": SHIPPED,
     "text_embedding": "maam models pull clip_vit_b32",
     "image_captioning": "maam models pull vit_gpt2_caption",
+    # CLIP zero-shot heads (built from an installed CLIP: `maam models pull clip_vit_b32` first).
+    "disturbing_classification": "maam models pull clip_zeroshot",
+    "meme_classification": "maam models pull clip_zeroshot",
+    "image_tagging": "maam models pull clip_zeroshot",
+    "action_recognition": "maam models pull kinetics_r2plus1d_18",
+    "video_action_recognition": "maam models pull kinetics_r2plus1d_18",
 }
 # Rows no package ships a model for: the user brings one (`maam models import`).
 IMPORT = "maam models import NAME --onnx FILE.onnx --task {task}"

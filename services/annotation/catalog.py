@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.annotation.faces import FacePipeline, Gallery
+from services.annotation.install_hints import install_hint
 from services.annotation.models.captioning import Captioner
 from services.annotation.models.embedding import ImageEmbedder
 from services.annotation.models.faceres import ExpressionClassifier
@@ -118,7 +119,8 @@ class ModelCatalog:
                 raise MissingModelError(f"model {name!r} is not installed; {INSTALL_HINT}")
         if not found:
             raise MissingModelError(f"no model for {spec.rpc} is installed (a model of "
-                                    f"{', '.join(spec.models + spec.fallback)}); {INSTALL_HINT}")
+                                    f"{', '.join(spec.models + spec.fallback)}); "
+                                    f"{install_hint(spec.models + spec.fallback)}")
         return self._unit(spec, *found[0], default=not name)
 
     # ---- captioning -------------------------------------------------------------------------

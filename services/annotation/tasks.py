@@ -65,6 +65,9 @@ from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirect
 from services.annotation.models.preprocess import crop
 from services.annotation.models.saliency import SaliencyModel, SpectralResidual
 from services.annotation.models.types import Box, Label, Scored
+from services.annotation.models.video_clip import FORMAT as TORCHVISION_VIDEO
+from services.annotation.models.video_clip import VideoClassifier
+from services.annotation.models.zeroshot import ZeroShotHead, build_zeroshot
 from services.annotation.video import DecodedVideo
 from services.common.inference import InferenceBackend
 from services.common.model_repository import TRITON_RUNTIME, ModelSpec
@@ -208,6 +211,14 @@ async def image_meme(unit: Unit, image: Image) -> pb.ImageMemeDetectionResponse:
 async def image_actions(unit: Unit, image: Image) -> pb.ImageActionRecognitionResponse:
     labels = await unit.model.classify(image.rgb)
     return pb.ImageActionRecognitionResponse(model=unit.name, actions=[m.label_pb(label) for label in labels])
+
+
+async def image_tags(unit: Unit, image: Image) -> pb.ImageTaggingResponse:
+    head: ZeroShotHead = unit.model
+    tags = await head.tags(image.rgb)
+    return pb.ImageTaggingResponse(
+        model=unit.name, tags=[m.label_pb(t) for t in tags], threshold=float(head.param("threshold", 0.1))
+    )
 
 
 async def image_caption(unit: Unit, image: Image) -> pb.ImageCaptioningResponse:
@@ -418,7 +429,8 @@ TASKS: tuple[TaskSpec, ...] = (
              ("meme_classification",), (ImageClassifier,), image_meme,
              helpers={"hateful": "hateful_meme_classification"}),
     TaskSpec("action_recognition", IMAGE, "ImageActionRecognition", "image_action_recognition_result",
-             ("action_recognition",), (ImageClassifier,), image_actions),
+             ("action_recognition",), (ImageClassifier, VideoClassifier), image_actions,
+             fallback=("video_action_recognition",)),
     TaskSpec("action_recognition", VIDEO, "VideoActionRecognition", "video_action_recognition_result",
              ("video_action_recognition",), (ClipClassifier, ImageClassifier), video_actions,
              fallback=("action_recognition",), clip_frames=action_clip_frames),
@@ -443,6 +455,8 @@ TASKS: tuple[TaskSpec, ...] = (
              ("saliency",), (SaliencyModel, SpectralResidual), video_saliency, fallback=("spectral_residual",)),
     TaskSpec("ocr", IMAGE, "ImageTextRecognition", "image_text_recognition_result",
              ("ocr_detection",), (OcrPipeline,), image_text),
+    TaskSpec("tagging", IMAGE, "ImageTagging", "image_tagging_result",
+             ("image_tagging",), (ZeroShotHead,), image_tags),
 )
 
 # result field -> annotation task, for the DAM.
@@ -489,9 +503,13 @@ FORMATS: tuple[Format, ...] = (
     Format("face_detection", BLAZEFACE, blazeface_face),  # MediaPipe short-range / BlazeFace (packaged)
     Format("face_detection", None, scrfd_face),  # InsightFace SCRFD, params.format "scrfd"
     Format("face_detection", HAAR_RUNTIME, haar_face),
+    # CLIP zero-shot heads over the installed CLIP (`maam models pull clip_zeroshot`).
+    *(Format(task, "clip_zeroshot", build_zeroshot)
+      for task in ("disturbing_classification", "meme_classification", "image_tagging")),
     *(Format(task, None, ImageClassifier) for task in (
         "nsfw_classification", "disturbing_classification", "meme_classification", "hateful_meme_classification",
         "action_recognition")),
+    Format("video_action_recognition", TORCHVISION_VIDEO, VideoClassifier),  # Kinetics-400 (pulled)
     Format("video_action_recognition", None, ClipClassifier),
     Format("face_embedding", FACERES, FaceresDescriptor),  # descriptor + age + gender (packaged)
     Format("face_expression", None, ExpressionClassifier),  # a helper of the face pipeline, no row of its own

@@ -24,6 +24,7 @@ from services.dam.api.routes import (
     people,
     projects,
     search,
+    zeroshot_labels,
 )
 from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
@@ -55,7 +56,8 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
                   max_body_size=DEFAULT_MAX_BODY,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
-    for module in (auth, bulk, assets, search, projects, detectors, blobs, people, capabilities, moderation):
+    for module in (auth, bulk, assets, search, projects, detectors, zeroshot_labels, blobs, people, capabilities,
+                   moderation):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it

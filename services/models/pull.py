@@ -89,6 +89,20 @@ def _faces(repository: Path, upstream: Upstream) -> object:
     return pull_faces(repository, upstream)
 
 
+
+def _kinetics(repository: Path, upstream: Upstream) -> object:
+    from services.models.export.kinetics import pull_kinetics
+
+    return pull_kinetics(repository)
+
+
+def _zeroshot(staging: Path, upstream: Upstream) -> object:
+    """Built from the CLIP installed in the repository the staging directory sits in."""
+    from services.models.zeroshot.build import pull_zeroshot
+
+    return pull_zeroshot(staging, source=staging.parent)
+
+
 PULLABLE: dict[str, Pullable] = {
     "clip_vit_b32": Pullable(
         {"clip_vit_b32_image": "image_embedding", "clip_vit_b32_text": "text_embedding"},
@@ -144,6 +158,26 @@ PULLABLE: dict[str, Pullable] = {
                  files=("det_10g.onnx", "w600k_r50.onnx")),
         needs=("httpx",),
     ),
+    "kinetics_r2plus1d_18": Pullable(
+        {"kinetics_r2plus1d_18": "video_action_recognition"},
+        "action recognition: torchvision R(2+1)D-18, Kinetics-400 (400 actions), clips of 16 frames at 112x112; "
+        "serves VideoActionRecognition and ImageActionRecognition (an image as a still clip)",
+        "BSD-3-Clause", _kinetics,
+        # torchvision checks the file's SHA-256 prefix (91a641e6, in its name) after download.
+        Upstream("url", "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth", "sha256:91a641e6",
+                 library_id="torchvision R2Plus1D_18_Weights.KINETICS400_V1"),
+        needs=("torch", "torchvision"),
+    ),
+    "clip_zeroshot": Pullable(
+        {"clip_zeroshot_disturbing": "disturbing_classification", "clip_zeroshot_meme": "meme_classification",
+         "clip_zeroshot_tags": "image_tagging"},
+        "CLIP zero-shot heads built from the installed CLIP's text encoder (no download; under a minute on a CPU): "
+        "disturbing content, memes, scene/object tags; prompts and thresholds in each head's maam.json",
+        "as the CLIP weights", _zeroshot,
+        # Nothing is fetched: the heads are built from the installed CLIP, whose own pull is pinned.
+        Upstream("local", "the installed CLIP (clip_vit_b32)", None, library_id="CLIP zero-shot prompt ensembles"),
+        needs=("onnxruntime",),
+    ),
 }
 # Each installed model's name also pulls its whole group.
 ALIASES = {model: key for key, p in PULLABLE.items() for model in p.installs}
@@ -174,6 +208,10 @@ def pull(repository: Path, name: str, table: Mapping[str, Pullable] | None = Non
         install_together(staging, repository, item.installs)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if key != "clip_zeroshot":
+        from services.models.zeroshot.build import rebuild_stale
+
+        rebuild_stale(repository)  # a new CLIP: its zero-shot heads follow it
     return item.installs
 
 

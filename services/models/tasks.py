@@ -36,6 +36,13 @@ TASKS: dict[str, TaskIO] = {
                                note="YOLOv8 layout: [batch, 4 + classes, boxes]"),
     "classification": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), label_axis=(0, 1),
                              note="[batch, classes] probabilities"),
+    **{task: TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), label_axis=(0, 1), note="[batch, classes] probabilities")
+       for task in ("disturbing_classification", "meme_classification")},
+    # CLIP zero-shot heads: an image embedding in, (cosine, probabilities) per class out.
+    "image_tagging": TaskIO((TensorRule("TYPE_FP32", 2),), (TensorRule("TYPE_FP32", 2),), label_axis=(0, 1),
+                            extra_outputs_allowed=True, note="embedding [batch, dim] -> [batch, tags]"),
+    "video_action_recognition": TaskIO((TensorRule("TYPE_FP32", 5),), (TensorRule("TYPE_FP32", 2),),
+                                       label_axis=(0, 1), note="clips [batch, 3, T, H, W] -> [batch, actions]"),
     "image_embedding": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim]"),
     "region_embedding": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim]"),
     "face_embedding": TaskIO((IMAGE,), (TensorRule("TYPE_FP32", 2),), note="[batch, dim], aligned 112 px crops"),

@@ -45,6 +45,7 @@ STORED_TASKS = {
     "image_saliency_detection_result": "saliency",
     "image_text_recognition_result": "ocr",
     "image_region_feature_extraction_result": "region_features",
+    "image_tagging_result": "tagging",
     "video_action_recognition_result": "action_recognition",
     "video_disturbing_content_detection_result": "disturbing",
     "video_face_recognition_result": "face_recognition",

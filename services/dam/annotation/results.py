@@ -115,6 +115,10 @@ def doc_fields(annotations: list[tuple[str, str, dict[str, Any] | None]], object
         elif task in ("nsfw", "disturbing", "meme"):
             key = {"nsfw": "is_nsfw", "disturbing": "is_disturbing", "meme": "is_meme"}[task]
             flags[task] = bool(flags[task]) or bool(data.get(key, False))
+        elif task == "tagging":  # scene / object tags: searchable and in the objects facet
+            tags = [t["label"] for t in data.get("tags", []) if t.get("label")]
+            objects |= set(tags)
+            captions += tags
         elif task == "action_recognition":
             captions += [a["label"] for a in data.get("actions", [])[:3] if a.get("label")]
     return {

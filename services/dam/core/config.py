@@ -71,6 +71,8 @@ class DamOptions(BaseModel):
     gc_interval_s: float = 60.0
     # Default cosine threshold of new user-made detectors (source document 2.3.5: CLIP optimum ~0.25-0.72).
     detector_threshold: float = 0.5
+    # Default of new zero-shot labels (text prompts vs images: CLIP's image-text cosines are lower, ~0.2-0.35).
+    zeroshot_label_threshold: float = 0.25
     # pgvector HNSW search breadth; iterative scans keep filtered kNN queries complete.
     hnsw_ef_search: int = 100
     # Annotation results reach the search index in one bulk write per this many seconds (and at the end

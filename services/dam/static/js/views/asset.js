@@ -87,6 +87,10 @@ function detailOf(annotation) {
     case "region_features": return h("p", { class: "muted" }, `${(d.regions || []).length} region vector(s) — powers region search.`);
     case "action_recognition":
       return h("ul", { class: "chips" }, (d.actions || []).slice(0, 5).map((a) => h("li", { class: "chip" }, `${a.label} ${num(a.score).toFixed(2)}`)));
+    case "tagging":
+      return (d.tags || []).length
+        ? h("ul", { class: "chips" }, d.tags.map((t) => h("li", { class: "chip object" }, `${t.label} ${num(t.score).toFixed(2)}`)))
+        : h("p", { class: "muted" }, "No tag reaches the threshold.");
     default:
       return h("pre", { class: "json" }, JSON.stringify(d, null, 1).slice(0, 800));
   }

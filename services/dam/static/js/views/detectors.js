@@ -36,12 +36,33 @@ export async function detectorsView(page) {
       submit.disabled = false;
     }
   });
+  // The lighter sibling: a zero-shot label from words (prompts), matched in the library's CLIP space.
+  const zsName = h("input", { id: "zeroshot-name", required: true, maxlength: "100", placeholder: "Harbour" });
+  const zsPrompts = h("textarea", { id: "zeroshot-prompts", required: true, rows: "3",
+    placeholder: "a photo of a harbour\nboats moored at a quay" });
+  const zsSubmit = h("button", { type: "submit", class: "primary" }, "Create zero-shot label");
+  const zsForm = h("form", { class: "panel form-grid", "aria-label": "New zero-shot label" },
+    h("h2", {}, "New zero-shot label"),
+    h("label", { for: "zeroshot-name" }, "Label name"), zsName,
+    h("label", { for: "zeroshot-prompts" }, "Prompts, one per line (needs CLIP)"), zsPrompts, zsSubmit);
+  zsForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const prompts = zsPrompts.value.split("\n").map((p) => p.trim()).filter(Boolean);
+    zsSubmit.disabled = true;
+    try {
+      const detector = await post("/detectors/zeroshot", { name: zsName.value, prompts });
+      navigate(`/detector/${detector.id}`);
+    } catch (error) {
+      toast(error.message, "error");
+      zsSubmit.disabled = false;
+    }
+  });
   const items = list.length
     ? h("ul", { class: "tiles" }, list.map((d) => h("li", {}, h("a", { class: "tile", href: `#/detector/${d.id}` },
       h("strong", {}, d.name), h("span", { class: "muted" }, `label “${d.label}” · ${d.prototypes} prototype(s)`),
       h("span", { class: "badge" }, `threshold ${d.threshold.toFixed(2)} · ${d.visibility}`)))))
     : h("p", { class: "muted" }, "No detectors yet. A detector finds a specific object of yours (a logo, a product) from a few example images.");
-  page.append(h("div", { class: "page-head" }, h("h1", {}, "Detectors")), h("div", { class: "two-col" }, h("div", {}, items), form));
+  page.append(h("div", { class: "page-head" }, h("h1", {}, "Detectors")), h("div", { class: "two-col" }, h("div", {}, items), h("div", {}, form, zsForm)));
 }
 
 export async function detectorView(page, { match }) {
