@@ -183,7 +183,6 @@ def main() -> None:
         load = Load(base, token, words, args.assets)
         elapsed = asyncio.run(load.run(args.clients, args.seconds))
         after_pending, memory_after = pending(), rss_mb(dam.proc.pid)
-        wait_until(lambda: pending() == 0, 600, interval=1, what="the backlog drained")
         total = sum(len(v) for v in load.latency.values())
         print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
               f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers); "
@@ -199,7 +198,11 @@ def main() -> None:
         print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none")
               + (f"; quiet phase: {dict(quiet.errors)}" if quiet.errors else ""))
         print(f"annotation backlog (jobs queued or running): {before_pending} before, {after_pending} after the run")
-        print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after")
+        print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after",
+              flush=True)
+        started = time.perf_counter()
+        wait_until(lambda: pending() == 0, 900, interval=1, what="the backlog drained")
+        print(f"backlog drained {time.perf_counter() - started:.0f} s after the run")
     finally:
         dam.stop()
         annotation.stop()

@@ -143,28 +143,34 @@ class AnnotationWorkers:
         await self._reclaimed.wait()
         while not self._stopping:
             try:
-                job = await self._claim()
+                jobs = await self._claim()
             except Exception:  # the database is briefly away: wait and try again
                 log.exception("worker %d: cannot claim a job", index)
-                job = None
-            if job is None:
+                jobs = []
+            if not jobs:
                 self._wake.clear()
                 if self._stopping:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue
-            if self._stopping:  # claimed while the stop began: hand it back untouched
-                await self._release(job[0])
+            if self._stopping:  # claimed while the stop began: hand them back untouched
+                for job in jobs:
+                    await self._release(job[0])
                 break
-            await self.run_job(*job)
+            if len(jobs) == 1:
+                await self.run_job(*jobs[0])
+            else:
+                await self.run_batch(jobs)
 
-    async def _claim(self) -> tuple[int, int, int] | None:
+    async def _claim(self) -> list[tuple[int, int, int]]:
+        """Up to `annotation_batch` waiting jobs (fewer when fewer wait: a lone upload is not held back)."""
         async with self._sessions.begin() as session:
-            row = (await session.execute(CLAIM, {"lease": self._options.job_lease_s, "node": self._node.id})).first()
-            if row:
+            rows = (await session.execute(CLAIM, {"lease": self._options.job_lease_s, "node": self._node.id,
+                                                  "n": self._options.annotation_batch})).all()
+            for row in rows:
                 await start_asset(session, row[1])
-        return (row[0], row[1], row[2]) if row else None
+        return sorted((row[0], row[1], row[2]) for row in rows)
 
     async def run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
         self._held.add(job_id)
@@ -177,6 +183,75 @@ class AnnotationWorkers:
             raise
         finally:
             self._held.discard(job_id)
+
+    async def run_batch(self, jobs: list[tuple[int, int, int]]) -> None:
+        """Several jobs: their inline images go in one ImageAnnotationStreamBatch call, the rest (videos,
+        linked blobs, a batch of one) one stream each as in `run_job`."""
+        self._held.update(job[0] for job in jobs)
+        try:
+            async with self._sessions() as session:
+                rows = {r.job: r for r in (await session.execute(text(
+                    "SELECT j.id AS job, a.kind, a.sha256, a.size, a.deleted_at, j.models FROM annotation_jobs j "
+                    "JOIN assets a ON a.id = j.asset_id WHERE j.id = ANY(:jobs)"),
+                    {"jobs": [job[0] for job in jobs]})).all()}
+            inline_max = self._options.inline_max_mb * 1024 * 1024
+            together = [job for job in jobs if job[0] in rows and rows[job[0]].deleted_at is None
+                        and rows[job[0]].kind == "image" and rows[job[0]].size <= inline_max]
+            alone = [job for job in jobs if job not in together]
+            if len(together) > 1:
+                await self._run_batch(together, rows)
+            else:
+                alone += together
+            for job in alone:
+                await self.run_job(*job)
+        except asyncio.CancelledError:
+            for job_id in list(self._held & {job[0] for job in jobs}):
+                await self._release(job_id)
+            raise
+        finally:
+            self._held.difference_update(job[0] for job in jobs)
+
+    async def _run_batch(self, jobs: list[tuple[int, int, int]], rows: dict) -> None:
+        """One batch call; each message is stored the moment it arrives (as in `_run_job`), each asset is
+        finished, retried or failed on its own, and all finished ones share one search-index bulk."""
+        datas = await asyncio.gather(*(asyncio.to_thread(self._blobs.read, rows[job[0]].sha256) for job in jobs))
+        failed: dict[int, AnnotationServiceError] = {}
+        try:
+            stream = self._client.stream_batch([(data, rows[job[0]].models) for job, data in zip(jobs, datas,
+                                                                                                 strict=True)])
+            async for index, message in stream:
+                if isinstance(message, AnnotationServiceError):
+                    failed[index] = message
+                    continue
+                result = parse_stream_message(message)
+                if result is None:
+                    continue
+                asset_id = jobs[index][1]
+                async with self._sessions.begin() as session:
+                    await store_result(session, asset_id, result)
+                metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
+                self._indexer.mark(asset_id)
+        except (AnnotationServiceError, OSError) as exc:  # the whole call: every asset of the batch retries
+            permanent = isinstance(exc, AnnotationServiceError) and exc.permanent
+            for job_id, asset_id, attempt in jobs:
+                await self._failed(job_id, asset_id, attempt, str(exc), permanent)
+            return
+        except Exception as exc:
+            log.exception("assets %s: batch annotation failed", [job[1] for job in jobs])
+            for job_id, asset_id, attempt in jobs:
+                await self._failed(job_id, asset_id, attempt, f"{type(exc).__name__}: {exc}", permanent=False)
+            return
+        for index, exc in failed.items():
+            job_id, asset_id, attempt = jobs[index]
+            await self._failed(job_id, asset_id, attempt, str(exc), exc.permanent)
+        done = [job for index, job in enumerate(jobs) if index not in failed]
+        await self._indexer.flush_many([job[1] for job in done])  # `done` means searchable
+        async with self._sessions.begin() as session:
+            outcomes = [await finish_asset(session, job[1]) for job in done]
+            await session.execute(text("UPDATE annotation_jobs SET state = 'done', finished_at = now(), "
+                                       "locked_until = NULL WHERE id = ANY(:ids)"), {"ids": [job[0] for job in done]})
+        for had_failures in outcomes:
+            metrics.ANNOTATION_JOBS.labels("done_with_failures" if had_failures else "done").inc()
 
     async def _release(self, job_id: int) -> None:
         try:

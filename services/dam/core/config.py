@@ -41,6 +41,9 @@ class DamOptions(BaseModel):
     max_upload_mb: int = 512
     # Concurrent annotation workers inside the DAM process.
     workers: int = 2
+    # Images (inline, not videos or linked blobs) one worker sends in one ImageAnnotationStreamBatch call,
+    # claimed together when that many jobs are waiting (1: one stream per asset).
+    annotation_batch: int = Field(8, ge=1, le=64)
     # Outbox retries: exponential backoff from retry_base_s up to retry_max_s, at most max_attempts tries.
     max_attempts: int = 100  # with the 300 s cap: an outage of about 8 hours is waited out
     retry_base_s: float = 2.0
