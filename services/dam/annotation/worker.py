@@ -33,6 +33,7 @@ from services.dam.annotation.store import (
 from services.dam.blobstore import BlobStore
 from services.dam.core.blob_links import BlobLinks
 from services.dam.core.config import DamOptions
+from services.dam.core.priority import Foreground
 from services.dam.indexer import Indexer
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None
 class AnnotationWorkers:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AnnotationClient, blobs: BlobStore,
                  indexer: Indexer, options: DamOptions, node: Node, links: BlobLinks,
-                 poll_interval_s: float = 0.5) -> None:
+                 foreground: Foreground | None = None, poll_interval_s: float = 0.5) -> None:
         self._sessions = sessions
+        self._foreground = foreground or Foreground(0)  # interactive requests go first (core/priority.py)
         self._node = node
         self._held: set[int] = set()  # ids of the jobs this process runs now (renewed by the heartbeat)
         self._client = client
@@ -143,6 +145,7 @@ class AnnotationWorkers:
         await self._reclaimed.wait()
         while not self._stopping:
             try:
+                await self._foreground.yield_to()
                 jobs = await self._claim()
             except Exception:  # the database is briefly away: wait and try again
                 log.exception("worker %d: cannot claim a job", index)
@@ -227,6 +230,7 @@ class AnnotationWorkers:
                 if result is None:
                     continue
                 asset_id = jobs[index][1]
+                await self._foreground.yield_to()
                 async with self._sessions.begin() as session:
                     await store_result(session, asset_id, result)
                 metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
@@ -276,6 +280,7 @@ class AnnotationWorkers:
                 result = parse_stream_message(message)
                 if result is None:
                     continue
+                await self._foreground.yield_to()
                 async with self._sessions.begin() as session:
                     await store_result(session, asset_id, result)
                 metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
