@@ -235,10 +235,16 @@ class AnnotationWorkers:
                     await store_result(session, asset_id, result)
                 metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                 self._indexer.mark(asset_id)
-        except (AnnotationServiceError, OSError) as exc:  # the whole call: every asset of the batch retries
-            permanent = isinstance(exc, AnnotationServiceError) and exc.permanent
-            for job_id, asset_id, attempt in jobs:
-                await self._failed(job_id, asset_id, attempt, str(exc), permanent)
+        except (AnnotationServiceError, OSError) as exc:
+            if isinstance(exc, AnnotationServiceError) and exc.permanent:
+                # The call was refused as a whole (e.g. one request over a limit): each asset on its own
+                # stream, so only the one at fault fails (results stored so far are replaced by the re-run).
+                log.warning("batch of assets %s refused (%s); one stream each", [j[1] for j in jobs], exc)
+                for job in jobs:
+                    await self._run_job(*job)
+                return
+            for job_id, asset_id, attempt in jobs:  # the service is away: every asset of the batch retries
+                await self._failed(job_id, asset_id, attempt, str(exc), permanent=False)
             return
         except Exception as exc:
             log.exception("assets %s: batch annotation failed", [job[1] for job in jobs])
