@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,11 +38,47 @@ from services.dam.core.priority import Foreground
 from services.dam.indexer import Indexer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential with full jitter in its upper half, so retries of many assets spread out."""
     delay = min(cap, base * 2 ** max(0, attempt - 1))
     return delay * (0.5 + random.random() / 2)
+
+
+async def arrivals(stream: AsyncIterator[T], most: int = 64) -> AsyncIterator[list[T]]:
+    """The stream's items in lists: the first one as soon as it comes, with every item that arrived while the
+    consumer was busy with the previous list (no added wait). The stream's error is raised here."""
+    queue: asyncio.Queue[tuple[bool, object]] = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            async for item in stream:
+                queue.put_nowait((True, item))
+            queue.put_nowait((False, None))
+        except BaseException as exc:  # handed to the consumer, cancellation included
+            queue.put_nowait((False, exc))
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            more, item = await queue.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            batch = [item]
+            while len(batch) < most and not queue.empty():
+                more, item = queue.get_nowait()
+                if not more:
+                    queue.put_nowait((more, item))  # the end (or the error) after this list
+                    break
+                batch.append(item)
+            yield batch  # type: ignore[misc]
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
 
 
 async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None = None) -> int:
@@ -215,26 +252,30 @@ class AnnotationWorkers:
             self._held.difference_update(job[0] for job in jobs)
 
     async def _run_batch(self, jobs: list[tuple[int, int, int]], rows: dict) -> None:
-        """One batch call; each message is stored the moment it arrives (as in `_run_job`), each asset is
-        finished, retried or failed on its own, and all finished ones share one search-index bulk."""
+        """One batch call; each message is stored as soon as it arrives (those that arrived while the previous
+        ones were written share one transaction), each asset is finished, retried or failed on its own, and
+        all finished ones share one search-index bulk."""
         datas = await asyncio.gather(*(asyncio.to_thread(self._blobs.read, rows[job[0]].sha256) for job in jobs))
         failed: dict[int, AnnotationServiceError] = {}
         try:
             stream = self._client.stream_batch([(data, rows[job[0]].models) for job, data in zip(jobs, datas,
                                                                                                  strict=True)])
-            async for index, message in stream:
-                if isinstance(message, AnnotationServiceError):
-                    failed[index] = message
+            async for arrived in arrivals(stream):
+                stored = []
+                for index, message in arrived:
+                    if isinstance(message, AnnotationServiceError):
+                        failed[index] = message
+                    elif (result := parse_stream_message(message)) is not None:
+                        stored.append((jobs[index][1], result))
+                if not stored:
                     continue
-                result = parse_stream_message(message)
-                if result is None:
-                    continue
-                asset_id = jobs[index][1]
                 await self._foreground.yield_to()
-                async with self._sessions.begin() as session:
-                    await store_result(session, asset_id, result)
-                metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
-                self._indexer.mark(asset_id)
+                async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
+                    for asset_id, result in stored:
+                        await store_result(session, asset_id, result)
+                for asset_id, result in stored:
+                    metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
+                    self._indexer.mark(asset_id)
         except (AnnotationServiceError, OSError) as exc:
             if isinstance(exc, AnnotationServiceError) and exc.permanent:
                 # The call was refused as a whole (e.g. one request over a limit): each asset on its own
