@@ -1,5 +1,6 @@
 """Annotation workers: claim outbox rows with FOR UPDATE SKIP LOCKED, stream the asset to the annotation
-service and store each model's result the moment it arrives. Failures are retried with backoff.
+service and store each model's result the moment it arrives (results that arrived while the previous ones
+were written share one transaction). Failures are retried with backoff.
 
 On shutdown the workers stop claiming, jobs in flight get a grace period to finish, and a job cut
 short is released back to `queued` (its attempt not counted), so a restart picks it up at once
@@ -323,14 +324,17 @@ class AnnotationWorkers:
             await self._finish_job(job_id, "done", "asset deleted before annotation")
             return
         try:
-            async for message in await self._transfer(asset.kind, asset.sha256, asset.size, asset.models):
-                result = parse_stream_message(message)
-                if result is None:
+            stream = await self._transfer(asset.kind, asset.sha256, asset.size, asset.models)
+            async for arrived in arrivals(stream):
+                results = [r for r in map(parse_stream_message, arrived) if r is not None]
+                if not results:
                     continue
                 await self._foreground.yield_to()
-                async with self._sessions.begin() as session:
-                    await store_result(session, asset_id, result)
-                metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
+                async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
+                    for result in results:
+                        await store_result(session, asset_id, result)
+                for result in results:
+                    metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                 self._indexer.mark(asset_id)  # written with the next bulk, or below at the end
         except (AnnotationServiceError, OSError) as exc:
             permanent = isinstance(exc, AnnotationServiceError) and exc.permanent
