@@ -719,3 +719,31 @@ class Annotation3dResponse(_message.Message):
     views: _containers.RepeatedCompositeFieldContainer[RenderedView]
     labels: _containers.RepeatedCompositeFieldContainer[Label]
     def __init__(self, status: _Optional[int] = ..., error_msg: _Optional[str] = ..., valid_models: _Optional[_Iterable[str]] = ..., geometry: _Optional[_Union[MeshInfo, _Mapping]] = ..., views: _Optional[_Iterable[_Union[RenderedView, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ...) -> None: ...
+
+class CapabilitiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TaskCapability(_message.Message):
+    __slots__ = ("task", "media", "rpc", "models", "available", "enable_command", "builtin")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    RPC_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    task: str
+    media: str
+    rpc: str
+    models: _containers.RepeatedScalarFieldContainer[str]
+    available: bool
+    enable_command: str
+    builtin: bool
+    def __init__(self, task: _Optional[str] = ..., media: _Optional[str] = ..., rpc: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., available: _Optional[bool] = ..., enable_command: _Optional[str] = ..., builtin: _Optional[bool] = ...) -> None: ...
+
+class CapabilitiesResponse(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskCapability]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskCapability, _Mapping]]] = ...) -> None: ...

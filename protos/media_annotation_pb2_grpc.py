@@ -159,6 +159,11 @@ class MediaAnnotationServerStub:
                 request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
                 response_deserializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
                 _registered_method=True)
+        self.ListCapabilities = channel.unary_unary(
+                '/MediaAnnotationServer/ListCapabilities',
+                request_serializer=protos_dot_media__annotation__pb2.CapabilitiesRequest.SerializeToString,
+                response_deserializer=protos_dot_media__annotation__pb2.CapabilitiesResponse.FromString,
+                _registered_method=True)
 
 
 class MediaAnnotationServerServicer:
@@ -323,6 +328,14 @@ class MediaAnnotationServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCapabilities(self, request, context):
+        """What the service can run now: one entry per row of the task table, with the installed models
+        serving it and, when none is, the one command that installs one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MediaAnnotationServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -450,6 +463,11 @@ def add_MediaAnnotationServerServicer_to_server(servicer, server):
                     servicer.ImageTextRecognition,
                     request_deserializer=protos_dot_media__annotation__pb2.AnnotationRequest.FromString,
                     response_serializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.SerializeToString,
+            ),
+            'ListCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCapabilities,
+                    request_deserializer=protos_dot_media__annotation__pb2.CapabilitiesRequest.FromString,
+                    response_serializer=protos_dot_media__annotation__pb2.CapabilitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1127,6 +1145,33 @@ class MediaAnnotationServer:
             '/MediaAnnotationServer/ImageTextRecognition',
             protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
             protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/MediaAnnotationServer/ListCapabilities',
+            protos_dot_media__annotation__pb2.CapabilitiesRequest.SerializeToString,
+            protos_dot_media__annotation__pb2.CapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -154,19 +154,35 @@ def up_environment(ports: dict[str, int], environ: Mapping[str, str], host: str 
 
 
 @app.command()
-def up(host: HostOption = "127.0.0.1") -> None:
-    """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted."""
+def up(host: HostOption = "127.0.0.1",
+       json_console: Annotated[bool, typer.Option("--json-console", help=(
+           "Print the services' JSON logs here instead of writing them to <data dir>/logs/<service>.log."))] = False,
+       ) -> None:
+    """Run every available service on its port (MAAM_<NAME>__PORT) until interrupted; once they answer, a banner
+    says where to open them and which capabilities are on."""
+    from services.up_banner import banner, ready
+
     names = available_services()
     _refuse_renamed(names)
     ports = {name: service_port(name) for name in names}
     env = up_environment(ports, os.environ, host)
+    log_dir = None if json_console else get_settings().data_dir / "logs"
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
         port = ports[name]
+        out = open(log_dir / f"{name}.log", "ab") if log_dir is not None else None  # noqa: SIM115 - child's
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)], env=env
+            [sys.executable, "-m", "services.cli", "serve", name, "--host", host, "--port", str(port)], env=env,
+            stdout=out, stderr=subprocess.STDOUT if out is not None else None,
         )
-        console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})")
+        if out is not None:
+            out.close()  # the child holds its own descriptor
+        console.print(f"started {name} on {host}:{port} (pid {procs[name].pid})"
+                      + (f", log {log_dir / f'{name}.log'}" if log_dir is not None else ""))
+    announced = False
+    next_check = 0.0
 
     stopping = False  # asked to stop: children ending now (even mid-startup) are not failures
 
@@ -182,10 +198,19 @@ def up(host: HostOption = "127.0.0.1") -> None:
     code = 0
     try:
         while procs:
+            if not announced and not stopping and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1.0
+                if ready(host, ports):
+                    announced = True
+                    console.print(banner(host, ports, str(log_dir) if log_dir is not None else None),
+                                  highlight=False, markup=False)
             for name, proc in list(procs.items()):
                 if proc.poll() is not None:
                     if proc.returncode not in (0, -signal.SIGTERM) and not stopping:
                         console.print(f"[red]{name} exited with {proc.returncode}; stopping the others[/red]")
+                        if log_dir is not None:
+                            tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+                            console.print("\n".join(tail), markup=False, highlight=False)
                         code = 1
                         stop()
                     elif proc.returncode not in (0, -signal.SIGTERM):
@@ -199,11 +224,14 @@ def up(host: HostOption = "127.0.0.1") -> None:
 
 @app.command()
 def health(
-    target: Annotated[str, typer.Option(help="host:port of a gRPC service.")] = "127.0.0.1:50051",
+    target: Annotated[str, typer.Option(help="host:port of a gRPC service, or the http(s):// URL of an HTTP one "
+                                               "(DAM, NDD, CMRR: its /healthz is asked).")] = "127.0.0.1:50051",
     service: Annotated[str, typer.Option(help="Service name; empty = the whole server.")] = "",
     timeout: float = 5.0,
 ) -> None:
-    """grpc_health_probe: prints the serving status, exits 0 only when SERVING."""
+    """grpc_health_probe (or GET /healthz of an HTTP service): prints the status, exits 0 only when healthy."""
+    if target.startswith(("http://", "https://")):
+        _http_health(target, timeout)
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -220,6 +248,20 @@ def health(
     raise typer.Exit(0 if status == "SERVING" else 1)
 
 
+def _http_health(url: str, timeout: float) -> None:
+    import httpx
+
+    probe = url.rstrip("/") + ("" if url.rstrip("/").endswith("/healthz") else "/healthz")
+    try:
+        reply = httpx.get(probe, timeout=timeout)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]{probe}: {type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    state = "SERVING" if reply.status_code == 200 else "NOT_SERVING"
+    print(f"status: {state} (HTTP {reply.status_code}) {reply.text[:200]}")
+    raise typer.Exit(0 if reply.status_code == 200 else 1)
+
+
 def _human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -234,8 +276,10 @@ def models_list(
     repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every model in the repository: task, installed or not, source, precision, size on disk."""
+    """Every model in the repository: task, installed or not, source, precision, size on disk; then the models
+    `maam models pull` can install that are not there yet."""
     from services.common.model_repository import ModelRepository
+    from services.models.pull import PULLABLE
 
     repo = ModelRepository(repository or get_settings().model_repository)
     rows = [
@@ -249,8 +293,13 @@ def models_list(
         }
         for m in repo.models()
     ]
+    present = {row["name"] for row in rows}
+    pullable = [{"name": name, "group": key, "what": item.what, "license": item.license,
+                 "command": f"maam models pull {key}"}
+                for key, item in PULLABLE.items() for name in item.installs if name not in present]
     if as_json:
-        print(json.dumps({"repository": str(repo.root), "models": rows, "errors": repo.errors}, indent=2))
+        print(json.dumps({"repository": str(repo.root), "models": rows, "pullable": pullable, "errors": repo.errors},
+                         indent=2))
         return
     table = Table(title=f"models in {repo.root}")
     for column in ("name", "task", "installed", "source", "precision", "size"):
@@ -264,6 +313,8 @@ def models_list(
             row["precision"],
             _human_size(row["size_bytes"]),
         )
+    for row in pullable:
+        table.add_row(row["name"], "", "no", row["command"], "", "")
     console.print(table)
     if not rows:
         console.print("no models yet: `maam models install-shipped` installs the ones that ship offline")

@@ -71,6 +71,13 @@ def test_up_starts_the_annotation_server(test_repository: Path, tmp_path: Path) 
         )
         result = run("health", "--target", target, "--service", "MediaAnnotationServer")
         assert result.returncode == 0 and "SERVING" in result.stdout
+        # Once every service answers: the banner (URLs, first account admin, capabilities), logs in files.
+        up.wait_ready(lambda: "MAAM is up." in up.output, timeout=120, what="the banner")
+        output = up.output
+        assert f"http://127.0.0.1:{ports['MAAM_DAM__PORT']}/" in output and "first account" in output
+        assert "object detection (image)" in output and "Capabilities" in output
+        assert (tmp_path / "logs" / "dam.log").stat().st_size > 0
+        assert '"level"' not in output  # the services' JSON logs went to their files
     finally:
         code = up.stop()
     assert code == 0, up.output
@@ -146,3 +153,37 @@ def test_up_keys_ndd_and_cmrr_when_they_listen_beyond_loopback() -> None:
     assert exposed["MAAM_NDD__API_KEY"] != exposed["MAAM_CMRR__API_KEY"]
     mine = up_environment(ports, {"MAAM_NDD__API_KEY": "mine"}, "0.0.0.0")
     assert mine["MAAM_NDD__API_KEY"] == "mine"
+
+
+def test_models_list_shows_pullable_models_as_not_installed(tmp_path: Path) -> None:
+    result = run("models", "list", "--json", "--repository", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    pullable = {row["name"]: row for row in json.loads(result.stdout)["pullable"]}
+    assert pullable["clip_vit_b32_image"]["command"] == "maam models pull clip_vit_b32"
+    table = run("models", "list", "--repository", str(tmp_path), COLUMNS="200")
+    assert "maam models pull vit_gpt2_caption" in table.stdout
+
+
+def test_health_speaks_http_too() -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/healthz"
+            self.send_response(200 if ok else 404)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}' if ok else b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run("health", "--target", f"http://127.0.0.1:{server.server_port}")
+        assert result.returncode == 0 and "SERVING" in result.stdout, result.stdout + result.stderr
+    finally:
+        server.shutdown()
+    dead = run("health", "--target", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert dead.returncode == 1

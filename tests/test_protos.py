@@ -42,6 +42,7 @@ EXTRA_RPCS = {
     "VideoSaliencyDetection": ("AnnotationRequest", "VideoSaliencyDetectionResponse", False),
     "TextCrossModalEmbedding": ("TextEmbeddingRequest", "TextCrossModalEmbeddingResponse", False),
     "ImageTextRecognition": ("AnnotationRequest", "ImageTextRecognitionResponse", False),
+    "ListCapabilities": ("CapabilitiesRequest", "CapabilitiesResponse", False),
 }
 
 _IMAGE_RESULTS = {

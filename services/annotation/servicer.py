@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from protos import media_annotation_pb2 as pb
 from protos import media_annotation_pb2_grpc as pb_grpc
 from services.annotation.assets import AssetError
+from services.annotation.capabilities import capabilities
 from services.annotation.catalog import MissingModelError
 from services.annotation.controller import Controller, SingleRequest
 from services.annotation.fanout import model_error
@@ -101,4 +102,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
 
     async def ThreeDAnnotation(self, request: pb.ThreeDAnnotationRequest, context: Ctx) -> pb.Annotation3dResponse:
         return await self.controller.three_d(request)
+
+    async def ListCapabilities(self, request: pb.CapabilitiesRequest, context: Ctx) -> pb.CapabilitiesResponse:
+        return capabilities(self.catalog)
 

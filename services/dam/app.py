@@ -12,7 +12,19 @@ from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import add_metrics, get_metrics
 from services.dam.api.headers import NoSniffMiddleware
-from services.dam.api.routes import assets, auth, blobs, detectors, health, projects, search
+from services.dam.api.routes import (
+    assets,
+    auth,
+    blobs,
+    bulk,
+    capabilities,
+    detectors,
+    health,
+    moderation,
+    people,
+    projects,
+    search,
+)
 from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
@@ -45,7 +57,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
                   max_body_size=DEFAULT_MAX_BODY,
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
-    for module in (auth, assets, search, projects, detectors, blobs):
+    for module in (auth, bulk, assets, search, projects, detectors, blobs, people, capabilities, moderation):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it

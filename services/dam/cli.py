@@ -12,7 +12,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from services.dam.people.cli import app as people_app
+
 app = typer.Typer(help="The DAM: search index, re-annotation and bulk ingest.", no_args_is_help=True)
+app.add_typer(people_app, name="people")  # maam dam people recluster / export-gallery / import-gallery
 console = Console()
 
 

@@ -15,6 +15,7 @@ from services.dam.annotation.claims import Node, acquire_node
 from services.dam.annotation.client import AnnotationClient
 from services.dam.annotation.worker import AnnotationWorkers
 from services.dam.blobstore import BlobStore
+from services.dam.capabilities import CapabilityCache
 from services.dam.core.blob_links import BlobLinks, load_or_create_key
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
@@ -58,6 +59,10 @@ class DamContext:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _gc_task: asyncio.Task | None = None
     _backlog_task: asyncio.Task | None = None
+    capabilities: CapabilityCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.capabilities = CapabilityCache(self.client)  # what the annotation service can run now
 
     @classmethod
     async def open(cls, settings: DamSettings) -> DamContext:

@@ -64,6 +64,10 @@ class Asset(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     deleted_at: Mapped[datetime | None]
+    # An owner's or admin's verdict (services/dam/moderation.py): safe | sensitive | None (the models decide).
+    moderation: Mapped[str | None] = mapped_column(Text)
+    moderated_by: Mapped[int | None] = mapped_column(BigInteger)
+    moderated_at: Mapped[datetime | None]
 
 
 class AnnotationJob(Base):

@@ -83,6 +83,8 @@ class AssetOut(BaseModel):
     annotation_failed_models: int = 0
     created_at: datetime
     updated_at: datetime
+    # safe | sensitive: an owner's or admin's verdict over the NSFW/disturbing models; None: the models decide.
+    moderation: Literal["safe", "sensitive"] | None = None
 
 
 class UploadOut(AssetOut):

@@ -77,12 +77,17 @@ def pull_command(
 
     if list_ or not name:
         for key, item in PULLABLE.items():
-            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}]")
+            up = item.upstream
+            pin = "unpinned" if not up.revision else f"commit {up.revision}" if up.kind == "hf" else up.revision
+            pin = f"{up.id} ({pin})"
+            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}; from: {pin}]")
         return
+    from services.common.model_repository import ModelRepositoryError
+
     root = _repository(repository)
     try:
         installed = pull(root, name)
-    except ModelsError as exc:
+    except (ModelsError, ModelRepositoryError) as exc:  # the export wrote a sidecar the repository refuses
         raise _fail(exc) from exc
     for model in installed:
         print(f"installed {model} in {root / model}")

@@ -73,8 +73,10 @@ def test_a_model_installed_later_gets_its_own_space_without_a_reset(tmp_path, pg
             # Only the new model ran on the old assets; every other result is untouched.
             assert _sql(dam, "SELECT asset_id, updated_at FROM annotations WHERE model = 'test_detector' "
                              "ORDER BY asset_id") == detector_runs
+            # The face descriptor's space is registered too (the people feature stores face vectors there).
             assert _sql(dam, "SELECT name, dim FROM embedding_spaces ORDER BY name") == [
-                ("test_image_embedder", 16), ("test_region_embedder", 16), ("test_visual_embedder", VISUAL_DIM)]
+                ("test_face_embedder", 16), ("test_image_embedder", 16), ("test_region_embedder", 16),
+                ("test_visual_embedder", VISUAL_DIM)]
             for asset_id in ids:
                 assert wait_annotated(alice, asset_id)["annotation_failed_models"] == 0
             visual = alice.get("/api/search", params={"similar_to": ids[0], "space": "test_visual_embedder"}).json()

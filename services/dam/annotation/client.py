@@ -122,3 +122,10 @@ class AnnotationClient:
         except grpc.aio.AioRpcError as exc:
             raise rpc_error(exc) from exc
         return reply.embedding.model or reply.model, list(reply.embedding.values)
+
+    async def capabilities(self, timeout: float = 5.0) -> pb.CapabilitiesResponse:
+        """Which rows of the task table the service can run now (ListCapabilities)."""
+        try:
+            return await self._stub.ListCapabilities(pb.CapabilitiesRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc

@@ -10,6 +10,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from services.annotation.tasks import TASK_OF_FIELD
+from services.dam.people.faces import DetectedFace, faces_of
 
 # oneof field -> the annotation task stored in the annotations table and the `annotation type` facet.
 TASKS: dict[str, str] = TASK_OF_FIELD
@@ -32,6 +33,7 @@ class ModelResult:
     data: dict[str, Any] | None = None
     error: str | None = None
     vectors: list[Vector] = field(default_factory=list)
+    faces: list[DetectedFace] = field(default_factory=list)  # face_recognition: every face found
 
 
 def _embedding_vector(kind: str, embedding: Message, fallback_model: str, **extra: Any) -> Vector | None:
@@ -82,7 +84,8 @@ def parse_stream_message(message: Message) -> ModelResult | None:
                                     label=region.label or None)
             vectors += [vec] if vec else []
     data = _strip_bulk(MessageToDict(sub, preserving_proto_field_name=True))
-    return ModelResult(model=sub.model or which, task=task, ok=True, data=data, vectors=vectors)
+    faces = faces_of(sub) if task == "face_recognition" else []
+    return ModelResult(model=sub.model or which, task=task, ok=True, data=data, vectors=vectors, faces=faces)
 
 
 def doc_fields(annotations: list[tuple[str, str, dict[str, Any] | None]], object_min_score: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.annotation.results import ModelResult
 from services.dam.models import AssetVector
+from services.dam.people.store import store_faces
 from services.dam.spaces import SpaceError, register
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,16 @@ ON CONFLICT (asset_id, model) DO UPDATE SET task = EXCLUDED.task, state = EXCLUD
 _FAILED_MODELS = "(SELECT count(*) FROM annotations an WHERE an.asset_id = assets.id AND an.state = 'failed')"
 
 
-async def store_result(session: AsyncSession, asset_id: int, result: ModelResult) -> None:
+async def store_result(session: AsyncSession, asset_id: int, result: ModelResult) -> set[int]:
     """Replaces this model's result for the asset (never duplicates it) and its vectors, each in the space
-    of the model that made it (registered on first sight, whatever its dimension)."""
+    of the model that made it (registered on first sight, whatever its dimension), and its faces (people).
+    Returns the other assets whose search documents changed with it (faces joining persons)."""
     await session.execute(_UPSERT_ANNOTATION, {
         "asset_id": asset_id, "model": result.model, "task": result.task, "state": "done" if result.ok else "failed",
         "data": json.dumps(result.data) if result.data is not None else None, "error": result.error,
     })
     if not result.ok:
-        return
+        return set()
     # Vectors are keyed by the producing annotation model, so a re-run replaces them.
     await session.execute(delete(AssetVector).where(AssetVector.asset_id == asset_id,
                                                     AssetVector.source == result.model))
@@ -50,6 +52,9 @@ async def store_result(session: AsyncSession, asset_id: int, result: ModelResult
                      "box": vector.box, "label": vector.label, "embedding": vector.values})
     if rows:
         await session.execute(insert(AssetVector), rows)
+    if result.task == "face_recognition":
+        return await store_faces(session, asset_id, result.model, result.faces) - {asset_id}
+    return set()
 
 
 async def start_asset(session: AsyncSession, asset_id: int) -> None:

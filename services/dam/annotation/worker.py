@@ -271,9 +271,12 @@ class AnnotationWorkers:
                 if not stored:
                     continue
                 await self._foreground.yield_to()
+                others: set[int] = set()
                 async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
                     for asset_id, result in stored:
-                        await store_result(session, asset_id, result)
+                        others.update(await store_result(session, asset_id, result))
+                for other in others:  # their faces joined a person with this asset's
+                    self._indexer.mark(other)
                 for asset_id, result in stored:
                     metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                     self._indexer.mark(asset_id)
@@ -330,9 +333,12 @@ class AnnotationWorkers:
                 if not results:
                     continue
                 await self._foreground.yield_to()
+                others: set[int] = set()
                 async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
                     for result in results:
-                        await store_result(session, asset_id, result)
+                        others.update(await store_result(session, asset_id, result))
+                for other in others:  # their faces joined a person with this asset's
+                    self._indexer.mark(other)
                 for result in results:
                     metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                 self._indexer.mark(asset_id)  # written with the next bulk, or below at the end

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.annotation.client import AnnotationServiceError
+from services.dam.capabilities import REANNOTATE
 from services.dam.context import DamContext
 from services.dam.models import Asset, AssetVector, User
 from services.dam.spaces import (
@@ -37,6 +38,17 @@ WHOLE = (0.0, 0.0, 1.0, 1.0)
 class QueryVector:
     space: str
     values: list[float]
+
+
+async def no_embedder(ctx: DamContext) -> str | None:
+    """Why no image embedding can exist, naming the command that installs one (the annotation service says
+    which rows it serves), or None when an embedding model is installed."""
+    feature = (await ctx.capabilities.get()).feature("similar")
+    if feature["available"] is not False:
+        return None
+    command = feature["command"] or "maam models install-shipped"
+    return (f"no image embedding model is installed in the annotation service: `{command}` installs one, "
+            f"then `{REANNOTATE}` embeds the assets already stored")
 
 
 def service_error(exc: AnnotationServiceError) -> HTTPException:
@@ -74,9 +86,15 @@ async def of_asset(ctx: DamContext, session: AsyncSession, asset: Asset, space: 
     for model, embedding in rows:
         vectors.setdefault(model, [float(x) for x in embedding])
     if not vectors:
-        raise HTTPException(409, f"asset {asset.id} has no image embedding yet (annotation state: "
-                                 f"{asset.annotation_state}); try again when it is annotated, or install an "
-                                 f"embedding model and run `maam dam reannotate --missing`")
+        missing = await no_embedder(ctx)
+        if missing:
+            raise HTTPException(409, missing)
+        if asset.annotation_state in ("queued", "running", "pending"):
+            raise HTTPException(409, f"asset {asset.id} has no image embedding yet (annotation state: "
+                                     f"{asset.annotation_state}); try again when it is annotated")
+        raise HTTPException(409, f"asset {asset.id} has no image embedding (annotation state: "
+                                 f"{asset.annotation_state}): it was annotated before an embedding model was "
+                                 f"installed, or that model failed on it; `{REANNOTATE}` embeds it")
     chosen = await pick_space(ctx, session, list(vectors), space, f"asset {asset.id}")
     return QueryVector(chosen, vectors[chosen])
 
@@ -122,7 +140,7 @@ async def of_image(ctx: DamContext, session: AsyncSession, data: bytes, space: s
     """An uploaded image's vector, computed by the annotation service in the searched space."""
     embedders, usable = await _image_spaces(ctx, session)
     if not usable:
-        raise HTTPException(409, NO_EMBEDDER if not embedders else
+        raise HTTPException(409, (await no_embedder(ctx)) or NO_EMBEDDER if not embedders else
                             "no asset has an image embedding yet; upload and annotate some first")
     chosen = await pick_space(ctx, session, usable, space, "the library")
     try:
@@ -143,6 +161,8 @@ async def prototype_spaces(ctx: DamContext, session: AsyncSession) -> list[str]:
     """The spaces a user-made detector gets a prototype in: every installed embedding model (the known
     spaces when the model repository cannot be read here), the default one first."""
     embedders = await _embedders(ctx)
+    if not embedders and await no_embedder(ctx):
+        return []  # the service has no image embedding: known spaces (face ones too) cannot take an anchor
     names = [e.name for e in embedders] or list(await known(session))
     if not names:
         return []

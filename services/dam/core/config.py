@@ -83,6 +83,15 @@ class DamOptions(BaseModel):
     # Annotation results reach the search index in one bulk write per this many seconds (and at the end
     # of each asset's annotation, before it is `done`).
     index_flush_s: float = 0.25
+    # People (faces clustered into persons, services/dam/people): a new face joins the nearest person of its
+    # owner and embedding space at this cosine or more, else waits for a clustering pass (DBSCAN on cosine:
+    # faces at people_cluster_similarity or more are neighbours; a person needs people_min_faces faces).
+    # Faces under people_min_quality (detector score x size) or people_min_face_px are stored, never clustered.
+    people_join_similarity: float = Field(0.6, ge=-1, le=1)
+    people_cluster_similarity: float = Field(0.6, ge=-1, le=1)
+    people_min_faces: int = Field(2, ge=1)
+    people_min_quality: float = Field(0.3, ge=0, le=1)
+    people_min_face_px: float = Field(24.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod

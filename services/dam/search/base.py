@@ -57,6 +57,8 @@ class SearchDoc:
     embeddings: dict[str, list[float]] = field(default_factory=dict)
     # Taken before the document was built from PostgreSQL: a write never replaces a newer version.
     version: int = 0
+    # The stored file name: not a field of its own, its words are findable (search/words.py).
+    filename: str = ""
 
 
 @dataclass
@@ -84,6 +86,8 @@ class SearchQuery:
     size: int = 20
     facets: bool = True
     highlight: bool = True
+    annotations: list[str] = field(default_factory=list)  # annotation types (tasks), all must be present
+    has_text: bool | None = None  # OCR found text in it (True) or not (False)
 
     def check(self) -> None:
         """Raises QueryError for what no backend serves."""

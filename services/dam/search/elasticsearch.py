@@ -23,6 +23,7 @@ from typing import Any, Literal
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
 from elasticsearch.helpers import async_bulk
 
+from services.dam.people.documents import PERSON_LABEL
 from services.dam.search.base import (
     MAX_KNN_WINDOW,
     MAX_RESULT_WINDOW,
@@ -36,10 +37,11 @@ from services.dam.search.base import (
     SearchQuery,
 )
 from services.dam.search.query_syntax import es_query
+from services.dam.search.words import doc_words
 
 log = logging.getLogger(__name__)
 
-_TEXT_FIELDS = ["title^3", "tags^3", "description^2", "captions^2", "ocr_text"]
+_TEXT_FIELDS = ["title^3", "tags^3", "name_words^3", "description^2", "captions^2", "ocr_text", "text_words"]
 _HIGHLIGHTED = ("title", "description", "tags", "captions", "ocr_text")
 # Elasticsearch's ceiling for num_candidates; MAX_KNN_WINDOW x 4 stays within it.
 MAX_NUM_CANDIDATES = 10_000
@@ -52,6 +54,10 @@ def space_field(space: str) -> str:
     return f"vector_{slug}_{hashlib.sha1(space.encode()).hexdigest()[:8]}"
 
 
+# The findable words inside names and glued OCR runs (search/words.py), added to older indexes at start.
+WORD_FIELDS = {name: {"type": "text", "analyzer": "english"} for name in ("name_words", "text_words")}
+
+
 def base_mappings() -> dict[str, Any]:
     keyword = {"type": "keyword"}
     english = {"type": "text", "analyzer": "english"}
@@ -62,6 +68,7 @@ def base_mappings() -> dict[str, Any]:
             "asset_id": {"type": "long"}, "owner_id": {"type": "long"}, "visibility": keyword, "kind": keyword,
             "mime": keyword, "title": english, "description": english,
             "tags": {**english, "fields": {"raw": keyword}}, "captions": english, "ocr_text": english,
+            **WORD_FIELDS,
             "objects": keyword, "faces": {"type": "integer"}, "nsfw": {"type": "boolean"},
             "disturbing": {"type": "boolean"}, "meme": {"type": "boolean"}, "annotation_types": keyword,
             "labels": keyword, "project_ids": {"type": "long"}, "uploaded_at": {"type": "date"},
@@ -111,6 +118,9 @@ def filters_for(query: SearchQuery) -> tuple[list[dict], list[dict]]:
     filters += [{"term": {"labels": label}} for label in query.labels]
     if query.faces is not None:
         filters.append({"range": {"faces": {"gt": 0}}} if query.faces else {"term": {"faces": 0}})
+    filters += [{"term": {"annotation_types": t}} for t in query.annotations]
+    if query.has_text is not None:  # any token in the OCR text
+        (filters if query.has_text else must_not).append({"regexp": {"ocr_text": ".+"}})
     _tri("nsfw", query.nsfw, filters, must_not)
     _tri("disturbing", query.disturbing, filters, must_not)
     _tri("meme", query.meme, filters, must_not)
@@ -144,6 +154,8 @@ _AGGS = {
     "month": {"date_histogram": {"field": "uploaded_at", "calendar_interval": "month", "format": "yyyy-MM",
                                  "min_doc_count": 1}},
     "annotation_types": {"terms": {"field": "annotation_types", "size": 30}},
+    # Persons ride on the labels field under their prefix (services/dam/people/documents.py).
+    "people": {"terms": {"field": "labels", "include": PERSON_LABEL + ".*", "size": 50}},
 }
 
 
@@ -280,8 +292,11 @@ class ElasticsearchSearch(SearchBackend):
                         f"Elasticsearch index {index!r} maps embedding space {name!r} with {mapped.get('dims')} "
                         f"dims but the database holds {dim}-d vectors; run `maam dam reindex`")
             missing = {n: d for n, d in spaces.items() if space_field(n) not in properties}
-            if missing:
-                await self._es.indices.put_mapping(index=index, properties=self._vector_properties(missing))
+            added = self._vector_properties(missing)
+            if "title" in properties:  # an index made before the word fields: adding fields is allowed
+                added |= {name: spec for name, spec in WORD_FIELDS.items() if name not in properties}
+            if added:
+                await self._es.indices.put_mapping(index=index, properties=added)
         self._spaces = dict(spaces)
 
     async def _ensure_spaces(self, docs: Sequence[SearchDoc]) -> None:
@@ -316,7 +331,8 @@ class ElasticsearchSearch(SearchBackend):
     # ---- writes ---------------------------------------------------------------------------------
     @staticmethod
     def _source(doc: SearchDoc) -> dict[str, Any]:
-        source = {k: v for k, v in doc.__dict__.items() if k not in ("embeddings", "version")}
+        source = {k: v for k, v in doc.__dict__.items() if k not in ("embeddings", "version", "filename")}
+        source |= doc_words(doc)
         source["uploaded_at"] = doc.uploaded_at.isoformat()
         source["spaces"] = sorted(doc.embeddings)
         for name, vector in doc.embeddings.items():

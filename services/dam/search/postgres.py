@@ -15,6 +15,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.dam.people.documents import PERSON_LABEL
 from services.dam.search.base import (
     TOTAL_EXACT_UP_TO,
     Hit,
@@ -24,6 +25,7 @@ from services.dam.search.base import (
     SearchPage,
     SearchQuery,
 )
+from services.dam.search.words import doc_words
 from services.dam.spaces import Space, hnsw_index_sql, register
 
 # Private-use characters mark highlights so the text can be HTML-escaped before <mark> is put in.
@@ -50,7 +52,9 @@ VALUES (:asset_id, :owner_id, :visibility, :kind, :mime, :title, :description, :
     || setweight(to_tsvector('{TS_CONFIG}', array_to_string(CAST(:tags AS text[]), ' ')), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', :description), 'B')
     || setweight(to_tsvector('{TS_CONFIG}', :captions), 'B')
-    || setweight(to_tsvector('{TS_CONFIG}', :ocr_text), 'C'))
+    || setweight(to_tsvector('{TS_CONFIG}', :ocr_text), 'C')
+    || setweight(to_tsvector('{TS_CONFIG}', :name_words), 'A')
+    || setweight(to_tsvector('{TS_CONFIG}', :text_words), 'C'))
 ON CONFLICT (asset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, visibility = EXCLUDED.visibility,
     kind = EXCLUDED.kind, mime = EXCLUDED.mime, title = EXCLUDED.title, description = EXCLUDED.description,
     tags = EXCLUDED.tags, captions = EXCLUDED.captions, ocr_text = EXCLUDED.ocr_text, objects = EXCLUDED.objects,
@@ -94,6 +98,11 @@ def where_clause(query: SearchQuery, space: Space | None = None) -> tuple[str, d
         params["labels"] = query.labels
     if query.faces is not None:
         parts.append("d.faces > 0" if query.faces else "d.faces = 0")
+    if query.annotations:
+        parts.append("d.annotation_types @> CAST(:annotations AS text[])")
+        params["annotations"] = query.annotations
+    if query.has_text is not None:
+        parts.append("d.ocr_text <> ''" if query.has_text else "d.ocr_text = ''")
     for column, mode in (("d.nsfw", query.nsfw), ("d.disturbing", query.disturbing), ("d.meme", query.meme)):
         clause = _tri(column, mode)
         if clause:
@@ -187,7 +196,7 @@ class PostgresSearch(SearchBackend):
             return
         spaces = {name: await self._space(name, len(vec)) for d in docs for name, vec in d.embeddings.items()}
         async with self._sessions.begin() as session:
-            await session.execute(_UPSERT, [{c: getattr(d, c) for c in _DOC_COLUMNS} for d in docs])
+            await session.execute(_UPSERT, [{c: getattr(d, c) for c in _DOC_COLUMNS} | doc_words(d) for d in docs])
             ids = [d.asset_id for d in docs]
             stored = dict((await session.execute(text(
                 "SELECT asset_id, version FROM search_docs WHERE asset_id = ANY(:ids)"), {"ids": ids})).all())
@@ -294,22 +303,25 @@ class PostgresSearch(SearchBackend):
     async def _facets(self, session: AsyncSession, source: str, where: str, params: dict[str, Any],
                       space: Space | None) -> dict[str, dict[str, int]]:
         sql = text(f"""
-        WITH f AS MATERIALIZED (SELECT d.kind, d.objects, d.nsfw, d.meme, d.uploaded_at, d.annotation_types
-                                FROM {source} WHERE {where})
+        WITH f AS MATERIALIZED (SELECT d.kind, d.objects, d.nsfw, d.meme, d.uploaded_at, d.annotation_types,
+                                       d.labels FROM {source} WHERE {where})
         SELECT 'kind', kind, count(*) FROM f GROUP BY kind
         UNION ALL SELECT 'objects', o, count(*) FROM f, unnest(objects) o GROUP BY o
         UNION ALL SELECT 'nsfw', coalesce(nsfw::text, 'unknown'), count(*) FROM f GROUP BY 2
         UNION ALL SELECT 'meme', coalesce(meme::text, 'unknown'), count(*) FROM f GROUP BY 2
         UNION ALL SELECT 'month', to_char(uploaded_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*) FROM f GROUP BY 2
-        UNION ALL SELECT 'annotation_types', t, count(*) FROM f, unnest(annotation_types) t GROUP BY t""")
+        UNION ALL SELECT 'annotation_types', t, count(*) FROM f, unnest(annotation_types) t GROUP BY t
+        UNION ALL SELECT 'people', l, count(*) FROM f, unnest(labels) l WHERE starts_with(l, :person_prefix)
+            GROUP BY l""")
         if "vec" in params and space is not None:
             sql = sql.bindparams(bindparam("vec", type_=Vector(space.dim)))
         facets = _empty_facets()
-        for facet, key, count in (await session.execute(sql, params)).all():
+        for facet, key, count in (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all():
             facets[facet][str(key)] = int(count)
         facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+        facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
         return facets
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
-    return {name: {} for name in ("kind", "objects", "nsfw", "meme", "month", "annotation_types")}
+    return {name: {} for name in ("kind", "objects", "nsfw", "meme", "month", "annotation_types", "people")}

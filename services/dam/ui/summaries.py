@@ -18,6 +18,7 @@ from services.dam.annotation.results import doc_fields
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see, require_visible
 from services.dam.api.validation import DbId, check_db_id
 from services.dam.models import Annotation, Asset
+from services.dam.moderation import apply_verdict
 
 router = APIRouter(prefix="/ui", tags=["web ui"])
 MAX_IDS = 100
@@ -64,8 +65,10 @@ async def cards(user: CurrentUser, session: Session, ctx: Ctx,
             {"ids": visible})).all():
         labels[asset_id].append(label)
     out = []
+    verdicts = {a.id: a.moderation for a in assets}
     for asset_id in visible:
-        fields = doc_fields(per_asset[asset_id], ctx.settings.dam.object_min_score)
+        fields = apply_verdict(doc_fields(per_asset[asset_id], ctx.settings.dam.object_min_score),
+                               verdicts[asset_id])
         out.append(CardOut(id=asset_id, caption=_caption(per_asset[asset_id]), objects=fields["objects"],
                            labels=labels[asset_id], faces=fields["faces"], nsfw=fields["nsfw"],
                            disturbing=fields["disturbing"], meme=fields["meme"]))

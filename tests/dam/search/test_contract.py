@@ -288,3 +288,22 @@ async def test_bulk_upsert_and_rebuild_while_searching(backend):
     await backend.upsert_many([])  # an empty bulk is a no-op
     assert sorted(await _ids(backend, q="v2", is_admin=True)) == [1, 2, 3, 4, 5]
     assert await _ids(backend, vector=[1, 0, 0, 0, 0, 0], vector_model=VISUAL) == [5, 1]
+
+
+async def test_words_inside_names_and_glued_ocr_runs_are_findable(backend):
+    doc = _docs()[0]
+    doc.title, doc.filename, doc.tags, doc.version = "astronaut.jpg", "IMG_2041-beachSunset.jpeg", ["sci-fi"], 1
+    doc.ocr_text, doc.captions = "Region-basedsegmentation\nhistogram ofgreyvalues", ""
+    await backend.upsert(doc)
+    await backend.refresh()
+    for word in ("astronaut", "beach", "sunset", "fi", "segmentation", "grey values", "histogram"):
+        assert await _ids(backend, q=word) == [1], word
+    assert await _ids(backend, q="astronaut.jpg") == [1]  # the whole name still matches
+    assert await _ids(backend, q="jpeg") == []  # the extension is no word of the name
+
+
+async def test_annotation_type_and_has_text_filters(backend):
+    assert await _ids(backend, annotations=["ocr"], is_admin=True) == [2]
+    assert await _ids(backend, annotations=["captioning", "object_detection"], is_admin=True) == [1]
+    assert await _ids(backend, has_text=True, is_admin=True) == [2]
+    assert 2 not in await _ids(backend, has_text=False, is_admin=True)

@@ -74,6 +74,15 @@ def test_asset_page_draws_every_annotation(browser, ui_dam, library, tmp_path):
         assert markers.count() == page.locator(".timeline-list li").count() >= 1
         page.locator('.timeline .marker:not([data-time="0"])').first.click()
         assert page.evaluate("document.querySelector('video.media').currentTime") > 0
+        # One track per kind found; the faces track and panel agree with the card's count.
+        tracks = set(page.locator(".timeline [data-track]").evaluate_all("els => els.map((e) => e.dataset.track)"))
+        assert "objects" in tracks
+        with ui_dam.client(library["token"]) as client:
+            card = client.get("/api/ui/cards", params={"ids": library["video"]}).json()[0]
+        panel = page.locator(".annotation[data-task='face_recognition'] [data-faces]")
+        if panel.count():
+            assert int(panel.first.get_attribute("data-faces")) == card["faces"]
+            assert ("faces" in tracks) == (card["faces"] > 0)
         ui.shot("02-video-timeline")
         ui.check("video page")
     finally:

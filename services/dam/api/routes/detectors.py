@@ -75,7 +75,7 @@ async def create_detector(
                 log.info("detector anchor: space %s is not available (%s); skipped", space, exc)
     if not prototypes:
         raise HTTPException(409, "the anchors cannot be embedded in any embedding space the library holds: "
-                                 + query_vectors.NO_EMBEDDER)
+                                 + ((await query_vectors.no_embedder(ctx)) or query_vectors.NO_EMBEDDER))
     detector = Detector(owner_id=user.id, name=name, label=name.strip().lower(), visibility=visibility,
                         threshold=ctx.settings.dam.detector_threshold if threshold is None else threshold,
                         model=prototypes[0][0])

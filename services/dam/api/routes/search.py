@@ -19,6 +19,8 @@ from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, can_see
 from services.dam.api.validation import MULTIPART_SLACK, BoundedDate, DbId, PageNumber, SafeStr, check_db_id
 from services.dam.models import Asset, Project, User
+from services.dam.people.documents import people_facet, person_label
+from services.dam.people.ops import NotFound, get_person
 from services.dam.schemas import AssetOut, SearchHitOut, SearchOut
 from services.dam.search.base import (
     MAX_KNN_WINDOW,
@@ -46,6 +48,10 @@ class SearchParams:
                            ] = None,
         label: Annotated[list[SafeStr] | None, Query(description="Labels of applied user-made detectors.")] = None,
         faces: bool | None = None,
+        annotation: Annotated[list[SafeStr] | None, Query(description="Annotation types (tasks, e.g. ocr, "
+                                                          "face_recognition); all must be present.")] = None,
+        text: Annotated[bool | None, Query(description="Text was read in it by OCR (true) or not (false).")
+                        ] = None,
         nsfw: Tri = "include",
         disturbing: Tri = "include",
         meme: Tri = "include",
@@ -54,6 +60,7 @@ class SearchParams:
         owner: Annotated[SafeStr | None, Query(description="A user id or `me`.", pattern=r"^(me|[0-9]{1,19})$")
                          ] = None,
         project: DbId | None = None,
+        person: Annotated[DbId | None, Query(description="Assets showing this person (GET /api/people).")] = None,
         min_score: Annotated[float | None, Query(ge=-1, le=1, allow_inf_nan=False)] = None,
         page: Annotated[PageNumber, Query(description=(
             f"page x size may reach hit {MAX_RESULT_WINDOW} ({MAX_KNN_WINDOW} for a kNN); deeper: narrow the "
@@ -63,7 +70,7 @@ class SearchParams:
     ) -> None:
         if q is not None and len(q) > MAX_QUERY_CHARS:
             raise HTTPException(422, f"the query is longer than {MAX_QUERY_CHARS} characters")
-        for values, name in ((type, "type"), (objects, "objects"), (label, "label")):
+        for values, name in ((type, "type"), (objects, "objects"), (label, "label"), (annotation, "annotation")):
             if values and (len(values) > 20 or any(len(v) > 100 for v in values)):
                 raise HTTPException(422, f"at most 20 `{name}` values of at most 100 characters")
         bad = set(type or []) - {"image", "video", "model3d"}
@@ -74,10 +81,12 @@ class SearchParams:
         self.q = q.strip() if q and q.strip() else None
         self.kinds, self.objects, self.labels = type or [], objects or [], label or []
         self.faces, self.nsfw, self.disturbing, self.meme = faces, nsfw, disturbing, meme
+        self.annotations, self.has_text = annotation or [], text
         utc = timezone.utc  # noqa: UP017 - explicit for readers
         self.uploaded_from = datetime.combine(uploaded_from, dtime.min, utc) if uploaded_from else None
         self.uploaded_to = datetime.combine(uploaded_to + timedelta(days=1), dtime.min, utc) if uploaded_to else None
         self.owner, self.project, self.min_score = owner, project, min_score
+        self.person = person
         self.page, self.size, self.facets = page, size, facets
 
     async def to_query(self, user: User, session: Session) -> SearchQuery:
@@ -85,12 +94,20 @@ class SearchParams:
             project = await session.get(Project, self.project)
             if project is None or not can_see(project, user):
                 raise HTTPException(404, "project not found")
+        labels = list(self.labels)
+        if self.person is not None:
+            try:
+                await get_person(session, user, self.person)
+            except NotFound as exc:
+                raise HTTPException(404, "person not found") from exc
+            labels.append(person_label(self.person))
         return SearchQuery(
             viewer_id=user.id, is_admin=user.is_admin, q=self.q, kinds=self.kinds, objects=self.objects,
-            labels=self.labels, faces=self.faces, nsfw=self.nsfw, disturbing=self.disturbing, meme=self.meme,
+            labels=labels, faces=self.faces, nsfw=self.nsfw, disturbing=self.disturbing, meme=self.meme,
             uploaded_from=self.uploaded_from, uploaded_to=self.uploaded_to,
             owner_id=user.id if self.owner == "me" else (int(self.owner) if self.owner else None),
             project_id=self.project, min_score=self.min_score, page=self.page, size=self.size, facets=self.facets,
+            annotations=self.annotations, has_text=self.has_text,
         )
 
 
@@ -120,7 +137,7 @@ async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) 
     hits = [SearchHitOut(asset=AssetOut.model_validate(assets[h.asset_id]), score=h.score, highlights=h.highlights)
             for h in result.hits if h.asset_id in assets]
     return SearchOut(total=result.total, total_relation=result.total_relation, page=query.page, size=query.size,
-                     hits=hits, facets=result.facets, space=result.space)
+                     hits=hits, facets=people_facet(result.facets), space=result.space)
 
 
 @router.get("", response_model=SearchOut)

@@ -65,6 +65,7 @@ export async function request(method, path, { json, form, params } = {}) {
 export const get = (path, params) => request("GET", path, { params });
 export const post = (path, json, params) => request("POST", path, { json, params });
 export const patch = (path, json) => request("PATCH", path, { json });
+export const put = (path, json) => request("PUT", path, { json });
 export const del = (path) => request("DELETE", path);
 export const postForm = (path, form, params) => request("POST", path, { form, params });
 

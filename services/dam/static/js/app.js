@@ -1,14 +1,17 @@
 // The single-page shell: hash routes (#/library, #/asset/7, ...), sign-in guard, navigation state.
 
 import { ApiError, get, post, session } from "./api.js";
-import { clear, h, toast } from "./dom.js";
+import { clear, clearToasts, h, toast } from "./dom.js";
+import { forgetCapabilities } from "./capabilities.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
 import { libraryView } from "./views/library.js";
+import { peopleView, personView } from "./views/people.js";
 import { projectsView, projectView } from "./views/projects.js";
 import { settingsView } from "./views/settings.js";
 import { uploadView } from "./views/upload.js";
+import { reviewView } from "./views/moderation.js";
 
 const routes = [
   [/^\/?$/, () => libraryView],
@@ -19,7 +22,10 @@ const routes = [
   [/^\/project\/(\d+)$/, () => projectView],
   [/^\/detectors$/, () => detectorsView],
   [/^\/detector\/(\d+)$/, () => detectorView],
+  [/^\/people$/, () => peopleView],
+  [/^\/person\/(\d+)$/, () => personView],
   [/^\/settings$/, () => settingsView],
+  [/^\/review$/, () => reviewView],
   [/^\/(signin|signup)$/, () => authView],
 ];
 
@@ -46,6 +52,8 @@ function renderAccount() {
   out.addEventListener("click", async () => {
     try { await post("/auth/logout"); } catch { /* already signed out */ }
     session.clear();
+    forgetCapabilities();
+    clearToasts();
     navigate("/signin");
   });
   box.append(h("span", { class: "who", title: session.email }, session.email), out);
@@ -55,6 +63,7 @@ async function render() {
   const { path, params } = parseHash();
   if (current.cleanup) current.cleanup();
   current = { cleanup: null };
+  clearToasts(1500);
   const main = document.getElementById("main");
   const isAuth = /^\/(signin|signup)$/.test(path);
   if (!session.token && !isAuth) {
@@ -90,6 +99,7 @@ async function render() {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("maam:signed-out", () => {
+  clearToasts();
   toast("Your session ended: please sign in again.", "error");
   navigate("/signin");
 });

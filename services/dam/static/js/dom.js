@@ -43,9 +43,18 @@ export function highlighted(fragment) {
 
 export function toast(message, kind = "info") {
   const box = document.getElementById("toasts");
-  const item = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
+  const item = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status", "data-at": String(Date.now()) }, message);
   box.append(item);
   setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+}
+
+// Toasts belong to the page they were raised on: a page change drops those older than `olderThanMs` (a toast
+// raised just before the navigation, "Deleted.", stays), sign-out drops all.
+export function clearToasts(olderThanMs = 0) {
+  const now = Date.now();
+  for (const item of document.querySelectorAll("#toasts .toast")) {
+    if (now - Number(item.dataset.at || 0) >= olderThanMs) item.remove();
+  }
 }
 
 export function formatBytes(n) {

@@ -5,6 +5,10 @@ import { blobUrl, cards, del, get, post } from "../api.js";
 import { clear, formatBytes, formatDate, h, stateBadge, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
+import { gate } from "../capabilities.js";
+import { moderationPanel } from "./moderation.js";
+import { editForm } from "./edit.js";
+import { facesPanel } from "./people.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -38,7 +42,9 @@ function flagRow(name, data, key) {
   const threshold = data.threshold !== undefined ? num(data.threshold) : null;
   return h("div", { class: `flag ${on ? "on" : "off"}`, "data-flag": name },
     h("strong", {}, on ? `${name}: yes` : `${name}: no`),
-    h("meter", { min: "0", max: "1", value: String(score), "aria-label": `${name} score` }),
+    // Drawn red over the threshold (optimum low, high = threshold), green below.
+    h("meter", { min: "0", max: "1", value: String(score), optimum: "0", low: String(threshold ?? 0.5),
+      high: String(threshold ?? 0.5), "aria-label": `${name} score` }),
     h("span", { class: "muted" }, `score ${score.toFixed(2)}${threshold !== null ? ` / threshold ${threshold.toFixed(2)}` : ""}`));
 }
 
@@ -57,8 +63,13 @@ function detailOf(annotation) {
         h("li", { class: "chip object" }, `${label} ${score.toFixed(2)}`)));
     }
     case "face_recognition": {
-      const faces = [...(d.faces || []), ...(d.frames || []).flatMap((f) => f.faces || [])];
-      return h("p", {}, faces.length ? `${faces.length} face(s)` : "No faces found.",
+      if (d.frames) {  // a video: the same count as its card (most faces in one keyframe)
+        const most = Math.max(0, ...d.frames.map((f) => (f.faces || []).length));
+        const seen = d.frames.filter((f) => (f.faces || []).length).length;
+        return h("p", { "data-faces": most }, most ? `${most} face${most > 1 ? "s" : ""} (most in one keyframe; faces in ${seen} of ${d.frames.length} keyframes)` : "No faces found.");
+      }
+      const faces = d.faces || [];
+      return h("p", { "data-faces": faces.length }, faces.length ? `${faces.length} face${faces.length > 1 ? "s" : ""}` : "No faces found.",
         faces.filter((f) => f.identity).map((f) => ` · ${f.identity}`));
     }
     case "ocr":
@@ -94,25 +105,62 @@ function annotationList(annotations) {
     h("h3", {}, TASK_TITLES[a.task] || a.task, h("span", { class: "model" }, a.model)), detailOf(a))), failures);
 }
 
-// The video timeline: one marker per keyframe with detections; a click seeks the video there.
-function timeline(annotations, video, duration) {
-  const frames = findAll(annotations, "object_detection").flatMap((a) => a.data.frames || []);
-  if (!frames.length || !duration) return null;
-  const track = h("div", { class: "timeline-track" });
-  for (const frame of frames) {
-    const labels = [...new Set((frame.detections || []).map((d) => d.label))];
-    if (!labels.length) continue;
-    const t = num(frame.timestamp);
-    const marker = h("button", { type: "button", class: "marker", dataset: { time: t }, title: `${t.toFixed(1)} s: ${labels.join(", ")}`,
-      "aria-label": `At ${t.toFixed(1)} seconds: ${labels.join(", ")}` });
-    marker.style.left = `${((t / duration) * 100).toFixed(2)}%`;
-    marker.addEventListener("click", () => { video.currentTime = t; });
-    track.append(marker);
+// The video timeline: a track per kind (objects, faces, text, NSFW) with a marker per keyframe where it was
+// found; a click seeks the video there. Text has a track only when a model read text in keyframes.
+function timelineEvents(annotations) {
+  const events = [];
+  for (const a of findAll(annotations, "object_detection")) {
+    for (const f of a.data.frames || []) {
+      const labels = [...new Set((f.detections || []).map((d) => d.label))];
+      if (labels.length) events.push({ kind: "objects", t: num(f.timestamp), text: labels.join(", ") });
+    }
   }
-  const rows = h("ol", { class: "timeline-list" }, frames.filter((f) => (f.detections || []).length).map((f) =>
-    h("li", {}, h("span", { class: "time" }, `${num(f.timestamp).toFixed(1)} s`), " ",
-      [...new Set(f.detections.map((d) => d.label))].join(", "))));
-  return h("section", { class: "panel timeline", "aria-label": "Detections over time" }, h("h2", {}, "Timeline of detections"), track, rows);
+  for (const a of findAll(annotations, "face_recognition")) {
+    for (const f of a.data.frames || []) {
+      const n = (f.faces || []).length;
+      if (n) events.push({ kind: "faces", t: num(f.timestamp), text: `${n} face${n > 1 ? "s" : ""}` });
+    }
+  }
+  for (const a of findAll(annotations, "ocr")) {
+    for (const f of a.data.frames || []) {
+      const text = f.full_text || (f.lines || []).map((l) => l.text).join(" ");
+      if (text) events.push({ kind: "text", t: num(f.timestamp), text: `“${text.slice(0, 60)}”` });
+    }
+  }
+  for (const task of ["nsfw", "disturbing"]) {
+    for (const a of findAll(annotations, task)) {
+      const threshold = num(a.data.threshold ?? 0.5);
+      for (const f of a.data.frames || []) {
+        if (num(f.score) >= threshold) events.push({ kind: task, t: num(f.timestamp), text: `${task === "nsfw" ? "NSFW" : "disturbing"} ${num(f.score).toFixed(2)}` });
+      }
+    }
+  }
+  return events.sort((x, y) => x.t - y.t);
+}
+
+const TRACK_NAMES = { objects: "Objects", faces: "Faces", text: "Text", nsfw: "NSFW", disturbing: "Disturbing" };
+
+function timeline(annotations, video, duration) {
+  const events = timelineEvents(annotations);
+  if (!events.length || !duration) return null;
+  const tracks = h("div", { class: "timeline-tracks" });
+  for (const kind of Object.keys(TRACK_NAMES)) {
+    const mine = events.filter((e) => e.kind === kind);
+    if (!mine.length) continue;
+    const track = h("div", { class: `timeline-track track-${kind}`, "data-track": kind });
+    for (const e of mine) {
+      const marker = h("button", { type: "button", class: `marker ${kind}`, dataset: { time: e.t, kind },
+        title: `${e.t.toFixed(1)} s: ${e.text}`, "aria-label": `${TRACK_NAMES[kind]} at ${e.t.toFixed(1)} seconds: ${e.text}` });
+      marker.style.left = `${Math.min(100, (e.t / duration) * 100).toFixed(2)}%`;
+      marker.addEventListener("click", () => { video.currentTime = e.t; });
+      track.append(marker);
+    }
+    tracks.append(h("div", { class: "timeline-row" }, h("span", { class: "track-name" }, TRACK_NAMES[kind]), track));
+  }
+  const rows = h("ol", { class: "timeline-list" }, events.map((e) =>
+    h("li", { "data-kind": e.kind }, h("span", { class: "time" }, `${e.t.toFixed(1)} s`), " ",
+      h("span", { class: `kind-${e.kind}` }, TRACK_NAMES[e.kind]), `: ${e.text}`)));
+  return h("section", { class: "panel timeline", "aria-label": "Timeline" }, h("h2", {}, "Timeline"), tracks, rows);
 }
 
 function regionSelector(frame, asset, onBox) {
@@ -183,6 +231,7 @@ export async function assetView(page, { match }) {
   page.append(h("p", { class: "crumbs" }, h("a", { href: "#/library" }, "← Library")), head,
     h("div", { class: "asset-layout" }, h("div", {}, stageSlot, below), side));
 
+  const editSlot = h("div", { class: "edit-slot" });  // kept across re-renders: an open form survives polling
   const layers = { objects: true, faces: true, text: true, saliency: false };
   let regionBox = null;
   let saliencyUrl = null;
@@ -204,6 +253,12 @@ export async function assetView(page, { match }) {
       } }, "Re-annotate"));
     }
     if (owner) {
+      actions.append(h("button", { type: "button", "data-action": "edit", onclick: () => {
+        if (editSlot.firstChild) return;
+        editSlot.append(editForm(asset, () => { editSlot.replaceChildren(); refresh().catch(() => {}); },
+          () => editSlot.replaceChildren()));
+        editSlot.querySelector("input")?.focus();
+      } }, "Edit"));
       actions.append(h("button", { type: "button", class: "danger", onclick: async () => {
         if (!window.confirm(`Delete “${asset.title}”?`)) return;
         await del(`/assets/${id}`);
@@ -211,6 +266,7 @@ export async function assetView(page, { match }) {
         navigate("/library");
       } }, "Delete"));
     }
+    if (asset.kind === "image" || asset.kind === "video") gate(similar, "similar");
     head.append(h("div", {}, h("h1", {}, asset.title || asset.filename), h("div", { class: "head-meta" },
       stateBadge(asset.annotation_state, asset.annotation_failed_models), h("span", { class: "muted" },
         `${asset.kind} · ${asset.width && asset.height ? `${asset.width}×${asset.height} · ` : ""}${asset.duration ? `${asset.duration.toFixed(1)} s · ` : ""}${formatBytes(asset.size)} · ${asset.visibility} · ${formatDate(asset.created_at)}`))),
@@ -230,6 +286,9 @@ export async function assetView(page, { match }) {
       }
       for (const a of findAll(annotations, "face_recognition")) {
         for (const f of a.data.faces || []) if (layers.faces && f.box) overlays.append(overlayBox(f.box, f.identity || "face", "face"));
+      }
+      for (const a of findAll(annotations, "nsfw")) {
+        for (const r of a.data.regions || []) if (layers.objects && r.box) overlays.append(overlayBox(r.box, `${r.label} ${num(r.score).toFixed(2)}`, "nsfw"));
       }
       for (const a of findAll(annotations, "ocr")) {
         for (const l of a.data.lines || []) if (layers.text && l.box) overlays.append(overlayBox(l.box, l.text, "text"));
@@ -254,9 +313,11 @@ export async function assetView(page, { match }) {
       });
       const chosen = (box) => {
         regionBox = box;
-        regionButton.disabled = !box;
+        regionButton.disabled = !box || regionOff;
         hint.textContent = box ? `Region ${[box.x_min, box.y_min, box.x_max, box.y_max].map((v) => v.toFixed(2)).join(", ")}` : "Drag a box on the image to find assets with similar content.";
       };
+      let regionOff = false;
+      gate(regionButton, "region_search").then((off) => { regionOff = off; });
       const showRegion = regionSelector(frame, asset, chosen);
       const toggles = h("fieldset", { class: "layers" }, h("legend", {}, "Show"),
         Object.keys(layers).map((key) => {
@@ -294,7 +355,13 @@ export async function assetView(page, { match }) {
       });
       side.append(h("section", { class: "panel" }, h("h2", {}, "Add to project"), h("div", { class: "inline" }, select, add)));
     }
-    side.append(h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    const slot = h("div", { class: "moderation-slot" });
+    side.append(editSlot, facesPanel(id), slot,
+      h("section", { class: "panel" }, h("h2", {}, "Annotations"), annotationList(annotations)));
+    if (asset.kind === "image" || asset.kind === "video") {
+      moderationPanel(asset, owner, () => refresh().catch(() => {}))
+        .then((panel) => slot.replaceChildren(panel)).catch(() => {});
+    }
   }
 
   renderHead();

@@ -4,6 +4,7 @@ import { cards, get, patch, post, postForm } from "../api.js";
 import { clear, h, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { cardGrid } from "../cards.js";
+import { disabledNote, feature } from "../capabilities.js";
 
 export async function detectorsView(page) {
   const list = await get("/detectors");
@@ -15,6 +16,11 @@ export async function detectorsView(page) {
     h("label", { for: "detector-name" }, "Name (becomes the label)"), name,
     h("label", { for: "detector-anchors" }, "Anchor images (the object, centred)"), anchors,
     h("label", { for: "detector-threshold" }, "Similarity threshold"), threshold, submit);
+  feature("detectors").then((state) => {
+    if (state.available !== false) return;
+    for (const control of form.querySelectorAll("input, button")) control.disabled = true;
+    form.append(disabledNote(state, "detectors"));
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData();

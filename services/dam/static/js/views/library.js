@@ -4,6 +4,7 @@ import { cards, get } from "../api.js";
 import { append, clear, h } from "../dom.js";
 import { navigate } from "../app.js";
 import { cardGrid, PENDING, refreshCards } from "../cards.js";
+import { bulkSelection } from "./bulk.js";
 
 const PAGE_SIZE = 24;
 const POLL_MS = 2000;
@@ -15,7 +16,17 @@ const FACETS = [
   { name: "nsfw", title: "NSFW", param: "nsfw", tri: true },
   { name: "meme", title: "Meme", param: "meme", tri: true },
   { name: "month", title: "Uploaded", param: "month" },
-  { name: "annotation_types", title: "Annotations", param: null },
+  { name: "annotation_types", title: "Annotations", param: "annotation", multi: true },
+  { name: "people", title: "People (person id)", param: "person" },
+];
+// Readable names of the annotation types (task names).
+const TASK_NAMES = { object_detection: "Objects", face_recognition: "Faces", ocr: "Text (OCR)", captioning: "Captions",
+  nsfw: "NSFW check", disturbing: "Disturbing-content check", meme: "Meme check", saliency: "Saliency",
+  action_recognition: "Actions", cross_modal_embedding: "Visual embedding", region_features: "Region features" };
+// Filters the API has without a facet: shown as two-way toggles.
+const TOGGLES = [
+  { param: "faces", title: "Faces", values: [["true", "With faces"], ["false", "Without faces"]] },
+  { param: "text", title: "Text in image", values: [["true", "Has text"], ["false", "No text"]] },
 ];
 const TRI = { true: "only", false: "exclude" };
 let sidebarOpen = false;
@@ -29,11 +40,12 @@ function monthRange(month) {
 
 function apiParams(params) {
   const out = {};
-  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner"]) {
+  for (const key of ["q", "type", "nsfw", "meme", "disturbing", "similar_to", "box", "project", "owner", "faces", "text", "person"]) {
     if (params.get(key)) out[key] = params.get(key);
   }
   if (params.getAll("objects").length) out.objects = params.getAll("objects");
   if (params.getAll("label").length) out.label = params.getAll("label");
+  if (params.getAll("annotation").length) out.annotation = params.getAll("annotation");
   if (params.get("month")) [out.uploaded_from, out.uploaded_to] = monthRange(params.get("month"));
   out.page = params.get("page") || 1;
   out.size = PAGE_SIZE;
@@ -76,7 +88,7 @@ function facetSidebar(facets, params) {
     if (facet.tri && !values.some(([k]) => TRI[k])) continue;
     const list = h("ul", {});
     for (const [key, count] of values) {
-      const label = facet.tri ? TRI_NAMES[key] || key : key;
+      const label = facet.tri ? TRI_NAMES[key] || key : (facet.name === "annotation_types" ? TASK_NAMES[key] || key : key);
       if (!facet.param || (facet.tri && !TRI[key])) {
         list.append(h("li", {}, h("span", { class: "facet-static" }, h("span", {}, label), h("span", { class: "count" }, count))));
         continue;
@@ -88,6 +100,21 @@ function facetSidebar(facets, params) {
       list.append(h("li", {}, button));
     }
     groups.append(h("section", { class: "facet-group" }, h("h2", {}, facet.title), list));
+  }
+  for (const toggle of TOGGLES) {
+    const list = h("ul", {}, toggle.values.map(([value, label]) => {
+      const active = params.get(toggle.param) === value;
+      const button = h("button", { type: "button", class: "facet", "aria-pressed": active ? "true" : "false",
+        dataset: { facet: toggle.param, value } }, h("span", {}, label));
+      button.addEventListener("click", () => {
+        const next = new URLSearchParams(params);
+        next.delete("page");
+        if (active) next.delete(toggle.param); else next.set(toggle.param, value);
+        navigate("/library", next);
+      });
+      return h("li", {}, button);
+    }));
+    groups.append(h("section", { class: "facet-group" }, h("h2", {}, toggle.title), list));
   }
   side.append(groups);
   return h("aside", { class: "sidebar", "aria-label": "Filters" }, side);
@@ -105,7 +132,7 @@ function activeFilters(params) {
     navigate("/library", next);
   };
   const names = { type: "Type", objects: "Object", label: "Label", nsfw: "NSFW", meme: "Meme", month: "Month",
-    project: "Project", disturbing: "Disturbing" };
+    project: "Project", disturbing: "Disturbing", annotation: "Annotation", faces: "Faces", text: "Text" };
   for (const [key, value] of params) {
     if (!names[key]) continue;
     const chip = h("button", { type: "button", class: "filter-chip", "aria-label": `Remove filter ${names[key]}: ${value}` },
@@ -158,7 +185,9 @@ export async function libraryView(page, { params }) {
   });
   const results = h("div", { class: "results", "aria-live": "polite", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
   const layout = h("div", { class: "library" }, h("div", { class: "sidebar-slot" }), results);
-  append(page, [h("div", { class: "page-head" }, h("h1", {}, "Library"), form), similarBanner(params), activeFilters(params), layout]);
+  const selection = bulkSelection(() => { clearTimeout(timer); load(true).catch(() => {}); });
+  append(page, [h("div", { class: "page-head" }, h("h1", {}, "Library"), form), similarBanner(params), activeFilters(params),
+    selection.bar, layout]);
 
   let timer = null;
   let stopped = false;
@@ -167,6 +196,8 @@ export async function libraryView(page, { params }) {
 
   async function load(first) {
     const result = await get("/search", apiParams(params));
+    // Only a kNN's score is a similarity; a text match's rank is no number to show.
+    if (!result.space) result.hits = result.hits.map((hit) => ({ ...hit, score: null }));
     const summaries = await cards(result.hits.map((hit) => hit.asset.id));
     if (stopped) return;
     if (first) {
@@ -184,9 +215,11 @@ export async function libraryView(page, { params }) {
         return;
       }
       grid = cardGrid(result.hits, summaries);
+      selection.decorate(grid);
       append(results, [grid, pager(result, params)]);
     } else if (grid) {
       refreshCards(grid, result.hits, summaries);
+      selection.decorate(grid);
       // New labels change the facets too (left alone when unchanged, so keyboard focus stays put).
       const facets = JSON.stringify(result.facets);
       if (facets !== lastFacets) layout.firstChild.replaceWith(facetSidebar(result.facets, params));

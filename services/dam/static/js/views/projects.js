@@ -4,6 +4,7 @@ import { cards, del, get, post } from "../api.js";
 import { clear, h, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { cardGrid } from "../cards.js";
+import { gate } from "../capabilities.js";
 
 export async function projectsView(page) {
   const list = await get("/projects");
@@ -45,6 +46,7 @@ export async function projectView(page, { match }) {
         await del(`/projects/${id}`);
         navigate("/projects");
       } }, "Delete project") : null)), body);
+  gate(expand, "suggest");
 
   async function load() {
     const result = await get(`/projects/${id}/assets`, { size: 100 });

@@ -3,6 +3,7 @@
 import { del, get, post, session } from "../api.js";
 import { clear, formatDate, h, openDialog, toast } from "../dom.js";
 import { prefs } from "../prefs.js";
+import { adminPanel } from "./admin.js";
 
 export async function settingsView(page) {
   const me = await get("/users/me");
@@ -37,5 +38,6 @@ export async function settingsView(page) {
     h("section", { class: "panel" }, h("h2", {}, "Account"), h("p", {}, `${me.email} · ${me.role} · since ${formatDate(me.created_at)}`),
       h("p", { class: "muted" }, `Signed in as ${session.email}`)),
     h("section", { class: "panel" }, h("h2", {}, "API keys"), h("p", { class: "hint" }, "For scripts: send it as the X-API-Key header or `maam ingest`."), keys, keyForm));
+  if (me.role === "admin") page.append(adminPanel());
   await loadKeys();
 }

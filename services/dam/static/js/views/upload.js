@@ -2,8 +2,10 @@
 
 import { get, uploadFile } from "../api.js";
 import { formatBytes, h, toast } from "../dom.js";
+import { capabilities } from "../capabilities.js";
 
 const PARALLEL = 3;
+const RETRIES = 6;
 
 function uploadIcon() {
   // SVG needs its own namespace: parsed as an SVG document rather than built with h().
@@ -13,8 +15,24 @@ function uploadIcon() {
   return document.importNode(new DOMParser().parseFromString(svg, "image/svg+xml").documentElement, true);
 }
 
+// What an upload will actually get, from the models the annotation service has now.
+function annotatesNote(caps) {
+  if (!caps || !caps.reachable) {
+    return h("p", { class: "hint", "data-annotates": "unknown" },
+      "The annotation service is not answering now: files are stored and annotated once it is back.");
+  }
+  const list = (names) => (names.length ? names.join(", ") : "nothing (no model installed)");
+  const missing = caps.missing.image;
+  return h("div", { class: "hint", "data-annotates": "known" },
+    h("p", {}, h("strong", {}, "Images get: "), h("span", { "data-annotates-media": "image" }, list(caps.annotates.image))),
+    h("p", {}, h("strong", {}, "Videos get: "), h("span", { "data-annotates-media": "video" }, list(caps.annotates.video))),
+    missing.length ? h("details", { class: "missing-models" }, h("summary", {}, `Not installed: ${missing.map((m) => m.name).join(", ")}`),
+      h("ul", {}, missing.map((m) => h("li", {}, `${m.name}: `, h("code", {}, m.command)))),
+      h("p", {}, "Then ", h("code", {}, caps.after_install), " annotates what is already stored.")) : null);
+}
+
 export async function uploadView(page) {
-  const projects = await get("/projects", { mine: true }).catch(() => []);
+  const [projects, caps] = await Promise.all([get("/projects", { mine: true }).catch(() => []), capabilities()]);
   const picker = h("input", { type: "file", multiple: true, accept: "image/*,video/*,.glb,.gltf,.obj,.ply,.stl",
     id: "file-input", class: "visually-hidden" });
   const zone = h("label", { class: "dropzone", for: "file-input", tabindex: "0", role: "button",
@@ -38,10 +56,23 @@ export async function uploadView(page) {
     return { item, bar, status };
   }
 
+  // The same bytes uploaded twice at once: the server stores one and answers the other 409 "retry"; the
+  // retry then finds the stored one (a duplicate), so the user sees both succeed.
+  async function uploadRetrying(file, fields, onProgress) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await uploadFile(file, fields, onProgress);
+      } catch (error) {
+        if (error.status !== 409 || !/retry/i.test(error.message) || attempt >= RETRIES) throw error;
+        await new Promise((resolve) => { setTimeout(resolve, 300 * 2 ** attempt); });
+      }
+    }
+  }
+
   async function send(file, ui) {
     ui.status.textContent = "Uploading…";
     try {
-      const asset = await uploadFile(file, { visibility: visibility.value, tags: tags.value, project_id: project.value },
+      const asset = await uploadRetrying(file, { visibility: visibility.value, tags: tags.value, project_id: project.value },
         (fraction) => { ui.bar.value = fraction; ui.status.textContent = `${Math.round(fraction * 100)} %`; });
       ui.bar.value = 1;
       ui.item.dataset.state = "done";
@@ -90,5 +121,5 @@ export async function uploadView(page) {
         h("label", { for: "visibility" }, "Visibility"), visibility,
         h("label", { for: "tags" }, "Tags (comma separated)"), tags,
         h("label", { for: "project" }, "Add to project"), project,
-        h("p", { class: "hint" }, "Files are annotated automatically after upload: objects, captions, faces, text, NSFW and more."))));
+        annotatesNote(caps))));
 }

@@ -1,0 +1,2 @@
+"""People: the faces the annotation stream finds, stored per asset, clustered into persons that users name,
+merge, split and correct; persons filter search and form the recognition gallery."""
