@@ -29,6 +29,7 @@ from services.dam.api.routes import (
 from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
+from services.dam.core.priority import Foreground, ForegroundMiddleware
 from services.dam.ui import mount_ui
 
 HERE = Path(__file__).resolve().parent
@@ -38,12 +39,13 @@ STATIC_DIR = HERE / "static"
 
 def create_app(settings: DamSettings | None = None, background: bool = True) -> FastAPI:
     settings = settings or get_dam_settings()
+    foreground = Foreground(settings.dam.annotation_yield_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await DamContext.open(settings)
         if background:
-            ctx.start_background()
+            ctx.start_background(foreground)
         app.state.ctx = ctx
         try:
             yield
@@ -65,5 +67,6 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     # /metrics (routes/health.py) already serves the default registry, where get_metrics("dam") lives.
     add_metrics(app, get_metrics("dam"), route=False)
     app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(ForegroundMiddleware, foreground=foreground)  # annotation workers defer to requests
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

@@ -19,6 +19,7 @@ from services.dam.capabilities import CapabilityCache
 from services.dam.core.blob_links import BlobLinks, load_or_create_key
 from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
+from services.dam.core.priority import Foreground
 from services.dam.core.throttle import LoginThrottle
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
@@ -89,11 +90,11 @@ class DamContext:
                                  settings.dam.base_url(), settings.dam.annotation_timeout_s),
         )
 
-    def start_background(self) -> None:
+    def start_background(self, foreground: Foreground | None = None) -> None:
         # Only the serving process takes the data folder's node (the CLI opens a context too).
         self.node = acquire_node(self.settings.dam_dir)
         self.workers = AnnotationWorkers(self.db.sessions, self.client, self.blobs, self.indexer, self.settings.dam,
-                                         self.node, self.blob_links)
+                                         self.node, self.blob_links, foreground)
         self.workers.start(self.settings.dam.workers)
         self.indexer.start()
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")

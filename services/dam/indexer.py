@@ -81,6 +81,21 @@ class Indexer:
             return False
         return True
 
+    async def flush_many(self, asset_ids: Iterable[int]) -> bool:
+        """`flush` for several assets in one bulk (a batch of annotated assets)."""
+        ids = set(asset_ids) & self._dirty
+        if not ids:
+            return True
+        self._dirty -= ids
+        try:
+            await self.sync(ids, cause="annotation")
+        except Exception:
+            log.exception("search index: cannot write %d document(s); retrying later", len(ids))
+            self._dirty |= ids
+            self._wake.set()
+            return False
+        return True
+
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name="search-index-flusher")
 

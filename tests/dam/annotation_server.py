@@ -67,11 +67,19 @@ class CountingServicer(AnnotationServicer):
     def __init__(self, controller: Controller) -> None:
         super().__init__(controller)
         self.completed: Counter[str] = Counter()
+        self.batches: list[int] = []  # images per ImageAnnotationStreamBatch call, in order of arrival
 
     async def ImageAnnotationStream(self, request, context):
         async for item in super().ImageAnnotationStream(request, context):
             yield item
         self.completed[hashlib.sha256(request.image_data).hexdigest()] += 1
+
+    async def ImageAnnotationStreamBatch(self, request, context):
+        self.batches.append(len(request.requests))
+        async for item in super().ImageAnnotationStreamBatch(request, context):
+            yield item
+        for image in request.requests:
+            self.completed[hashlib.sha256(image.image_data).hexdigest()] += 1
 
 
 class InProcessAnnotation:
@@ -124,6 +132,10 @@ class InProcessAnnotation:
     @property
     def completed(self) -> Counter[str]:
         return self.servicer.completed
+
+    @property
+    def batches(self) -> list[int]:
+        return self.servicer.batches
 
     def close(self) -> None:
         self.stop()

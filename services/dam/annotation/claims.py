@@ -42,15 +42,16 @@ def acquire_node(dam_dir: Path) -> Node:
     return Node(id_file.read_text().strip(), True, lock)
 
 
+# Up to :n jobs per claim (a worker's batch).
 # A claim is a lease renewed by heartbeats: a worker that dies leaves the row to be claimed again once the
 # lease has run out since its last heartbeat.
 CLAIM = text("""
 UPDATE annotation_jobs j SET state = 'running', attempts = j.attempts + 1, claimed_by = :node,
     heartbeat_at = now(), locked_until = now() + make_interval(secs => :lease)
-WHERE j.id = (
+WHERE j.id IN (
     SELECT id FROM annotation_jobs
     WHERE (state = 'queued' AND available_at <= now()) OR (state = 'running' AND locked_until < now())
-    ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    ORDER BY available_at, id LIMIT :n FOR UPDATE SKIP LOCKED)
 RETURNING j.id, j.asset_id, j.attempts
 """)
 HEARTBEAT = text("""

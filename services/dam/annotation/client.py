@@ -69,6 +69,25 @@ class AnnotationClient:
         except grpc.aio.AioRpcError as exc:
             raise rpc_error(exc) from exc
 
+    async def stream_batch(self, items: list[tuple[bytes, list[str] | None]]
+                           ) -> AsyncIterator[tuple[int, pb.ImageAnnotationStreamResponse | AnnotationServiceError]]:
+        """One ImageAnnotationStreamBatch call for several images ((bytes, models) each; models None: the
+        configured set): (index, each model's result as it arrives), or (index, error) when that image failed
+        as a whole. A failure of the call itself raises AnnotationServiceError."""
+        request = pb.ImageAnnotationRequestBatch(requests=[
+            pb.ImageAnnotationRequest(image_data=data, models=self._models if models is None else models)
+            for data, models in items])
+        try:
+            async for message in self._stub.ImageAnnotationStreamBatch(request, timeout=self._timeout):
+                if message.status:
+                    code = next((c for c in grpc.StatusCode if c.value[0] == message.status), grpc.StatusCode.UNKNOWN)
+                    yield message.index, AnnotationServiceError(
+                        f"annotation service: {code.name}: {message.error_msg}", code in PERMANENT_CODES)
+                else:
+                    yield message.index, message.response
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc) from exc
+
     async def image_embedding(self, data: bytes, model: str = "") -> tuple[str, list[float]]:
         """(space, vector) of a whole image through ImageCrossModalEmbedding (`model`: which image_embedding
         model; empty: the service's default)."""

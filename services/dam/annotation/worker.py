@@ -1,5 +1,6 @@
 """Annotation workers: claim outbox rows with FOR UPDATE SKIP LOCKED, stream the asset to the annotation
-service and store each model's result the moment it arrives. Failures are retried with backoff.
+service and store each model's result the moment it arrives (results that arrived while the previous ones
+were written share one transaction). Failures are retried with backoff.
 
 On shutdown the workers stop claiming, jobs in flight get a grace period to finish, and a job cut
 short is released back to `queued` (its attempt not counted), so a restart picks it up at once
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,14 +35,51 @@ from services.dam.annotation.store import (
 from services.dam.blobstore import BlobStore
 from services.dam.core.blob_links import BlobLinks
 from services.dam.core.config import DamOptions
+from services.dam.core.priority import Foreground
 from services.dam.indexer import Indexer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential with full jitter in its upper half, so retries of many assets spread out."""
     delay = min(cap, base * 2 ** max(0, attempt - 1))
     return delay * (0.5 + random.random() / 2)
+
+
+async def arrivals(stream: AsyncIterator[T], most: int = 64) -> AsyncIterator[list[T]]:
+    """The stream's items in lists: the first one as soon as it comes, with every item that arrived while the
+    consumer was busy with the previous list (no added wait). The stream's error is raised here."""
+    queue: asyncio.Queue[tuple[bool, object]] = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            async for item in stream:
+                queue.put_nowait((True, item))
+            queue.put_nowait((False, None))
+        except BaseException as exc:  # handed to the consumer, cancellation included
+            queue.put_nowait((False, exc))
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            more, item = await queue.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            batch = [item]
+            while len(batch) < most and not queue.empty():
+                more, item = queue.get_nowait()
+                if not more:
+                    queue.put_nowait((more, item))  # the end (or the error) after this list
+                    break
+                batch.append(item)
+            yield batch  # type: ignore[misc]
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
 
 
 async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None = None) -> int:
@@ -54,8 +93,9 @@ async def enqueue(session: AsyncSession, asset_id: int, models: list[str] | None
 class AnnotationWorkers:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AnnotationClient, blobs: BlobStore,
                  indexer: Indexer, options: DamOptions, node: Node, links: BlobLinks,
-                 poll_interval_s: float = 0.5) -> None:
+                 foreground: Foreground | None = None, poll_interval_s: float = 0.5) -> None:
         self._sessions = sessions
+        self._foreground = foreground or Foreground(0)  # interactive requests go first (core/priority.py)
         self._node = node
         self._held: set[int] = set()  # ids of the jobs this process runs now (renewed by the heartbeat)
         self._client = client
@@ -143,28 +183,35 @@ class AnnotationWorkers:
         await self._reclaimed.wait()
         while not self._stopping:
             try:
-                job = await self._claim()
+                await self._foreground.yield_to()
+                jobs = await self._claim()
             except Exception:  # the database is briefly away: wait and try again
                 log.exception("worker %d: cannot claim a job", index)
-                job = None
-            if job is None:
+                jobs = []
+            if not jobs:
                 self._wake.clear()
                 if self._stopping:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue
-            if self._stopping:  # claimed while the stop began: hand it back untouched
-                await self._release(job[0])
+            if self._stopping:  # claimed while the stop began: hand them back untouched
+                for job in jobs:
+                    await self._release(job[0])
                 break
-            await self.run_job(*job)
+            if len(jobs) == 1:
+                await self.run_job(*jobs[0])
+            else:
+                await self.run_batch(jobs)
 
-    async def _claim(self) -> tuple[int, int, int] | None:
+    async def _claim(self) -> list[tuple[int, int, int]]:
+        """Up to `annotation_batch` waiting jobs (fewer when fewer wait: a lone upload is not held back)."""
         async with self._sessions.begin() as session:
-            row = (await session.execute(CLAIM, {"lease": self._options.job_lease_s, "node": self._node.id})).first()
-            if row:
+            rows = (await session.execute(CLAIM, {"lease": self._options.job_lease_s, "node": self._node.id,
+                                                  "n": self._options.annotation_batch})).all()
+            for row in rows:
                 await start_asset(session, row[1])
-        return (row[0], row[1], row[2]) if row else None
+        return sorted((row[0], row[1], row[2]) for row in rows)
 
     async def run_job(self, job_id: int, asset_id: int, attempt: int) -> None:
         self._held.add(job_id)
@@ -177,6 +224,89 @@ class AnnotationWorkers:
             raise
         finally:
             self._held.discard(job_id)
+
+    async def run_batch(self, jobs: list[tuple[int, int, int]]) -> None:
+        """Several jobs: their inline images go in one ImageAnnotationStreamBatch call, the rest (videos,
+        linked blobs, a batch of one) one stream each as in `run_job`."""
+        self._held.update(job[0] for job in jobs)
+        try:
+            async with self._sessions() as session:
+                rows = {r.job: r for r in (await session.execute(text(
+                    "SELECT j.id AS job, a.kind, a.sha256, a.size, a.deleted_at, j.models FROM annotation_jobs j "
+                    "JOIN assets a ON a.id = j.asset_id WHERE j.id = ANY(:jobs)"),
+                    {"jobs": [job[0] for job in jobs]})).all()}
+            inline_max = self._options.inline_max_mb * 1024 * 1024
+            together = [job for job in jobs if job[0] in rows and rows[job[0]].deleted_at is None
+                        and rows[job[0]].kind == "image" and rows[job[0]].size <= inline_max]
+            alone = [job for job in jobs if job not in together]
+            if len(together) > 1:
+                await self._run_batch(together, rows)
+            else:
+                alone += together
+            for job in alone:
+                await self.run_job(*job)
+        except asyncio.CancelledError:
+            for job_id in list(self._held & {job[0] for job in jobs}):
+                await self._release(job_id)
+            raise
+        finally:
+            self._held.difference_update(job[0] for job in jobs)
+
+    async def _run_batch(self, jobs: list[tuple[int, int, int]], rows: dict) -> None:
+        """One batch call; each message is stored as soon as it arrives (those that arrived while the previous
+        ones were written share one transaction), each asset is finished, retried or failed on its own, and
+        all finished ones share one search-index bulk."""
+        datas = await asyncio.gather(*(asyncio.to_thread(self._blobs.read, rows[job[0]].sha256) for job in jobs))
+        failed: dict[int, AnnotationServiceError] = {}
+        try:
+            stream = self._client.stream_batch([(data, rows[job[0]].models) for job, data in zip(jobs, datas,
+                                                                                                 strict=True)])
+            async for arrived in arrivals(stream):
+                stored = []
+                for index, message in arrived:
+                    if isinstance(message, AnnotationServiceError):
+                        failed[index] = message
+                    elif (result := parse_stream_message(message)) is not None:
+                        stored.append((jobs[index][1], result))
+                if not stored:
+                    continue
+                await self._foreground.yield_to()
+                others: set[int] = set()
+                async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
+                    for asset_id, result in stored:
+                        others.update(await store_result(session, asset_id, result))
+                for other in others:  # their faces joined a person with this asset's
+                    self._indexer.mark(other)
+                for asset_id, result in stored:
+                    metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
+                    self._indexer.mark(asset_id)
+        except (AnnotationServiceError, OSError) as exc:
+            if isinstance(exc, AnnotationServiceError) and exc.permanent:
+                # The call was refused as a whole (e.g. one request over a limit): each asset on its own
+                # stream, so only the one at fault fails (results stored so far are replaced by the re-run).
+                log.warning("batch of assets %s refused (%s); one stream each", [j[1] for j in jobs], exc)
+                for job in jobs:
+                    await self._run_job(*job)
+                return
+            for job_id, asset_id, attempt in jobs:  # the service is away: every asset of the batch retries
+                await self._failed(job_id, asset_id, attempt, str(exc), permanent=False)
+            return
+        except Exception as exc:
+            log.exception("assets %s: batch annotation failed", [job[1] for job in jobs])
+            for job_id, asset_id, attempt in jobs:
+                await self._failed(job_id, asset_id, attempt, f"{type(exc).__name__}: {exc}", permanent=False)
+            return
+        for index, exc in failed.items():
+            job_id, asset_id, attempt = jobs[index]
+            await self._failed(job_id, asset_id, attempt, str(exc), exc.permanent)
+        done = [job for index, job in enumerate(jobs) if index not in failed]
+        await self._indexer.flush_many([job[1] for job in done])  # `done` means searchable
+        async with self._sessions.begin() as session:
+            outcomes = [await finish_asset(session, job[1]) for job in done]
+            await session.execute(text("UPDATE annotation_jobs SET state = 'done', finished_at = now(), "
+                                       "locked_until = NULL WHERE id = ANY(:ids)"), {"ids": [job[0] for job in done]})
+        for had_failures in outcomes:
+            metrics.ANNOTATION_JOBS.labels("done_with_failures" if had_failures else "done").inc()
 
     async def _release(self, job_id: int) -> None:
         try:
@@ -197,15 +327,20 @@ class AnnotationWorkers:
             await self._finish_job(job_id, "done", "asset deleted before annotation")
             return
         try:
-            async for message in await self._transfer(asset.kind, asset.sha256, asset.size, asset.models):
-                result = parse_stream_message(message)
-                if result is None:
+            stream = await self._transfer(asset.kind, asset.sha256, asset.size, asset.models)
+            async for arrived in arrivals(stream):
+                results = [r for r in map(parse_stream_message, arrived) if r is not None]
+                if not results:
                     continue
-                async with self._sessions.begin() as session:
-                    others = await store_result(session, asset_id, result)
+                await self._foreground.yield_to()
+                others: set[int] = set()
+                async with self._sessions.begin() as session:  # what arrived meanwhile: one transaction
+                    for result in results:
+                        others.update(await store_result(session, asset_id, result))
                 for other in others:  # their faces joined a person with this asset's
                     self._indexer.mark(other)
-                metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
+                for result in results:
+                    metrics.ANNOTATION_RESULTS.labels(result.task, str(result.ok).lower()).inc()
                 self._indexer.mark(asset_id)  # written with the next bulk, or below at the end
         except (AnnotationServiceError, OSError) as exc:
             permanent = isinstance(exc, AnnotationServiceError) and exc.permanent

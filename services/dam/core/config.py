@@ -41,6 +41,13 @@ class DamOptions(BaseModel):
     max_upload_mb: int = 512
     # Concurrent annotation workers inside the DAM process.
     workers: int = 2
+    # Images (inline, not videos or linked blobs) one worker sends in one ImageAnnotationStreamBatch call,
+    # claimed together when that many jobs are waiting (1: one stream per asset).
+    annotation_batch: int = Field(8, ge=1, le=64)
+    # Interactive requests first: before each claim and each stored result an annotation worker waits for a
+    # moment with no /api request in flight, at most this long (0: no priority; off by default: bench/load.py
+    # measured no gain from it on 2 shared cores, see docs/performance.md).
+    annotation_yield_ms: float = Field(0.0, ge=0, le=5000)
     # Outbox retries: exponential backoff from retry_base_s up to retry_max_s, at most max_attempts tries.
     max_attempts: int = 100  # with the 300 s cap: an outage of about 8 hours is waited out
     retry_base_s: float = 2.0

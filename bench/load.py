@@ -1,0 +1,214 @@
+"""DAM under load: C concurrent HTTP clients for S seconds, each looping over a mix of text search, browse,
+kNN (similar_to) and upload, against a real DAM process whose annotation workers drain a backlog through a
+real annotation service at the same time.
+
+The collection: N synthetic assets written straight into the DAM's PostgreSQL (bench/dam.py's generator:
+Zipf titles/tags/captions, objects, 512-d clustered vectors in the `bench_clip` space), half of them public,
+plus a backlog of uploaded photos the annotation service works on during the run (every upload of the run
+adds one more).
+
+Baseline in the same run: the same request types from one client with the annotation backlog drained
+(quiet p50); the loaded figures are printed beside it, with throughput, errors (non-2xx and exceptions, by
+type and status) and the DAM process's resident memory before and after.
+Goals (issue 21): p95 <= 250 ms text search and kNN, <= 400 ms upload at 20 clients on 10k assets.
+
+    python bench/load.py [--assets 10000] [--clients 20] [--seconds 60] [--backlog 100] [--repository DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from bench.dam import SPACE, populate, vocabulary
+from services.dam.core.config import DamOptions, DamSettings
+from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
+
+KINDS = ("text", "browse", "knn", "upload")
+
+
+async def seed(url: str, count: int) -> list[str]:
+    """N assets with search documents and vectors; returns the commonest words (the text queries)."""
+    rng = np.random.default_rng(0)
+    words = vocabulary(rng)
+    db = Database(url, DamSettings(dam=DamOptions(database_url=url)))
+    await populate(db, count, 512, rng, words)
+    async with db.engine.begin() as conn:
+        # kNN by `similar_to` reads the asset's own vector; serial ids continue after the bulk-loaded rows.
+        await conn.execute(text("INSERT INTO asset_vectors (asset_id, source, model, kind, embedding) "
+                                f"SELECT asset_id, 'bench', '{SPACE}', 'image', embedding FROM search_vectors"))
+        for table in ("assets", "users"):
+            await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                    f"(SELECT max(id) FROM {table}))"))
+    await db.close()
+    return words[:50]
+
+
+def jpeg(rng: random.Random) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    pixels = np.random.default_rng(rng.getrandbits(32)).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+class Load:
+    def __init__(self, base: str, token: str, words: list[str], assets: int) -> None:
+        self.base, self.words, self.assets = base, words, assets
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: Counter[str] = Counter()
+
+    async def request(self, client, kind: str, rng: random.Random) -> None:
+        started = time.perf_counter()
+        try:
+            if kind == "text":
+                reply = await client.get("/api/search", params={"q": rng.choice(self.words), "size": 20})
+            elif kind == "browse":
+                reply = await client.get("/api/search", params={"size": 20, "page": rng.randint(1, 20)})
+            elif kind == "knn":  # odd ids are public (bench/dam.py)
+                reply = await client.get("/api/search", params={
+                    "similar_to": 2 * rng.randrange(self.assets // 2) + 2 - 1, "space": SPACE, "size": 20})
+            else:
+                reply = await client.post("/api/assets", files={"file": ("load.jpg", jpeg(rng), "image/jpeg")})
+            if reply.status_code >= 300:
+                self.errors[f"{kind} HTTP {reply.status_code}"] += 1
+                return
+        except Exception as exc:
+            self.errors[f"{kind} {type(exc).__name__}"] += 1
+            return
+        self.latency[kind].append(time.perf_counter() - started)
+
+    async def run(self, clients: int, seconds: float, kinds: tuple[str, ...] = KINDS) -> float:
+        import httpx
+
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(base_url=self.base, headers=self.headers, timeout=60,
+                                     limits=httpx.Limits(max_connections=clients)) as client:
+            async def loop(index: int) -> None:
+                rng = random.Random(index)
+                i = index
+                while time.monotonic() < deadline:
+                    await self.request(client, kinds[i % len(kinds)], rng)
+                    i += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(loop(i) for i in range(clients)))
+            return time.perf_counter() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+
+def main() -> None:
+    import httpx
+
+    from tests.dam.annotation_server import AnnotationProcess
+    from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
+    from tests.support.test_models import write_test_repository
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--backlog", type=int, default=100, help="photos uploaded (to annotate) before the run")
+    parser.add_argument("--workers", type=int, default=4, help="the DAM's annotation workers")
+    parser.add_argument("--repository", type=Path, help="annotation models (default: the tiny test models)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="maam-bench-load-"))
+    url = start_embedded_postgres(tmp / "pg")
+    run_migrations(url)
+    started = time.perf_counter()
+    words = asyncio.run(seed(url, args.assets))
+    print(f"seeded {args.assets:,} assets in {time.perf_counter() - started:.0f} s")
+    repository = args.repository or write_test_repository(tmp / "models")
+    annotation = AnnotationProcess(repository.resolve(), free_port())
+    port = free_port()
+    env = child_env(MAAM_DATA_DIR=str(tmp / "data"), MAAM_DAM__DATABASE_URL=url,
+                    MAAM_ANNOTATION__PORT=str(annotation.port), MAAM_MODEL_REPOSITORY=str(repository.resolve()),
+                    MAAM_DAM__WORKERS=str(args.workers))
+    dam = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        annotation.start()
+        dam.wait_ready(http_healthy(base), 120, "the DAM")
+        client = httpx.Client(base_url=base, timeout=60)
+        client.post("/api/auth/register", json={"email": "load@example.org", "password": "load password"})
+        token = client.post("/api/auth/login", data={"username": "load@example.org",
+                                                     "password": "load password"}).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+
+        engine = create_engine(url, poolclass=NullPool)
+
+        def pending() -> int:
+            """Annotation jobs not finished yet (queued or running), straight from the outbox."""
+            with engine.connect() as conn:
+                return int(conn.execute(text(
+                    "SELECT count(*) FROM annotation_jobs WHERE state IN ('queued', 'running')")).scalar_one())
+
+        quiet = Load(base, token, words, args.assets)
+        asyncio.run(quiet.run(1, 3))  # warm-up
+        quiet = Load(base, token, words, args.assets)
+        asyncio.run(quiet.run(1, min(20.0, args.seconds / 3)))
+        rng = random.Random(99)
+        for _ in range(args.backlog):
+            client.post("/api/assets", files={"file": ("backlog.jpg", jpeg(rng), "image/jpeg")}).raise_for_status()
+        before_pending, memory_before = pending(), rss_mb(dam.proc.pid)
+        load = Load(base, token, words, args.assets)
+        elapsed = asyncio.run(load.run(args.clients, args.seconds))
+        after_pending, memory_after = pending(), rss_mb(dam.proc.pid)
+        total = sum(len(v) for v in load.latency.values())
+        print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
+              f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers); "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"throughput {total / elapsed:.1f} requests/s ({total} answered, {sum(load.errors.values())} errors)")
+        goals = {"text": 250, "knn": 250, "upload": 400}
+        for kind in KINDS:
+            lat = load.latency[kind]
+            goal = f"   goal p95 <= {goals[kind]} ms" if kind in goals else ""
+            print(f"{kind:<7} n={len(lat):5d}  p50 {pct(lat, 50):7.1f} ms  p95 {pct(lat, 95):7.1f} ms   "
+                  f"(quiet, 1 client: p50 {pct(quiet.latency[kind], 50):6.1f} ms; loaded p95 / quiet p50 "
+                  f"x{pct(lat, 95) / pct(quiet.latency[kind], 50):.1f}){goal}")
+        print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none")
+              + (f"; quiet phase: {dict(quiet.errors)}" if quiet.errors else ""))
+        print(f"annotation backlog (jobs queued or running): {before_pending} before, {after_pending} after the run")
+        print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after",
+              flush=True)
+        started = time.perf_counter()
+        wait_until(lambda: pending() == 0, 900, interval=1, what="the backlog drained")
+        print(f"backlog drained {time.perf_counter() - started:.0f} s after the run")
+    finally:
+        dam.stop()
+        annotation.stop()
+        stop_embedded_postgres()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
