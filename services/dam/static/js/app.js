@@ -5,6 +5,7 @@ import { clear, h, toast } from "./dom.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
+import { duplicatesView } from "./views/duplicates.js";
 import { libraryView } from "./views/library.js";
 import { projectsView, projectView } from "./views/projects.js";
 import { settingsView } from "./views/settings.js";
@@ -19,6 +20,7 @@ const routes = [
   [/^\/project\/(\d+)$/, () => projectView],
   [/^\/detectors$/, () => detectorsView],
   [/^\/detector\/(\d+)$/, () => detectorView],
+  [/^\/duplicates$/, () => duplicatesView],
   [/^\/settings$/, () => settingsView],
   [/^\/(signin|signup)$/, () => authView],
 ];

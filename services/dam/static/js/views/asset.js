@@ -5,6 +5,7 @@ import { blobUrl, cards, del, get, post } from "../api.js";
 import { clear, formatBytes, formatDate, h, stateBadge, toast } from "../dom.js";
 import { navigate } from "../app.js";
 import { chips, PENDING, sensitiveShield } from "../cards.js";
+import { duplicatesPanel } from "./duplicates.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -300,6 +301,7 @@ export async function assetView(page, { match }) {
   renderHead();
   renderStage();
   renderSide();
+  const stopDuplicates = asset.kind === "image" || asset.kind === "video" ? duplicatesPanel(page, id) : () => {};
 
   let timer = null;
   let stopped = false;
@@ -323,5 +325,5 @@ export async function assetView(page, { match }) {
     if (PENDING.has(asset.annotation_state)) timer = setTimeout(() => refresh().catch(() => {}), 2000);
   }
   schedule();
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); stopDuplicates(); };
 }
