@@ -8,6 +8,7 @@ import httpx
 
 from tests.dam.conftest import Dam, upload, wait_annotated
 from tests.dam.duplicates.conftest import Ndd, jpeg, near_copy, photo, wait_ndd_state
+from tests.ndd.conftest import make_video
 from tests.support.processes import wait_until
 
 
@@ -99,3 +100,19 @@ def test_bad_requests_change_nothing(ndd_dam: Dam) -> None:
     assert dave.post("/api/duplicates/dismiss", json={"groups": [[mine]]}).status_code == 422
     assert dave.get(f"/api/assets/{mine}").status_code == 200
     assert dave.get("/api/duplicates", params={"limit": 0}).status_code == 422
+
+
+def test_video_clip_matches_with_its_segment(ndd_dam: Dam) -> None:
+    erin = ndd_dam.user("erin@example.com")
+    shots = [(photo("astronaut"), 3.0), (photo("coffee"), 3.0), (photo("chelsea"), 3.0)]
+    full = _add(erin, make_video(shots), "full.mp4")
+    clip = _add(erin, make_video(shots, start=3.0, end=6.0), "clip.mp4")
+    body = erin.get(f"/api/assets/{clip}/duplicates").json()
+    assert [d["asset"]["id"] for d in body["duplicates"]] == [full]
+    segment = body["duplicates"][0]["segments"][0]
+    # The whole clip is the full video's middle shot (sampled at ~1 fps, so within about a second).
+    assert segment["start"] <= 1.0 and segment["end"] >= 1.5
+    assert 2.0 <= segment["other_start"] <= 4.0 and segment["other_end"] <= 6.5
+    # Seen from the full video, the same segment the other way round.
+    back = erin.get(f"/api/assets/{full}/duplicates").json()["duplicates"][0]["segments"][0]
+    assert (back["start"], back["other_start"]) == (segment["other_start"], segment["start"])
