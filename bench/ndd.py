@@ -170,9 +170,40 @@ def t_flip(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img.transpose(Image.FLIP_LEFT_RIGHT)
 
 
+def _fit(img: Image.Image, width: int, height: int) -> Image.Image:
+    scale = min(width / img.width, height / img.height)
+    return img.resize((max(16, int(img.width * scale)), max(16, int(img.height * scale))), Image.BILINEAR)
+
+
+def t_pip(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Picture in picture: the photo pasted, at 45-70 % of the width, into a larger frame (a slide, a
+    screenshot, a poster) of texture or flat colour."""
+    frame_w, frame_h = 960, 720
+    if rng.random() < 0.5:
+        frame = Image.fromarray(_texture(rng)).resize((frame_w, frame_h))
+    else:
+        frame = Image.new("RGB", (frame_w, frame_h), tuple(int(c) for c in rng.integers(0, 256, 3)))
+    inner = _fit(img, int(frame_w * rng.uniform(0.45, 0.70)), int(frame_h * 0.95))
+    x, y = int(rng.integers(0, frame_w - inner.width + 1)), int(rng.integers(0, frame_h - inner.height + 1))
+    frame.paste(inner, (x, y))
+    return frame
+
+
+def t_collage(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A frame of several pictures: the photo in one cell of a 2x2 grid, textures in the others."""
+    cell_w, cell_h, gap = 460, 340, 12
+    frame = Image.new("RGB", (2 * cell_w + 3 * gap, 2 * cell_h + 3 * gap), (245, 245, 245))
+    mine = int(rng.integers(4))
+    for cell in range(4):
+        picture = img if cell == mine else Image.fromarray(_texture(rng))
+        inner = _fit(picture, cell_w, cell_h)
+        frame.paste(inner, (gap + (cell % 2) * (cell_w + gap), gap + (cell // 2) * (cell_h + gap)))
+    return frame
+
+
 TRANSFORMS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
     "resize": t_resize, "crop": t_crop, "jpeg20": t_jpeg, "colour": t_colour,
-    "rotate": t_rotate, "overlay": t_overlay, "flip": t_flip,
+    "rotate": t_rotate, "overlay": t_overlay, "flip": t_flip, "pip": t_pip, "collage": t_collage,
 }
 
 
