@@ -88,22 +88,18 @@ class NddClient:
         if reply.status_code not in (200, 404):  # 404: never indexed, or already gone
             raise NddRejectedError(f"NDD refused to delete {item_id}: {reply.text[:300]}")
 
-    async def search_by_id(self, kind: str, collection: str, item_id: str, t_sim: float, t_rank: int) -> list[Hit]:
-        reply = await self._call("GET", f"/{kind}s/search/{item_id}",
-                                 params={"collection_id": collection, "t_sim": t_sim, "t_rank": t_rank})
-        if reply.status_code != 200:
-            raise NddRejectedError(f"NDD search of {item_id} failed: {reply.status_code} {reply.text[:300]}")
-        return _hits(reply.json())
-
-    async def search_by_upload(self, kind: str, collection: str, data: bytes, t_sim: float, t_rank: int
-                               ) -> list[Hit]:
-        """Hits in `collection` for media not indexed there; a collection that does not exist has none."""
-        reply = await self._call("POST", f"/{kind}s/search/upload", files={"file": ("query", data)},
-                                 params={"collection_id": collection, "t_sim": t_sim, "t_rank": t_rank})
-        if reply.status_code == 404:
+    async def search_by_id(self, kind: str, collection: str, item_id: str, t_sim: float, t_rank: int,
+                           source: str | None = None) -> list[Hit]:
+        """Hits in `collection` of an item indexed in `source` (default: the same collection), from its stored
+        descriptors; a `collection` that does not exist yet has none."""
+        params: dict[str, Any] = {"collection_id": collection, "t_sim": t_sim, "t_rank": t_rank}
+        if source and source != collection:
+            params["from_collection_id"] = source
+        reply = await self._call("GET", f"/{kind}s/search/{item_id}", params=params)
+        if reply.status_code == 404 and source and source != collection:
             return []
         if reply.status_code != 200:
-            raise NddRejectedError(f"NDD search failed: {reply.status_code} {reply.text[:300]}")
+            raise NddRejectedError(f"NDD search of {item_id} failed: {reply.status_code} {reply.text[:300]}")
         return _hits(reply.json())
 
 

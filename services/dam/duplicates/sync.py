@@ -240,7 +240,8 @@ class NddSync:
                      else self._names["public"])
             threshold = self._options.ndd_threshold
             hits = await self._client.search_by_id(kind, collection, key, threshold, T_RANK)
-            hits += await self._client.search_by_upload(kind, other, data[row.asset_id], threshold, T_RANK)
+            # The other collection is searched with the descriptors NDD stored for this item (computed once).
+            hits += await self._client.search_by_id(kind, other, key, threshold, T_RANK, source=collection)
             async with self._sessions.begin() as session:
                 for hit in hits:
                     if (pair := pair_of(row.asset_id, hit)) is not None:
