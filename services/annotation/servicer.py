@@ -16,6 +16,7 @@ from services.annotation.assets import AssetError
 from services.annotation.catalog import MissingModelError
 from services.annotation.controller import Controller, SingleRequest
 from services.annotation.fanout import model_error
+from services.annotation.limits import check_batch, check_image, check_single, check_video
 from services.annotation.tasks import TaskSpec
 
 Ctx = grpc.aio.ServicerContext
@@ -35,6 +36,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
     def _single(self, spec: TaskSpec) -> Callable[[SingleRequest, Ctx], Awaitable[Message]]:
         async def handle(request: SingleRequest, context: Ctx) -> Message:
             try:
+                check_single(request, self.controller.options)
                 return await self.controller.one(spec, request)
             except AssetError as exc:
                 await context.abort(exc.code, exc.message)
@@ -56,6 +58,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         self, request: pb.ImageAnnotationRequest, context: Ctx
     ) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
         try:
+            check_image(request, self.controller.options)
             async for item in self.controller.image_stream(request):
                 yield item
         except AssetError as exc:
@@ -64,8 +67,10 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
     async def ImageAnnotationStreamBatch(
         self, request: pb.ImageAnnotationRequestBatch, context: Ctx
     ) -> AsyncIterator[pb.ImageAnnotationStreamResponseBatch]:
-        if not request.requests:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the batch holds no requests")
+        try:
+            check_batch(request, self.controller.options)
+        except AssetError as exc:
+            await context.abort(exc.code, exc.message)
         async for item in self.controller.batch_stream(request):
             yield item
 
@@ -73,15 +78,25 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         self, request: pb.VideoAnnotationRequest, context: Ctx
     ) -> AsyncIterator[pb.VideoAnnotationStreamResponse]:
         try:
+            check_video(request, self.controller.options)
             async for item in self.controller.video_stream(request):
                 yield item
         except AssetError as exc:
             await context.abort(exc.code, exc.message)
 
+    # The unary calls answer bad input in their Annex II status / error_msg fields.
     async def ImageAnnotation(self, request: pb.ImageAnnotationRequest, context: Ctx) -> pb.ImageAnnotationResponse:
+        try:
+            check_image(request, self.controller.options)
+        except AssetError as exc:
+            return pb.ImageAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
         return await self.controller.image_unary(request)
 
     async def VideoAnnotation(self, request: pb.VideoAnnotationRequest, context: Ctx) -> pb.VideoAnnotationResponse:
+        try:
+            check_video(request, self.controller.options)
+        except AssetError as exc:
+            return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
         return await self.controller.video_unary(request)
 
     async def ThreeDAnnotation(self, request: pb.ThreeDAnnotationRequest, context: Ctx) -> pb.Annotation3dResponse:

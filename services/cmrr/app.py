@@ -27,6 +27,7 @@ from services.common.inference import (
 from services.common.logging import RequestIdMiddleware
 from services.common.metrics import ServiceMetrics, add_metrics, instrument_backend
 from services.common.model_repository import ModelNotFoundError, ModelRepository
+from services.common.service_auth import api_key_dependencies
 from services.common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ def create_app(
         "recommendations from a user's areas of interest (MediaVerse D3.3 section 4).",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        # Every route, the original /mv_retrieval ones included, when MAAM_CMRR__API_KEY is set.
+        dependencies=api_key_dependencies(cmrr.api_key, "CMRR"),
     )
     app.include_router(original.router, prefix=PREFIX)
     app.include_router(contents.router, prefix=PREFIX)

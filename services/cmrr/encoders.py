@@ -15,8 +15,9 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
+from services.annotation.models.preprocess import model_input
+from services.common.image_resize import ResizeSpec, resize_for_model
 from services.common.inference import InferenceBackend
 from services.common.media import open_image
 from services.common.model_repository import ModelRepository, ModelSpec
@@ -51,8 +52,9 @@ def _pick_output(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class ImageEncoder:
-    """RGB image -> resize shorter side, centre crop (or, when the sidecar says `resize: stretch_bicubic`, as
-    ALBEF's test transform does, stretch to the square), scale to [0, 1], normalise by mean/std, NCHW float32."""
+    """RGB image -> resized as the sidecar says (services/common/image_resize.py, the annotation service's
+    code too; default: shorter side bicubic + centre crop; ALBEF's `stretch_bicubic` stretches), scale to
+    [0, 1], normalise by mean/std, NCHW float32."""
 
     def __init__(self, spec: ModelSpec, backend: InferenceBackend, max_pixels: int) -> None:
         self.spec = spec
@@ -64,21 +66,19 @@ class ImageEncoder:
         self.input_size = int(params.get("input_size") or inp.dims[-1])
         self.mean = np.asarray(params.get("mean", (0.0, 0.0, 0.0)), np.float32).reshape(3, 1, 1)
         self.std = np.asarray(params.get("std", (1.0, 1.0, 1.0)), np.float32).reshape(3, 1, 1)
-        self.stretch = str(params.get("resize", "")).startswith("stretch")
+        # Graphs converted from TensorFlow (the offline visual embedding) take NHWC pixels prepared their own
+        # way: the annotation service's preparation, so both services give one image the same vector.
+        self.nhwc = params.get("layout") == "NHWC"
+        self.resize = None if self.nhwc else ResizeSpec.from_params(
+            {"interpolation": "bicubic", **params}, self.input_size, default_mode="shorter_side_center_crop"
+        )
 
     def preprocess(self, data: bytes) -> np.ndarray:
         image = open_image(data, self.max_pixels).convert("RGB")  # MediaError for corrupt images and bombs
-        size = self.input_size
-        if self.stretch:
-            square = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0
-            return (square.transpose(2, 0, 1) - self.mean) / self.std
-        scale = size / min(image.size)
-        resized = image.resize(
-            (max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.Resampling.BICUBIC
-        )
-        left, top = (resized.width - size) // 2, (resized.height - size) // 2
-        crop = np.asarray(resized.crop((left, top, left + size, top + size)), np.float32) / 255.0
-        return (crop.transpose(2, 0, 1) - self.mean) / self.std
+        if self.resize is None:
+            return model_input(np.asarray(image), self.spec.meta.params)
+        pixels, _ = resize_for_model(np.asarray(image), self.resize)
+        return (pixels.transpose(2, 0, 1) - self.mean) / self.std
 
     async def encode(self, data: bytes) -> np.ndarray:
         # Decoding and resizing take milliseconds to seconds for big photos: off the event loop.

@@ -154,10 +154,18 @@ class CmrrService:
         spaces = self.encoders.encoding(modality)
         if not spaces:
             raise UnavailableError(f"{modality} content cannot be encoded: {' '.join(self.encoders.notes)}")
-        digest, payload = _digest(modality, body)
+        digest, payload = self._content(modality, body)
         vectors = {s.space: await self._encode(s, modality, payload) for s in spaces}
         return await asyncio.to_thread(
             self._commit, lambda: self.store.add(user, content_id, modality, digest, body, vectors))
+
+    def _content(self, modality: str, body: bytes) -> tuple[str, bytes | str]:
+        """_digest of a request's body, within the text length bound."""
+        digest, payload = _digest(modality, body)
+        if isinstance(payload, str) and len(payload) > self.cmrr.max_text_chars:
+            raise ApiError(f"the text has {len(payload):,} characters, over the {self.cmrr.max_text_chars:,}-character "
+                           "limit (MAAM_CMRR__MAX_TEXT_CHARS)", 413)
+        return digest, payload
 
     async def delete(self, user: str, content_id: str) -> Change:
         change = await asyncio.to_thread(self._commit, lambda: self.store.delete(user, content_id))
@@ -216,7 +224,7 @@ class CmrrService:
             raise BadContentError(f"the request body is empty; send the {modality} query as the raw body "
                                   "(recommend_contents suggests content without a query)")
         space = self.query_space(modality, space_name)
-        query = await self._encode(space, modality, _digest(modality, body)[1])
+        query = await self._encode(space, modality, self._content(modality, body)[1])
         results: dict[str, Ranked | str] = {}
         notes: list[str] = []
         for target in MODALITIES:

@@ -44,10 +44,10 @@ def is_trusted_url(url: str, prefixes: Iterable[str]) -> bool:
     """Whether `url` lies under one of `prefixes`: the same scheme and host, the same port where the
     prefix names one, a path under the prefix's path, and nothing that could make the server see
     another path or host (dot segments, encoded dots or slashes, user info)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
+    except ValueError:  # malformed: not trusted (and _split refuses it)
         return False
     lowered = parts.path.lower()
     if parts.username is not None or "\\" in parts.path or "%2e" in lowered or "%2f" in lowered:
@@ -66,12 +66,39 @@ def is_trusted_url(url: str, prefixes: Iterable[str]) -> bool:
     return False
 
 
+class InvalidURLError(ForbiddenURLError):
+    """The URL is malformed: a host name no resolver takes, a port out of range."""
+
+
+def _check_host(host: str) -> None:
+    """A host name the resolver can take (RFC 1035 sizes, IDNA-encodable), else InvalidURLError: the idna
+    codec's UnicodeError would otherwise surface as a server error."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError as exc:
+        raise InvalidURLError(f"URL host {host[:80]!r}{'...' if len(host) > 80 else ''} is not a valid host name "
+                              "(at most 253 characters, 63 per dot-separated label)") from exc
+    if len(encoded) > 253:
+        raise InvalidURLError(f"URL host has {len(encoded)} characters, over the 253 a host name may have")
+
+
 def _split(url: str) -> SplitResult:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise InvalidURLError(f"URL {url[:200]!r} is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise ForbiddenURLError(f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
     if not parts.hostname:
-        raise ForbiddenURLError(f"URL {url!r} has no host")
+        raise ForbiddenURLError(f"URL {url[:200]!r} has no host")
+    del port
+    _check_host(parts.hostname)
     return parts
 
 

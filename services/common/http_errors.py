@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +116,35 @@ def _mapped(status: int) -> Any:
         return error_response(status, str(exc.args[0]) if len(exc.args) == 1 else str(exc))
 
     return handler
+
+
+class BodyLimitEnvelope:
+    """Starlette answers a body over FastAPI's `max_body_size` with a plain-text 413 of its own, sent past the
+    exception handlers; this ASGI wrapper sends the envelope in its place, naming the cap in force."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def enveloped(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                headers = dict(message.get("headers") or [])
+                if headers.get(b"content-type", b"").startswith(b"text/plain"):
+                    replaced = True
+                    cap = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+                    limit = f" of {cap / (1024 * 1024):g} MiB" if isinstance(cap, int) else ""
+                    response = error_response(413, f"the request body is over this route's limit{limit}")
+                    await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+                    await send({"type": "http.response.body", "body": response.body})
+                    return
+            if replaced:
+                return  # the plain-text body (and any more of it)
+            await send(message)
+
+        await self.app(scope, receive, enveloped)

@@ -21,6 +21,8 @@ from typing import Any
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from services.common.sidecar_params import unknown_params
+
 CONFIG_FILE = "config.pbtxt"
 SIDECAR_FILE = "maam.json"
 DEFAULT_WEIGHTS_FILE = "model.onnx"
@@ -87,6 +89,16 @@ class ModelMeta:
         source = raw.get("source", "imported")
         if source not in SOURCES:
             raise ModelRepositoryError(f"{path}: source must be one of {SOURCES}, not {source!r}")
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            raise ModelRepositoryError(f"{path}: params must be an object")
+        runtime = raw.get("runtime")
+        unknown, schema = unknown_params(raw["task"], params, runtime if runtime != TRITON_RUNTIME else None)
+        if unknown:
+            raise ModelRepositoryError(
+                f"model {model_dir.name!r}: {path}: unknown params key(s) {', '.join(unknown)} for {schema} "
+                "(the keys are defined in services/common/sidecar_params.py)"
+            )
         return cls(
             task=raw["task"],
             source=source,
@@ -94,7 +106,7 @@ class ModelMeta:
             description=str(raw.get("description", "")),
             license=str(raw.get("license", "")),
             precision=str(raw.get("precision", "fp32")),
-            params=dict(raw.get("params") or {}),
+            params=dict(params),
             runtime=str(raw.get("runtime") or TRITON_RUNTIME),
             weights_file=str(raw.get("weights_file") or ""),
         )

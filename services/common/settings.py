@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # ---- the renames ------------------------------------------------------------------------------------------
@@ -160,6 +160,21 @@ class AnnotationServiceSettings(BaseModel):
         return grpc_port + 1000 if grpc_port + 1000 <= 65535 else grpc_port - 1000
 
 
+class NddClientSettings(BaseModel):
+    """MAAM_NDD__*: what the NDD service and its clients (the DAM) agree on. The service adds its own tuning
+    (services/ndd/core/config.py)."""
+
+    # Required on every NDD route when set (services/common/service_auth.py); callers send it.
+    api_key: SecretStr | None = None
+
+
+class CmrrClientSettings(BaseModel):
+    """MAAM_CMRR__*: what the CMRR service and its clients agree on (the service's own: services/cmrr/core)."""
+
+    # Required on every CMRR route, the original /mv_retrieval ones included, when set.
+    api_key: SecretStr | None = None
+
+
 class MediaSettings(BaseModel):
     """MAAM_MEDIA__*: decoding and fetching untrusted media, the same in every service."""
 
@@ -205,6 +220,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "maam")
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     annotation: AnnotationServiceSettings = Field(default_factory=AnnotationServiceSettings)
+    ndd: NddClientSettings = Field(default_factory=NddClientSettings)
+    cmrr: CmrrClientSettings = Field(default_factory=CmrrClientSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

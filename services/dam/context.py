@@ -94,7 +94,7 @@ class DamContext:
                                          self.node, self.blob_links)
         self.workers.start(self.settings.dam.workers)
         self.indexer.start()
-        self.ndd_sync = create_sync(self.db.sessions, self.blobs, self.settings.dam)
+        self.ndd_sync = create_sync(self.db.sessions, self.blobs, self.settings.dam, self.settings.ndd.api_key)
         if self.ndd_sync is not None:
             self.ndd_sync.start()
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")

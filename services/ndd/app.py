@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.common.fetch import FetchError, ForbiddenURLError, TooLargeError
-from services.common.http_errors import ERROR_RESPONSES, install_error_envelope
+from services.common.http_errors import ERROR_RESPONSES, BodyLimitEnvelope, install_error_envelope
 from services.common.logging import RequestIdMiddleware
 from services.common.media import MediaError
 from services.common.metrics import ServiceMetrics, add_metrics
+from services.common.service_auth import api_key_dependencies
 from services.common.settings import Settings, get_settings
+from services.ndd.api.deps import ITEM_ID_MAX, URL_MAX
 from services.ndd.api.routes import collections, health, images, jobs, videos
 from services.ndd.core.config import NddSettings, get_ndd_settings
 from services.ndd.descriptors.deep import DeepInputError, DescriptorUnavailableError
@@ -23,6 +25,10 @@ from services.ndd.jobs import QueueFullError
 from services.ndd.metrics import Metrics
 from services.ndd.service import NddService
 from services.ndd.store import DuplicateError, UnknownCollectionError
+
+MiB = 1024 * 1024
+# A URL job item's JSON: an id and a URL at their length bounds (api/deps.py).
+ITEM_BODY_BYTES = ITEM_ID_MAX + URL_MAX
 
 # What the service's own exceptions mean to a client.
 STATUSES: dict[type[Exception], int] = {
@@ -51,14 +57,20 @@ def create_app(settings: Settings | None = None, ndd: NddSettings | None = None)
         finally:
             await service.close()
 
+    # Bodies are capped while they stream in: JSON ones small, the ones that carry files at MAX_BODY_MB.
+    json_cap = max(MiB, ndd.max_items_per_job * (ITEM_BODY_BYTES + 2 * 1024))
     app = FastAPI(title="MAAM near-duplicate detection", version="1.0", lifespan=lifespan,
-                  responses=ERROR_RESPONSES,
+                  responses=ERROR_RESPONSES, dependencies=api_key_dependencies(ndd.api_key, "NDD"),
                   description="Index images and videos in collections and find their near-duplicates.")
     app.state.metrics = service_metrics
+    # Per router, not app-wide: a route's own cap answers through the middleware below, the app-wide one past it.
     for module in (collections, jobs, images, videos):
-        app.include_router(module.router, prefix="/api/v1")
-    app.include_router(health.router)
+        app.include_router(module.router, prefix="/api/v1", max_body_size=json_cap)
+    for module in (images, videos):
+        app.include_router(module.uploads, prefix="/api/v1", max_body_size=ndd.max_body_mb * MiB)
+    app.include_router(health.router, max_body_size=json_cap)
     install_error_envelope(app, STATUSES)
+    app.add_middleware(BodyLimitEnvelope)  # a 413 for a body over its cap in the envelope
     add_metrics(app, service_metrics, route=False)  # routes/health.py serves the same registry
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything below
     return app

@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch", reason="building the captioner repository n
 
 from protos import media_annotation_pb2 as pb  # noqa: E402
 from services.annotation.models.bpe_text import ByteBpeDecoder  # noqa: E402
-from services.annotation.models.preprocess import resize, to_tensor  # noqa: E402
+from services.annotation.models.preprocess import model_input  # noqa: E402
+from services.common.model_repository import ModelRepository  # noqa: E402
 from tests.annotation.conftest import service_settings  # noqa: E402
 from tests.support.media import encode_image  # noqa: E402
 
@@ -99,7 +100,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyCaptioner:
 
 def _generate(tiny: TinyCaptioner, rgb: np.ndarray, **options) -> list[str]:
     """The torch model's own generate() on the adapter's preprocessing of the same image."""
-    pixels = torch.from_numpy(to_tensor(resize(rgb, SIZE), MEAN, STD)[None])
+    params = ModelRepository(tiny.root).get("tiny_caption").meta.params  # the sidecar's resize, as the adapter
+    pixels = torch.from_numpy(model_input(rgb, params)[None])
     with torch.no_grad():
         ids = tiny.model.generate(pixel_values=pixels, max_length=MAX_LENGTH, do_sample=False, **options)
     return [tiny.tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]

@@ -265,3 +265,14 @@ def test_bodies_keep_the_original_protocols_shape(server: LiveServer) -> None:
     recommended.headers["x-maam-notes"].encode("ascii")
     assert server.client.post("/add_content", params={"id": "q", "type": "text", "user": "u"},
                               content=b"hi").json()["msg"] == "Content q successfully added to the indexer by user u"
+
+
+def test_texts_past_the_length_bound_are_413_before_encoding(start_server: StartServer) -> None:
+    server = start_server(max_text_chars=1000)
+    assert add(server, "t-ok", "text", "bob", b"a" * 1000).status_code == 200
+    too_long = add(server, "t-long", "text", "bob", b"a" * 1001)
+    assert too_long.status_code == 413
+    assert "1,001 characters, over the 1,000-character limit" in too_long.json()["detail"]
+    query = retrieve(server, "alice", "text", "é".encode() * 1001)
+    assert query.status_code == 413
+    assert server.client.get("/contents", params={"user": "bob"}).json()["text"][0]["id"] == "t-ok"

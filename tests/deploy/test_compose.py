@@ -346,3 +346,15 @@ def test_deployment_docs_state_the_versions_and_how_to_verify() -> None:
     for needle in ("2.26", "570", "id -u", "docker compose ps", "MAAM_UID", "9.x"):
         assert needle in docs, f"docs/deployment.md does not say {needle!r}"
     assert "curl -X POST triton:8000" not in docs  # not reachable from the host
+
+
+def test_ndd_and_cmrr_require_their_keys_and_the_dam_carries_them(services: dict) -> None:
+    """Issue 20: NDD and CMRR answered anyone. Each gets its key from .env (required), the DAM gets both to send,
+    and their healthchecks send the container's own key, or they would read 401 as unhealthy."""
+    for name, variable in (("ndd", "MAAM_NDD__API_KEY"), ("cmrr", "MAAM_CMRR__API_KEY")):
+        assert services[name]["environment"][variable] == services["dam"]["environment"][variable]
+        assert services[name]["environment"][variable] == read_env_file()[variable]
+        health = " ".join(services[name]["healthcheck"]["test"])
+        assert f"'X-API-Key': os.environ['{variable}']" in health
+    with pytest.raises(InterpolationError, match="MAAM_NDD__API_KEY"):
+        load(env={k: v for k, v in read_env_file().items() if k != "MAAM_NDD__API_KEY"})

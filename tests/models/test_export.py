@@ -122,7 +122,7 @@ def test_vit_region_feature_export(tmp_path: Path) -> None:
         img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=0
     )
     assert export_vit(tmp_path, model, name="tiny_vit", source="test", license="test") < 1e-4
-    _, spec = _check_installed(tmp_path, "tiny_vit", "region_features")
+    _, spec = _check_installed(tmp_path, "tiny_vit", "region_embedding")
     assert spec.meta.params["dim"] == 32 and [list(o.dims) for o in spec.config.output] == [[32]]
     images = np.random.default_rng(4).standard_normal((5, 3, 32, 32)).astype(np.float32)
     _assert_close(_features_module(model), spec, {"images": images})

@@ -307,3 +307,26 @@ async def test_the_onnx_backend_loads_the_shipped_repository(shipped_repository:
         assert result["output0"].shape == (1, 22, 2100)
     finally:
         await backend.close()
+
+
+def test_strict_install_fails_when_a_model_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make test` installs with --strict: a model that could not be installed fails the run there
+    instead of leaving its tests to meet a missing model; plain `make up` goes on without it."""
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from services.models import shipped
+    from services.models.cli import app
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        shipped.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+    args = ["install-shipped", "--repository", str(tmp_path), "--no-packaged"]
+    lenient = CliRunner().invoke(app, args)
+    assert lenient.exit_code == 0, lenient.output
+    assert "skipped minilm_l6_v2" in lenient.output
+    strict = CliRunner().invoke(app, [*args, "--strict"])
+    assert strict.exit_code == 1
+    assert "1 shipped model(s) not installed: minilm_l6_v2" in strict.output

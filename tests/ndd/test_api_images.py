@@ -300,3 +300,18 @@ def test_search_by_id_in_another_collection_uses_the_stored_item(make_client, ph
     assert client.get("/api/v1/images/search/cat", params={"collection_id": "public"}).status_code == 404
     assert client.get("/api/v1/images/search/cat", params=params | {"collection_id": "nope"}).status_code == 404
     assert client.get("/api/v1/images/search/cat", params=params | {"from_collection_id": "nope"}).status_code == 404
+
+
+def test_item_ids_of_any_accepted_length_work_and_longer_ones_are_refused_at_creation(make_client, photos):
+    client = make_client()
+    long_id = "i" * 500  # the longest id an item may have
+    job = upload_images(client, {long_id: encode(photos["chelsea"][::2, ::2])})
+    assert job["indexed"] == [long_id]
+    assert client.get(f"/api/v1/images/search/{long_id}", params={"t_sim": 0}).status_code == 200
+    files = [("files", ("x.png", encode(photos["coffee"][::4, ::4]), "image/png"))]
+    too_long = client.post("/api/v1/images/jobs/upload", files=files, data={"ids": ["i" * 501]})
+    assert too_long.status_code == 422 and "1 to 500 characters" in too_long.json()["detail"]
+    by_url = client.post("/api/v1/images/jobs", json={"items": [{"id": "i" * 501, "url": "https://example.com/a"}]})
+    assert by_url.status_code == 422
+    assert client.get(f"/api/v1/images/search/{'i' * 501}").status_code == 422
+    assert client.delete(f"/api/v1/images/indices/{long_id}").status_code == 200

@@ -21,7 +21,7 @@ from tritonclient.grpc import model_config_pb2
 
 from services.annotation.models.base import AdapterError, TaskModel
 from services.annotation.models.bpe_text import ByteBpeDecoder
-from services.annotation.models.preprocess import resize, to_tensor
+from services.annotation.models.preprocess import model_input
 from services.annotation.models.types import Caption
 from services.common.model_repository import ModelSpec
 from services.common.text_tokenizers import TokenizerError
@@ -73,8 +73,7 @@ class Captioner(TaskModel):
             raise AdapterError(f"model {self.name!r}: its maam.json needs the vocabulary (labels or labels_file)")
         seq_len = int(self.param("seq_len", 16))
         beams = max(1, int(self.param("num_beams", 1)))
-        size = int(self.param("input_size", 224))
-        image = to_tensor(resize(rgb, size), self.params.get("mean"), self.params.get("std"))
+        image = model_input(rgb, self.params)
         bos, eos, pad = self._ids()
         image_name, ids_name = self.input_names[0], self.input_names[1]
         # Each hypothesis: (tokens, sum of log-probs, finished).
@@ -130,8 +129,7 @@ class Captioner(TaskModel):
         return self.decoder
 
     async def _encode(self, rgb: np.ndarray) -> np.ndarray:
-        size = int(self.param("input_size", 224))
-        image = to_tensor(resize(rgb, size), self.params.get("mean"), self.params.get("std"))
+        image = model_input(rgb, self.params)
         states = (await self._infer({self.input_names[0]: image[None]}))[self.output_names[0]]
         return states.astype(np.float32)  # [1, patches, hidden]
 

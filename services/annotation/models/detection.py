@@ -9,8 +9,9 @@ import numpy as np
 from services.annotation.face_detection.base import EXPECTED_SCORE_FACTOR, FaceBox
 from services.annotation.face_detection.nms import nms
 from services.annotation.models.base import AdapterError, TaskModel
-from services.annotation.models.preprocess import letterbox, to_tensor
+from services.annotation.models.preprocess import normalise_chw
 from services.annotation.models.types import Detection, Label, Scored
+from services.common.image_resize import ResizeError, ResizeSpec, resize_for_model
 
 
 def decode_yolov8(
@@ -53,9 +54,13 @@ class YoloDetector(TaskModel):
         return float(self.param("conf_threshold", self.param("score_threshold", self.default_conf)))
 
     async def detect(self, rgb: np.ndarray, conf_threshold: float | None = None) -> list[Detection]:
-        corner = self.param("letterbox", "center") in ("pad_bottom_right", "corner")
-        padded, lb = letterbox(rgb, self.input_size, corner=corner)
-        tensor = to_tensor(padded)
+        # params.resize: letterbox (YOLO's default) or stretch (torchvision's detectors).
+        try:
+            resize = ResizeSpec.from_params(self.params, self.input_size, default_mode="letterbox")
+        except ResizeError as exc:
+            raise AdapterError(f"model {self.name!r}: {exc}") from exc
+        image, lb = resize_for_model(rgb, resize)
+        tensor = normalise_chw(image, None, None)
         out = await self._infer_one({self.input_names[0]: tensor})
         raw = out[self.output_names[0]] if self.output_names else next(iter(out.values()))
         if conf_threshold is None:

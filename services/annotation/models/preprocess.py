@@ -9,6 +9,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from services.common.image_resize import ResizeSpec, resize_for_model
+
 
 @dataclass(frozen=True)
 class Letterbox:
@@ -61,14 +63,26 @@ def to_tensor(
     return np.ascontiguousarray(chw)
 
 
+def normalise_chw(x_hwc: np.ndarray, mean: Sequence[float] | None, std: Sequence[float] | None) -> np.ndarray:
+    """float32 HWC in [0, 1] -> CHW, then (x - mean) / std when given."""
+    chw = x_hwc.transpose(2, 0, 1).astype(np.float32)
+    if mean is not None:
+        chw = chw - np.asarray(mean, np.float32).reshape(3, 1, 1)
+    if std is not None:
+        chw = chw / np.asarray(std, np.float32).reshape(3, 1, 1)
+    return np.ascontiguousarray(chw)
+
+
 def model_input(rgb: np.ndarray, params: Mapping[str, Any], default_size: int = 224) -> np.ndarray:
-    """One image as the model's params describe its input. Default (NCHW): resized to `input_size`,
-    [0, 1], then (x - mean) / std with mean and std in [0, 1] units. `layout: "NHWC"` (graphs converted
+    """One image as the model's params describe its input. Default (NCHW): resized to `input_size`
+    as `params.resize` / `interpolation` / `crop_pct` say (services/common/image_resize.py; default a
+    plain stretch), [0, 1], then (x - mean) / std with mean and std in [0, 1] units. `layout: "NHWC"` (graphs converted
     from TensorFlow): resized to `resize` and centre-cropped to `input_size` (or resized to it), `color`
     RGB or BGR, then (x - mean) * scale + offset with mean in pixel units (0-255)."""
     size = int(params.get("input_size") or default_size)
     if params.get("layout", "NCHW") != "NHWC":
-        return to_tensor(resize(rgb, size), params.get("mean"), params.get("std"))
+        image, _ = resize_for_model(rgb, ResizeSpec.from_params(params, size))
+        return normalise_chw(image, params.get("mean"), params.get("std"))
     first = int(params.get("resize") or size)
     image = resize(rgb, first)
     if first != size:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.common.settings import Settings
+from services.common.settings import CmrrClientSettings, Settings
 
 DEFAULT_PORT = 8007
 
 
-class CmrrSettings(BaseModel):
+class CmrrSettings(CmrrClientSettings):
     # The port `maam serve cmrr` and `maam up` use without --port.
     port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
     # Encoder family, as the original `.env` MODEL variable: the first installed image encoder whose name or
@@ -28,6 +28,9 @@ class CmrrSettings(BaseModel):
     snapshot_every: int = Field(10_000, ge=1)
     max_body_mb: float = Field(50.0, gt=0)
     max_k: int = Field(1000, ge=1)
+    # Texts longer than this are refused (413): the encoders read only the first few dozen tokens, and
+    # tokenizing megabytes of text would hold a worker for nothing.
+    max_text_chars: int = Field(100_000, ge=1)
     # Recommendation clusters at most this many of a user's most recent posts per modality.
     max_history: int = Field(2000, ge=1)
     novelty: float = Field(0.2, ge=0.0, lt=1.0)

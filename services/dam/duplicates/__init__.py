@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.service_auth import key_headers
 from services.dam.blobstore import BlobStore
 from services.dam.core.config import DamOptions
 from services.dam.duplicates.client import NddClient
 from services.dam.duplicates.sync import NddSync
 
 
-def create_sync(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, options: DamOptions) -> NddSync | None:
-    """The sync loop when NDD is configured (MAAM_DAM__NDD_URL), else None."""
+def create_sync(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, options: DamOptions,
+                api_key: SecretStr | None = None) -> NddSync | None:
+    """The sync loop when NDD is configured (MAAM_DAM__NDD_URL), else None; `api_key`: MAAM_NDD__API_KEY."""
     if not options.ndd_url:
         return None
-    return NddSync(sessions, NddClient(options.ndd_url, options.ndd_timeout_s), blobs, options)
+    return NddSync(sessions, NddClient(options.ndd_url, options.ndd_timeout_s, key_headers(api_key)), blobs, options)

@@ -32,8 +32,10 @@ class JobResult:
 
 
 class NddClient:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=timeout_s)
+    def __init__(self, base_url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
+        # `headers`: NDD's API key (services/common/service_auth.py), when it has one.
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=timeout_s,
+                                       headers=headers or {})
         self._timeout = timeout_s
         self._collections: set[str] = set()  # known to exist (created or found)
 

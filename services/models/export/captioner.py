@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from services.common.model_repository import ModelMeta
-from services.models.errors import fetching, require_export_extra
+from services.models.errors import building, require_export_extra
 from services.models.export.common import export_and_verify, write_exported
 
 NAME = "vit_gpt2_caption"
@@ -81,6 +81,7 @@ def export_captioner(
     tokenizer_dir: Path | None = None,
     image_mean: list[float] | None = None,
     image_std: list[float] | None = None,
+    interpolation: str = "bilinear",
     max_length: int = 16,
     num_beams: int = 4,
 ) -> dict[str, float]:
@@ -124,7 +125,9 @@ def export_captioner(
                 "input_size": size,
                 "mean": image_mean or [0.5, 0.5, 0.5],
                 "std": image_std or [0.5, 0.5, 0.5],
+                # ViTImageProcessor: a plain resize to size x size (PIL, its `resample`), no crop.
                 "resize": "stretch",
+                "interpolation": interpolation,
                 "decoder_model": f"{name}_decoder",
                 "decoder_start_token_id": int(start),
                 "eos_token_id": int(eos),
@@ -158,14 +161,17 @@ def export_captioner(
     return {name: enc.max_abs_diff, f"{name}_decoder": dec.max_abs_diff}
 
 
-def pull_captioner(repository: Path) -> dict[str, float]:
-    require_export_extra("pulling the image captioner")
+def pull_captioner(repository: Path, upstream) -> dict[str, float]:
+    require_export_extra("pulling the image captioner", ("torch", "transformers"))
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
-    with fetching(f"{HF_ID} (weights, tokenizer, image processor)"):
-        model = VisionEncoderDecoderModel.from_pretrained(HF_ID, attn_implementation="eager")
-        tokenizer = AutoTokenizer.from_pretrained(HF_ID)
-        processor = AutoImageProcessor.from_pretrained(HF_ID)
+    from services.models.hub import hf_snapshot
+
+    local = hf_snapshot(upstream, "the captioner's weights, tokenizer and image processor")
+    with building(upstream.id):
+        model = VisionEncoderDecoderModel.from_pretrained(local, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(local)
+        processor = AutoImageProcessor.from_pretrained(local)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer.save_pretrained(tmp)
         return export_captioner(
@@ -174,4 +180,14 @@ def pull_captioner(repository: Path) -> dict[str, float]:
             tokenizer_dir=Path(tmp),
             image_mean=[float(v) for v in processor.image_mean],
             image_std=[float(v) for v in processor.image_std],
+            interpolation=pil_interpolation_name(processor.resample),
         )
+
+
+def pil_interpolation_name(resample) -> str:  # type: ignore[no-untyped-def]
+    """PIL's resampling filter (an int or Image.Resampling) -> the adapters' interpolation name."""
+    from PIL import Image
+
+    names = {Image.Resampling.NEAREST: "nearest", Image.Resampling.BILINEAR: "bilinear",
+             Image.Resampling.BICUBIC: "bicubic", Image.Resampling.LANCZOS: "lanczos"}
+    return names[Image.Resampling(int(resample))]

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from services.common.model_repository import ModelMeta
-from services.models.errors import fetching, require_export_extra
+from services.models.errors import ModelsError, building, fetching, require_export_extra
 from services.models.export.common import export_and_verify, write_exported
 
 NAME = "ssdlite320_coco"
 SIZE = 320
 SKIP = ("__background__", "N/A")
+RESIZE = {"resize": "stretch", "interpolation": "bilinear", "antialias": False}
 
 
 def _yolo_layout_module(model, size: int):
@@ -87,8 +88,9 @@ def export_ssdlite(
             params={
                 "input_size": SIZE,
                 "format": "yolov8",
-                # torchvision resizes without keeping the aspect ratio; the graph normalises itself.
-                "resize": "stretch",
+                # torchvision's detection transform: the float image stretched to 320 x 320 with
+                # bilinear interpolation, no antialiasing; the graph normalises itself.
+                **RESIZE,
                 "color": "RGB",
                 "scale": 1 / 255,
                 "score_threshold": 0.3,
@@ -101,14 +103,20 @@ def export_ssdlite(
     return exported.max_abs_diff
 
 
-def pull_ssdlite(repository: Path) -> float:
-    require_export_extra("pulling the COCO detector")
+def pull_ssdlite(repository: Path, upstream) -> float:
+    require_export_extra("pulling the COCO detector", ("torch", "torchvision"))
     from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights, ssdlite320_mobilenet_v3_large
 
     weights = SSDLite320_MobileNet_V3_Large_Weights.COCO_V1
-    with fetching("torchvision SSDlite320 COCO weights", host="download.pytorch.org"):
-        model = ssdlite320_mobilenet_v3_large(weights=weights)
+    if weights.url != upstream.id:
+        raise ModelsError(f"torchvision's COCO_V1 weights are {weights.url}, the pull table pins {upstream.id}")
+    categories = list(weights.meta["categories"])
+    with fetching(f"torchvision SSDlite320 COCO weights ({weights.url})", host="download.pytorch.org"):
+        state = weights.get_state_dict(progress=True, check_hash=True)  # the hash in the file name
+    with building("torchvision SSDlite320 MobileNetV3-Large"):
+        model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=len(categories))
+        model.load_state_dict(state)
     return export_ssdlite(
-        repository, model, list(weights.meta["categories"]),
+        repository, model, categories,
         license="BSD-3-Clause (torchvision code and weights; trained on COCO, CC-BY-4.0 annotations)",
     )

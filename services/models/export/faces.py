@@ -17,24 +17,26 @@ LICENSE = "InsightFace pretrained models: non-commercial research use only (see 
 # buffalo_l: SCRFD-10GF detector and ArcFace ResNet-50 trained on WebFace600K.
 PACKS = {"buffalo_l": ("det_10g.onnx", "w600k_r50.onnx")}
 
+# The keys services/annotation/face_detection/dnn.py (ScrfdParams) reads: (pixel - 127.5) / 128,
+# RGB, the input letterboxed into 640 x 640 as insightface's det_size.
 SCRFD_PARAMS = {
     "input_size": 640,
     "mean": 127.5,
     "std": 128.0,
-    "color": "RGB",
     "strides": [8, 16, 32],
-    "anchors_per_location": 2,
-    "landmarks": True,
+    "num_anchors": 2,
     "score_threshold": 0.5,
-    "nms_iou": 0.4,
+    "nms_threshold": 0.4,
     "format": "scrfd",
 }
+# The face embedder (ImageEmbedder) works on RGB in [0, 1]: insightface's (pixel - 127.5) / 127.5 is
+# (x - 0.5) / 0.5 per channel. Faces with SCRFD's five landmarks are first aligned to ArcFace's
+# 112 x 112 template (services/annotation/models/face_align.py); others (Haar, MediaPipe) are box crops.
 ARCFACE_PARAMS = {
     "input_size": 112,
-    "mean": 127.5,
-    "std": 127.5,
-    "color": "RGB",
-    # Crops are aligned to ArcFace's 5-point template (eyes, nose, mouth corners) first.
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "resize": "stretch",
     "alignment": "arcface_5pt",
     "normalized": False,
 }
@@ -57,11 +59,11 @@ def install_faces(
     return [det_name, rec_name]
 
 
-def pull_faces(repository: Path, pack: str = "buffalo_l") -> list[str]:
+def pull_faces(repository: Path, upstream, pack: str = "buffalo_l") -> list[str]:
     import httpx
 
     det_file, rec_file = PACKS[pack]
-    url = PACK_URL.format(pack=pack)
+    url = upstream.id
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / f"{pack}.zip"
         with (

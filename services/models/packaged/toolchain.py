@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 from services.models.errors import ModelsError
 
 # A set that converts every packaged graph here (measured: nanodet, faceres, blazeface, MediaPipe
@@ -54,14 +56,19 @@ def converter_python(cache: Path) -> Path:
     python = venv / "bin" / "python"
     wanted = "\n".join(CONVERTER_REQUIREMENTS)
     stamp = venv / STAMP
-    if python.exists() and stamp.is_file() and stamp.read_text() == wanted:
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", str(venv)], "creating the conversion venv")
-    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *CONVERTER_REQUIREMENTS],
-         f"installing {' '.join(CONVERTER_REQUIREMENTS)} into {venv}")
-    stamp.write_text(wanted)
+    # A venv cannot be built elsewhere and renamed (its scripts name their own path), so two installs
+    # sharing the cache (two checkouts, CI beside a developer) take turns instead of deleting each
+    # other's half-built tree.
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{venv}.lock"):
+        if python.exists() and stamp.is_file() and stamp.read_text() == wanted:
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        base = getattr(sys, "_base_executable", sys.executable)
+        _run([base, "-m", "venv", str(venv)], "creating the conversion venv")
+        _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *CONVERTER_REQUIREMENTS],
+             f"installing {' '.join(CONVERTER_REQUIREMENTS)} into {venv}")
+        stamp.write_text(wanted)
     return python
 
 
@@ -71,13 +78,15 @@ def tfjs_modules(cache: Path, *, npm: str = "npm") -> Path:
     modules = prefix / "node_modules"
     wanted = "\n".join(TFJS_PACKAGES)
     stamp = prefix / STAMP
-    if modules.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
-        return modules
-    shutil.rmtree(prefix, ignore_errors=True)
-    prefix.mkdir(parents=True)
-    _run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix), *TFJS_PACKAGES],
-         f"installing {' '.join(TFJS_PACKAGES)}")
-    stamp.write_text(wanted)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{prefix}.lock"):
+        if modules.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
+            return modules
+        shutil.rmtree(prefix, ignore_errors=True)
+        prefix.mkdir(parents=True)
+        _run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix), *TFJS_PACKAGES],
+             f"installing {' '.join(TFJS_PACKAGES)}")
+        stamp.write_text(wanted)
     return modules
 
 

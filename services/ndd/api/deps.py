@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,7 @@ from services.ndd.service import NddService
 COLLECTION_ID_MAX = 200
 ITEM_ID_MAX = 500
 SQLITE_INT_MAX = 2**63 - 1
+URL_MAX = 4096
 
 Descriptor = Literal["offline", "deep"]
 TSim = Annotated[float, Query(ge=0.0, le=1.0, description="similarity threshold: calibrated score in [0, 1]")]
@@ -24,6 +25,7 @@ TRank = Annotated[int, Query(ge=1, le=1000, description="maximum number of resul
 CollectionQ = Annotated[str, Query(min_length=1, max_length=COLLECTION_ID_MAX)]
 FromCollectionQ = Annotated[str | None, Query(min_length=1, max_length=COLLECTION_ID_MAX,
                                               description="where the query item is indexed (default: collection_id)")]
+ItemId = Annotated[str, Path(min_length=1, max_length=ITEM_ID_MAX, description="the caller's id of the item")]
 Offset = Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -42,7 +44,7 @@ class CollectionIn(BaseModel):
 
 class UrlItem(BaseModel):
     id: str = Field(min_length=1, max_length=ITEM_ID_MAX, description="the caller's id of the item")
-    url: str = Field(min_length=1, max_length=4096)
+    url: str = Field(min_length=1, max_length=URL_MAX)
 
 
 class JobIn(BaseModel):
@@ -51,7 +53,7 @@ class JobIn(BaseModel):
 
 
 class UrlSearchIn(BaseModel):
-    url: str = Field(min_length=1, max_length=4096)
+    url: str = Field(min_length=1, max_length=URL_MAX)
     collection_id: str = Field(DEFAULT_COLLECTION, min_length=1, max_length=COLLECTION_ID_MAX)
     t_sim: float = Field(0.5, ge=0.0, le=1.0)
     t_rank: int = Field(10, ge=1, le=1000)

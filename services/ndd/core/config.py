@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.common.settings import Settings
+from services.common.settings import NddClientSettings, Settings
 
 
-class NddSettings(BaseModel):
+class NddSettings(NddClientSettings):
     # The port `maam serve ndd` and `maam up` use without --port.
     port: int = 8008
     # host:port of the annotation gRPC service for the deep descriptor; empty disables it.
@@ -28,6 +28,9 @@ class NddSettings(BaseModel):
     # On SIGTERM, accepted indexing jobs get this long to finish (and be saved) before they are cancelled.
     shutdown_grace_s: float = 20.0
     max_upload_mb: int = 256
+    # The whole body of one request that takes files (every file of an upload job), counted while it streams
+    # in: past it 413 before the rest is read. Other bodies (JSON) get 1 KiB per item a job may hold, 1 MiB at least.
+    max_body_mb: int = Field(512, ge=1)
     max_items_per_job: int = 1000
     # Video sampling: one frame per this many seconds, plus the first frame after each shot cut.
     video_frame_interval_s: float = 1.0

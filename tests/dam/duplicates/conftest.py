@@ -15,7 +15,10 @@ from PIL import Image
 
 from tests.dam.annotation_server import AnnotationProcess
 from tests.dam.conftest import Dam, start_dam
-from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
+from tests.support.processes import ServiceProcess, child_env, free_port, maam, wait_until
+
+# NDD runs with an API key, as in compose: every DAM test also checks that the DAM sends it.
+NDD_KEY = "test-ndd-key"
 
 
 @dataclass
@@ -26,9 +29,15 @@ class Ndd:
     process: ServiceProcess | None = None
 
     def start(self) -> None:
-        env = child_env(MAAM_DATA_DIR=str(self.data_dir))
+        env = child_env(MAAM_DATA_DIR=str(self.data_dir), MAAM_NDD__API_KEY=NDD_KEY)
         self.process = ServiceProcess(maam("serve", "ndd", "--port", str(self.port)), env=env)
-        self.process.wait_ready(http_healthy(self.url), timeout=90, what="the NDD service")
+        self.process.wait_ready(self._healthy, timeout=90, what="the NDD service")
+
+    def _healthy(self) -> bool:
+        try:  # /healthz needs the key too
+            return httpx.get(f"{self.url}/healthz", headers={"X-API-Key": NDD_KEY}, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None:
@@ -36,7 +45,8 @@ class Ndd:
             self.process = None
 
     def items(self, collection: str, media: str = "images") -> list[str]:
-        reply = httpx.get(f"{self.url}/api/v1/{media}", params={"collection_id": collection, "limit": 1000})
+        reply = httpx.get(f"{self.url}/api/v1/{media}", params={"collection_id": collection, "limit": 1000},
+                          headers={"X-API-Key": NDD_KEY})
         if reply.status_code == 404:
             return []
         reply.raise_for_status()
@@ -53,7 +63,8 @@ def start_ndd(tmp: Path) -> Ndd:
 def start_dam_with_ndd(tmp: Path, server_uri: str, annotation_server: AnnotationProcess, ndd: Ndd,
                        **extra: str) -> Dam:
     return start_dam(tmp, server_uri, annotation_server.port, annotation_server.repository,
-                     MAAM_DAM__NDD_URL=ndd.url, MAAM_DAM__NDD_INTERVAL_S="0.2", MAAM_DAM__MAX_UPLOAD_MB="8", **extra)
+                     MAAM_DAM__NDD_URL=ndd.url, MAAM_NDD__API_KEY=NDD_KEY, MAAM_DAM__NDD_INTERVAL_S="0.2",
+                     MAAM_DAM__MAX_UPLOAD_MB="8", **extra)
 
 
 @pytest.fixture(scope="module")

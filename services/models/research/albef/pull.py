@@ -47,19 +47,20 @@ def download(url: str, target: Path) -> Path:
     return target
 
 
-def bert_vocabulary(target_dir: Path) -> Path:
+def bert_vocabulary(target_dir: Path, revision: str | None = None) -> Path:
     from transformers import BertTokenizer
 
     with fetching(f"the {TOKENIZER} vocabulary"):
-        tokenizer = BertTokenizer.from_pretrained(TOKENIZER)
+        tokenizer = BertTokenizer.from_pretrained(TOKENIZER, revision=revision or "main")
     target_dir.mkdir(parents=True, exist_ok=True)
     return Path(tokenizer.save_vocabulary(str(target_dir))[0])
 
 
-def pull_albef(repository: Path) -> dict[str, float]:
+def pull_albef(repository: Path, upstream=None) -> dict[str, float]:  # type: ignore[no-untyped-def]
     cache = cache_dir()
-    checkpoint = download(CHECKPOINT_URL, cache / "ALBEF.pth")
-    vocab = bert_vocabulary(cache / TOKENIZER)
+    checkpoint = download(upstream.id if upstream else CHECKPOINT_URL, cache / "ALBEF.pth")
+    pins = dict(upstream.extra) if upstream else {}
+    vocab = bert_vocabulary(cache / TOKENIZER, pins.get(TOKENIZER))
     return export_albef(
         repository, load_albef(checkpoint), PREFIX, vocab,
         description="ALBEF (14M images pre-training, salesforce/ALBEF)",

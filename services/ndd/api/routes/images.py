@@ -12,6 +12,7 @@ from services.ndd.api.deps import (
     CollectionQ,
     Descriptor,
     FromCollectionQ,
+    ItemId,
     JobIn,
     Limit,
     Offset,
@@ -28,6 +29,8 @@ from services.ndd.api.deps import (
 from services.ndd.engine import DEFAULT_COLLECTION, IMAGE
 
 router = APIRouter(prefix="/images", tags=["images"])
+# The routes that take files: their bodies get the larger cap (MAAM_NDD__MAX_BODY_MB, app.py).
+uploads = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.post("/jobs", status_code=202, name="index_images_by_url")
@@ -36,7 +39,7 @@ async def index_by_url(service: Service, body: JobIn) -> JSONResponse:
     return accepted(await service.submit(IMAGE, body.collection_id, await url_items(service, body)))
 
 
-@router.post("/jobs/upload", status_code=202, name="index_images_by_upload")
+@uploads.post("/jobs/upload", status_code=202, name="index_images_by_upload")
 async def index_by_upload(
     service: Service,
     files: Annotated[list[UploadFile], File(description="the media files")],
@@ -55,14 +58,14 @@ async def list_images(service: Service, collection_id: CollectionQ = DEFAULT_COL
 
 
 @router.delete("/indices/{item_id}", name="delete_image")
-async def delete_image(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION
+async def delete_image(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION
                        ) -> dict[str, Any]:
     await asyncio.to_thread(service.engine.delete_item, collection_id, IMAGE, item_id)
     return {"deleted": item_id, "collection_id": collection_id}
 
 
 @router.get("/search/{item_id}")
-async def search_by_id(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION,
+async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
                        t_sim: TSim = 0.5, t_rank: TRank = 10, descriptor: Descriptor = "offline",
                        from_collection_id: FromCollectionQ = None) -> dict[str, Any]:
     """Near-duplicates in `collection_id` of an item indexed in `from_collection_id` (default: the same
@@ -81,7 +84,7 @@ async def search_by_url(service: Service, body: UrlSearchIn) -> dict[str, Any]:
     return await service.search_images(body.collection_id, query, body.t_sim, body.t_rank, None, {"url": body.url})
 
 
-@router.post("/search/upload")
+@uploads.post("/search/upload")
 async def search_by_upload(service: Service, file: Annotated[UploadFile, File()],
                            collection_id: CollectionQ = DEFAULT_COLLECTION, t_sim: TSim = 0.5, t_rank: TRank = 10,
                            descriptor: Descriptor = "offline") -> dict[str, Any]:

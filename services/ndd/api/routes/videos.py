@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from services.ndd.api.deps import (
     CollectionQ,
     FromCollectionQ,
+    ItemId,
     JobIn,
     Limit,
     Offset,
@@ -29,6 +30,8 @@ from services.ndd.descriptors import offline
 from services.ndd.engine import DEFAULT_COLLECTION, VIDEO
 
 router = APIRouter(prefix="/videos", tags=["videos"])
+# The routes that take files: their bodies get the larger cap (MAAM_NDD__MAX_BODY_MB, app.py).
+uploads = APIRouter(prefix="/videos", tags=["videos"])
 
 
 @router.post("/jobs", status_code=202, name="index_videos_by_url")
@@ -37,7 +40,7 @@ async def index_by_url(service: Service, body: JobIn) -> JSONResponse:
     return accepted(await service.submit(VIDEO, body.collection_id, await url_items(service, body)))
 
 
-@router.post("/jobs/upload", status_code=202, name="index_videos_by_upload")
+@uploads.post("/jobs/upload", status_code=202, name="index_videos_by_upload")
 async def index_by_upload(
     service: Service,
     files: Annotated[list[UploadFile], File(description="the media files")],
@@ -56,14 +59,14 @@ async def list_videos(service: Service, collection_id: CollectionQ = DEFAULT_COL
 
 
 @router.delete("/indices/{item_id}", name="delete_video")
-async def delete_video(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION
+async def delete_video(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION
                        ) -> dict[str, Any]:
     await asyncio.to_thread(service.engine.delete_item, collection_id, VIDEO, item_id)
     return {"deleted": item_id, "collection_id": collection_id}
 
 
 @router.get("/search/{item_id}")
-async def search_by_id(service: Service, item_id: str, collection_id: CollectionQ = DEFAULT_COLLECTION,
+async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
                        t_sim: TSim = 0.5, t_rank: TRank = 10, from_collection_id: FromCollectionQ = None
                        ) -> dict[str, Any]:
     """As images/search/{id}: `from_collection_id` names where the query item is indexed."""
@@ -83,7 +86,7 @@ async def search_by_url(service: Service, body: UrlSearchIn) -> dict[str, Any]:
     return await service.search_videos(body.collection_id, query, body.t_sim, body.t_rank, None, {"url": body.url})
 
 
-@router.post("/search/upload")
+@uploads.post("/search/upload")
 async def search_by_upload(service: Service, file: Annotated[UploadFile, File()],
                            collection_id: CollectionQ = DEFAULT_COLLECTION, t_sim: TSim = 0.5,
                            t_rank: TRank = 10) -> dict[str, Any]:
