@@ -6,6 +6,7 @@ them; distractors (>= 1000) are small tiles of the same and other photos (under 
 area, so not near-duplicates of a whole photo), face photos and synthetic textures.
 
     python bench/ndd.py [--quick] [--deep-url HOST:PORT]
+    python bench/ndd.py --scale 1000,10000,100000 [--quick]   # the scale run (distractors from other photos)
 """
 
 from __future__ import annotations
@@ -170,9 +171,40 @@ def t_flip(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img.transpose(Image.FLIP_LEFT_RIGHT)
 
 
+def _fit(img: Image.Image, width: int, height: int) -> Image.Image:
+    scale = min(width / img.width, height / img.height)
+    return img.resize((max(16, int(img.width * scale)), max(16, int(img.height * scale))), Image.BILINEAR)
+
+
+def t_pip(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Picture in picture: the photo pasted, at 45-70 % of the width, into a larger frame (a slide, a
+    screenshot, a poster) of texture or flat colour."""
+    frame_w, frame_h = 960, 720
+    if rng.random() < 0.5:
+        frame = Image.fromarray(_texture(rng)).resize((frame_w, frame_h))
+    else:
+        frame = Image.new("RGB", (frame_w, frame_h), tuple(int(c) for c in rng.integers(0, 256, 3)))
+    inner = _fit(img, int(frame_w * rng.uniform(0.45, 0.70)), int(frame_h * 0.95))
+    x, y = int(rng.integers(0, frame_w - inner.width + 1)), int(rng.integers(0, frame_h - inner.height + 1))
+    frame.paste(inner, (x, y))
+    return frame
+
+
+def t_collage(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A frame of several pictures: the photo in one cell of a 2x2 grid, textures in the others."""
+    cell_w, cell_h, gap = 460, 340, 12
+    frame = Image.new("RGB", (2 * cell_w + 3 * gap, 2 * cell_h + 3 * gap), (245, 245, 245))
+    mine = int(rng.integers(4))
+    for cell in range(4):
+        picture = img if cell == mine else Image.fromarray(_texture(rng))
+        inner = _fit(picture, cell_w, cell_h)
+        frame.paste(inner, (gap + (cell % 2) * (cell_w + gap), gap + (cell // 2) * (cell_h + gap)))
+    return frame
+
+
 TRANSFORMS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
     "resize": t_resize, "crop": t_crop, "jpeg20": t_jpeg, "colour": t_colour,
-    "rotate": t_rotate, "overlay": t_overlay, "flip": t_flip,
+    "rotate": t_rotate, "overlay": t_overlay, "flip": t_flip, "pip": t_pip, "collage": t_collage,
 }
 
 
@@ -414,6 +446,96 @@ def _frame_hashes(data: bytes) -> list[np.ndarray]:
     return [phash(rgb) for _, _, rgb in iter_video_frames(data, every_seconds=1.0)]
 
 
+# ------------------------------------------------------------------------------- scale run
+def scale_sources() -> list[np.ndarray]:
+    """Photos the distractors are made from: none of them is a reference (so no distractor is a true
+    copy of a query's photo), plus face photos."""
+    import skimage.data as data
+
+    names = ("brick", "grass", "gravel", "cell", "horse", "logo", "colorwheel", "binary_blobs", "checkerboard",
+             "shepp_logan_phantom")
+    sources = []
+    for name in names:
+        try:
+            sources.append(_rgb(getattr(data, name)()))
+        except Exception:  # an image this skimage version lacks
+            continue
+    sources += [_rgb(np.asarray(Image.fromarray(_rgb(f)).resize((160, 160)))) for f in data.lfw_subset()[:100]]
+    return sources
+
+
+def scale_distractor(sources: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A crop, tile, colour change, rotation or flip of a source photo, or a noise image."""
+    roll = rng.random()
+    if roll < 0.2:
+        return _texture(rng)
+    photo = Image.fromarray(sources[int(rng.integers(len(sources)))])
+    if roll < 0.4:
+        return _tile(np.asarray(photo), rng)
+    edit = (t_crop, t_colour, t_rotate, t_flip, t_resize)[int(rng.integers(5))]
+    return np.asarray(edit(photo, rng).convert("RGB"))
+
+
+def scale_run(sizes: list[int], per_photo: int, rng: np.random.Generator) -> None:
+    """Grows one collection to each size in turn; at each: index throughput of the images added, and
+    µAP/R@1 per transformation plus query latency p50/p95, offline (the service's engine) beside pHash."""
+    import tempfile
+
+    from services.ndd.core.config import NddSettings
+    from services.ndd.engine import Engine, ImageQuery
+
+    photos = list(reference_photos().values())
+    sources = scale_sources()
+    queries = make_queries(photos, per_photo, rng)
+    print(f"scale run: {len(photos)} reference photos, distractors from {len(sources)} other photos and noise; "
+          f"{len(queries)} queries ({len(TRANSFORMS)} transformations)")
+    with tempfile.TemporaryDirectory(prefix="ndd-scale-") as data_dir:
+        engine = Engine(Path(data_dir), NddSettings())
+        hashes: list[np.ndarray] = []
+        pending: list[np.ndarray] = list(photos)
+        total = 0
+        for size in sizes:
+            while total + len(pending) < size + len(photos):
+                pending.append(scale_distractor(sources, rng))
+            started = time.perf_counter()
+            for image in pending:
+                engine.add_image("default", str(total), image, None, {})
+                total += 1
+            engine.persist("default")
+            ndd_rate = len(pending) / (time.perf_counter() - started)
+            started = time.perf_counter()
+            hashes += [phash(image) for image in pending]
+            phash_rate = len(pending) / (time.perf_counter() - started)
+            pending = []
+            bits = np.stack(hashes)
+            for name in ("pHash", "offline"):
+                results, latencies = [], []
+                for q in queries:
+                    t0 = time.perf_counter()
+                    if name == "pHash":
+                        score = 1 - (bits != phash(q.image)[None, :]).sum(axis=1) / 64.0
+                        order = np.argsort(-score, kind="stable")[:TOP_K]
+                        ranked = [(int(i), float(score[i])) for i in order]
+                    else:
+                        prepared = offline.prepare_query(q.image)
+                        matches = engine.search_images("default", ImageQuery(offline.NAME, prepared.vectors,
+                                                                             prepared), 0.0, TOP_K)
+                        ranked = [(int(m.item.item_id), m.score) for m in matches]
+                    latencies.append(time.perf_counter() - t0)
+                    results.append(Result(q.transform, q.source, ranked))
+                ms = np.asarray(latencies) * 1000
+                rate = phash_rate if name == "pHash" else ndd_rate
+                line = f"N={total:>7} {name:<8} index {rate:8.1f} img/s  query p50 {np.percentile(ms, 50):7.1f} ms"
+                line += f"  p95 {np.percentile(ms, 95):7.1f} ms"
+                for group in [*TRANSFORMS, "all"]:
+                    items = results if group == "all" else [r for r in results if r.transform == group]
+                    predictions = [(sc, ref == r.source) for r in items for ref, sc in r.ranked[:TOP_K]]
+                    r1 = np.mean([bool(r.ranked) and r.ranked[0][0] == r.source for r in items])
+                    line += f"  {group} {micro_ap(predictions, len(items)):.3f}/{r1:.2f}"
+                print(line, flush=True)
+        engine.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 query per photo and transformation, 1000 distractors")
@@ -421,8 +543,13 @@ def main() -> None:
     parser.add_argument("--deep-url", default=None, help="annotation service host:port for the deep descriptor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-video", action="store_true", help="skip the video benchmark")
+    parser.add_argument("--scale", default=None, help="scale run at these collection sizes, e.g. 1000,10000,100000 "
+                        "(µAP/R@1 per transformation, index img/s, query p50/p95; offline beside pHash)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.scale:
+        scale_run([int(n) for n in args.scale.split(",")], 1 if args.quick else 2, rng)
+        return
 
     photos = reference_photos()
     photo_list = list(photos.values())

@@ -30,6 +30,7 @@ from services.dam.api.validation import DEFAULT_MAX_BODY
 from services.dam.context import DamContext
 from services.dam.core.config import DamSettings, get_dam_settings
 from services.dam.core.priority import Foreground, ForegroundMiddleware
+from services.dam.duplicates import routes as duplicates
 from services.dam.ui import mount_ui
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
     for module in (auth, bulk, assets, search, projects, detectors, zeroshot_labels, blobs, people, capabilities,
-                   moderation):
+                   moderation, duplicates):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it

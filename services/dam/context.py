@@ -21,6 +21,8 @@ from services.dam.core.config import DamSettings
 from services.dam.core.db import Database, database_url, run_migrations, stop_embedded_postgres
 from services.dam.core.priority import Foreground
 from services.dam.core.throttle import LoginThrottle
+from services.dam.duplicates import create_sync
+from services.dam.duplicates.sync import NddSync
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
 from services.dam.spaces import known as known_spaces
@@ -57,6 +59,7 @@ class DamContext:
     workers: AnnotationWorkers | None = None
     node: Node | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    ndd_sync: NddSync | None = None  # registers assets with NDD (services/dam/duplicates) when configured
     _gc_task: asyncio.Task | None = None
     _backlog_task: asyncio.Task | None = None
     capabilities: CapabilityCache = field(init=False)
@@ -97,6 +100,9 @@ class DamContext:
                                          self.node, self.blob_links, foreground)
         self.workers.start(self.settings.dam.workers)
         self.indexer.start()
+        self.ndd_sync = create_sync(self.db.sessions, self.blobs, self.settings.dam, self.settings.ndd.api_key)
+        if self.ndd_sync is not None:
+            self.ndd_sync.start()
         self._gc_task = asyncio.create_task(self._gc_loop(), name="blob-gc")
         self._backlog_task = asyncio.create_task(self._backlog_loop(get_metrics("dam")), name="annotation-backlog")
 
@@ -149,6 +155,8 @@ class DamContext:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.ndd_sync is not None:
+            await self.ndd_sync.stop()  # a batch cut short is retried after its lease
         if self.workers:
             # In-flight jobs finish within the grace period; the rest go back to the queue.
             await self.workers.stop(self.settings.dam.shutdown_grace_s)

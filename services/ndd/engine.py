@@ -13,6 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -282,12 +283,15 @@ class Engine:
                 current = self._index((collection_id, IMAGE, KEYPOINTS))
                 voted = vote_items(current.index, current.arrays["owners"], descriptors, offline.VOTE_SHORTLIST)
             scored = []
-            for rowid in dict.fromkeys([r for r, _ in found] + [r for r, _ in voted]):
+            # Best global and most-voted alternately, so both kinds of evidence reach verification.
+            interleaved = [r for pair in zip_longest(found, voted) for r, _ in filter(None, pair)]
+            for rank, rowid in enumerate(dict.fromkeys(interleaved)):
                 stored = self._stored(rowid, offline.NAME)
                 if stored is None:
                     continue
                 cosine = float((query.vectors @ stored[0].T).max())
-                scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]))))
+                scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]),
+                                                    check=rank < offline.VERIFIED)))
         else:
             scored = [(rowid, calibrate(descriptor_name(query.descriptor)[0], cosine)) for rowid, cosine in found]
         return self._matches(scored, t_sim, t_rank, exclude_rowid)

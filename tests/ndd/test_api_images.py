@@ -284,6 +284,24 @@ def test_errors_use_the_published_envelope(indexed):
     assert indexed.get("/api/v1/no-such-route").json()["status"] == 404
 
 
+def test_search_by_id_in_another_collection_uses_the_stored_item(make_client, photos):
+    client = make_client()
+    for collection in ("mine", "public"):
+        assert client.post("/api/v1/collections", json={"id": collection}).status_code == 201
+    assert upload_images(client, {"cat": encode(photos["chelsea"])}, collection_id="mine")["indexed"] == ["cat"]
+    copy = encode(np.ascontiguousarray(photos["chelsea"][10:-10, 15:-15]), "JPEG", 60)
+    job = upload_images(client, {"cat-copy": copy, "coffee": encode(photos["coffee"])}, collection_id="public")
+    assert sorted(job["indexed"]) == ["cat-copy", "coffee"]
+    params = {"collection_id": "public", "from_collection_id": "mine", "t_sim": 0.5}
+    body = client.get("/api/v1/images/search/cat", params=params).json()
+    assert [r["id"] for r in body["results"]] == ["cat-copy"]
+    assert body["query"] == {"id": "cat", "collection_id": "mine"}
+    # Without it the item is looked for in the searched collection; unknown collections are 404 either way.
+    assert client.get("/api/v1/images/search/cat", params={"collection_id": "public"}).status_code == 404
+    assert client.get("/api/v1/images/search/cat", params=params | {"collection_id": "nope"}).status_code == 404
+    assert client.get("/api/v1/images/search/cat", params=params | {"from_collection_id": "nope"}).status_code == 404
+
+
 def test_item_ids_of_any_accepted_length_work_and_longer_ones_are_refused_at_creation(make_client, photos):
     client = make_client()
     long_id = "i" * 500  # the longest id an item may have

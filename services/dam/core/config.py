@@ -94,6 +94,18 @@ class DamOptions(BaseModel):
     people_min_faces: int = Field(2, ge=1)
     people_min_quality: float = Field(0.3, ge=0, le=1)
     people_min_face_px: float = Field(24.0, ge=0)
+    # Near-duplicates (services/dam/duplicates): the NDD service's base URL (compose: http://ndd:8008);
+    # empty: assets are not registered and no near-duplicates are shown.
+    ndd_url: str = ""
+    # Calibrated NDD score (0-1) from which two assets count as near-duplicates.
+    ndd_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # Assets sent to NDD in one indexing job, and the sync's idle poll.
+    ndd_batch: int = Field(16, ge=1, le=1000)
+    ndd_interval_s: float = Field(1.0, gt=0)
+    # One NDD request (an indexing job is waited for this long before the batch is retried).
+    ndd_timeout_s: float = Field(120.0, gt=0)
+    # NDD collection names: <prefix>-owner-<user id> and <prefix>-public (several DAMs may share one NDD).
+    ndd_collection_prefix: str = Field("dam", pattern=r"^[A-Za-z0-9_.:-]+$")
 
     @model_validator(mode="before")
     @classmethod

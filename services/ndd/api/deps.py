@@ -23,6 +23,8 @@ Descriptor = Literal["offline", "deep"]
 TSim = Annotated[float, Query(ge=0.0, le=1.0, description="similarity threshold: calibrated score in [0, 1]")]
 TRank = Annotated[int, Query(ge=1, le=1000, description="maximum number of results")]
 CollectionQ = Annotated[str, Query(min_length=1, max_length=COLLECTION_ID_MAX)]
+FromCollectionQ = Annotated[str | None, Query(min_length=1, max_length=COLLECTION_ID_MAX,
+                                              description="where the query item is indexed (default: collection_id)")]
 ItemId = Annotated[str, Path(min_length=1, max_length=ITEM_ID_MAX, description="the caller's id of the item")]
 Offset = Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)]
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -2,8 +2,11 @@
 
 The global windows shortlist candidates; here each candidate is checked by matching ORB keypoints
 (ratio test) and fitting a similarity transform with RANSAC. A near-duplicate has many inliers
-*and* the two frames cover most of each other once aligned; a small tile cut out of an indexed
-photo matches geometrically too, but covers only a corner of it, so it scores low.
+*and* the two frames cover most of each other once aligned. A partial copy has one frame wholly
+inside the other: a photo pasted into a larger frame (a screenshot, a slide, a poster, picture in
+picture, one photo of a collage), or the other way round. It is scored by the matched region (is
+the smaller frame all there?) as long as that region is a picture in the picture, at least about a
+fifth of the larger frame; a small tile (a detail cut out of a photo) still scores low.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 
 # Longer side, in pixels, of the grey image the keypoints are detected on.
 KEYPOINT_SIZE = 384
-MAX_KEYPOINTS = 500
+# 1000 rather than 500: a photo that is only part of a frame (a collage, a slide) keeps enough of them.
+MAX_KEYPOINTS = 1000
 # Below this many keypoints on either side verification says nothing (flat or tiny images).
 MIN_KEYPOINTS = 24
 MIN_INLIERS = 8
@@ -51,8 +55,26 @@ def detect(rgb: np.ndarray) -> Keypoints:
     return Keypoints(points, descriptors, grey.shape[1], grey.shape[0])
 
 
-def _coverage(matrix: np.ndarray, query: Keypoints, reference: Keypoints) -> float:
-    """The smaller of: share of the reference covered by the aligned query, and vice versa."""
+# A partial copy counts this much of a full one, so whole copies rank above pictures in pictures.
+PARTIAL_WEIGHT = 0.85
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+def coverage_credit(share_ref: float, share_query: float) -> float:
+    """[0, 1] credit of the aligned frames' overlap: full for mutual cover (from 55 % each way; a 30 %
+    crop leaves 70 %), none under 25 %; a frame inside the other (>= 90 % of it matched) covering at
+    least ~18 % of the other gets PARTIAL_WEIGHT, a small tile (<= 10 %) none."""
+    small, big = min(share_ref, share_query), max(share_ref, share_query)
+    mutual = _ramp(small, 0.25, 0.55)
+    contained = _ramp(big, 0.6, 0.9) * _ramp(small, 0.10, 0.18)
+    return max(mutual, PARTIAL_WEIGHT * contained)
+
+
+def _coverage(matrix: np.ndarray, query: Keypoints, reference: Keypoints) -> tuple[float, float]:
+    """(share of the reference covered by the aligned query, share of the query covered by the reference)."""
 
     def rect(w: int, h: int) -> np.ndarray:
         return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
@@ -61,7 +83,7 @@ def _coverage(matrix: np.ndarray, query: Keypoints, reference: Keypoints) -> flo
     try:
         inverse = np.linalg.inv(full)[:2]
     except np.linalg.LinAlgError:
-        return 0.0
+        return 0.0, 0.0
     query_rect, ref_rect = rect(query.width, query.height), rect(reference.width, reference.height)
     query_in_ref = cv2.transform(query_rect[None], matrix)[0]
     ref_in_query = cv2.transform(ref_rect[None], inverse)[0]
@@ -69,7 +91,7 @@ def _coverage(matrix: np.ndarray, query: Keypoints, reference: Keypoints) -> flo
     on_query, _ = cv2.intersectConvexConvex(ref_in_query, query_rect)
     share_ref = on_ref / float(reference.width * reference.height)
     share_query = on_query / float(query.width * query.height)
-    return float(min(share_ref, share_query))
+    return float(share_ref), float(share_query)
 
 
 def verify(query: Keypoints, reference: Keypoints) -> float | None:
@@ -89,8 +111,7 @@ def verify(query: Keypoints, reference: Keypoints) -> float | None:
     inliers = int(mask.sum())
     if inliers < MIN_INLIERS:
         return 0.0
-    # Full credit from 55 % mutual coverage (a 30 % crop leaves 70 %), none under 25 % (a tile).
-    coverage = min(1.0, max(0.0, (_coverage(matrix, query, reference) - 0.25) / 0.30))
+    coverage = coverage_credit(*_coverage(matrix, query, reference))
     return float(coverage * (1.0 - np.exp(-(inliers - MIN_INLIERS + 1) / INLIER_SCALE)))
 
 

@@ -134,6 +134,11 @@ def describe_frame(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarr
 # re-scored by keypoint verification.
 SHORTLIST = 40
 VOTE_SHORTLIST = 20
+# Only this many shortlisted items, taken alternately from the best global and the most-voted, are
+# verified (verification is most of a query's cost); the rest keep their unverified score.
+VERIFIED = 12
+# A mirrored copy is looked for only when the query as given does not verify this well.
+MIRROR_BELOW = 0.5
 # Weight of the global score when both sides have keypoints but they do not agree geometrically.
 UNVERIFIED_WEIGHT = 0.25
 
@@ -161,11 +166,17 @@ def prepare_query(rgb: np.ndarray) -> OfflineQuery:
     return OfflineQuery(describe_query(rgb), detect(rgb), detect(mirrored(rgb)))
 
 
-def score(query: OfflineQuery, cosine: float, reference: Keypoints) -> float:
-    """Calibrated [0, 1] score of one shortlisted reference (best window cosine given)."""
+def score(query: OfflineQuery, cosine: float, reference: Keypoints, check: bool = True) -> float:
+    """Calibrated [0, 1] score of one shortlisted reference (best window cosine given); `check=False`
+    skips the keypoint verification (the score an unverified candidate keeps)."""
     global_score = calibrate(NAME, cosine)
-    verified = [v for v in (verify(query.keypoints, reference), verify(query.mirrored_keypoints, reference))
-                if v is not None]
+    verified: list[float] = []
+    if check:
+        direct = verify(query.keypoints, reference)
+        mirror = verify(query.mirrored_keypoints, reference) if direct is None or direct < MIRROR_BELOW else None
+        verified = [v for v in (direct, mirror) if v is not None]
+    elif len(query.keypoints) >= MIN_KEYPOINTS and len(reference) >= MIN_KEYPOINTS:
+        return UNVERIFIED_WEIGHT * global_score
     if not verified:
         # Too few keypoints to tell: fine when both images are flat, suspicious when only one is.
         both_flat = len(query.keypoints) < MIN_KEYPOINTS and len(reference) < MIN_KEYPOINTS

@@ -6,6 +6,7 @@ import { forgetCapabilities } from "./capabilities.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
+import { duplicatesView } from "./views/duplicates.js";
 import { libraryView } from "./views/library.js";
 import { peopleView, personView } from "./views/people.js";
 import { projectsView, projectView } from "./views/projects.js";
@@ -24,6 +25,7 @@ const routes = [
   [/^\/detector\/(\d+)$/, () => detectorView],
   [/^\/people$/, () => peopleView],
   [/^\/person\/(\d+)$/, () => personView],
+  [/^\/duplicates$/, () => duplicatesView],
   [/^\/settings$/, () => settingsView],
   [/^\/review$/, () => reviewView],
   [/^\/(signin|signup)$/, () => authView],

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from services.ndd.api.deps import (
     CollectionQ,
     Descriptor,
+    FromCollectionQ,
     ItemId,
     JobIn,
     Limit,
@@ -65,9 +66,15 @@ async def delete_image(service: Service, item_id: ItemId, collection_id: Collect
 
 @router.get("/search/{item_id}")
 async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
-                       t_sim: TSim = 0.5, t_rank: TRank = 10, descriptor: Descriptor = "offline") -> dict[str, Any]:
-    query, rowid = await asyncio.to_thread(service.engine.image_query_of_item, collection_id, item_id, descriptor)
-    return await service.search_images(collection_id, query, t_sim, t_rank, rowid, {"id": item_id})
+                       t_sim: TSim = 0.5, t_rank: TRank = 10, descriptor: Descriptor = "offline",
+                       from_collection_id: FromCollectionQ = None) -> dict[str, Any]:
+    """Near-duplicates in `collection_id` of an item indexed in `from_collection_id` (default: the same
+    collection): its stored descriptors are the query, nothing is computed again."""
+    source = from_collection_id or collection_id
+    service.engine.store.require_collection(collection_id)
+    query, rowid = await asyncio.to_thread(service.engine.image_query_of_item, source, item_id, descriptor)
+    return await service.search_images(collection_id, query, t_sim, t_rank, rowid,
+                                       {"id": item_id, "collection_id": source})
 
 
 @router.post("/search")

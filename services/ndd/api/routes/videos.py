@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.ndd.api.deps import (
     CollectionQ,
+    FromCollectionQ,
     ItemId,
     JobIn,
     Limit,
@@ -66,9 +67,14 @@ async def delete_video(service: Service, item_id: ItemId, collection_id: Collect
 
 @router.get("/search/{item_id}")
 async def search_by_id(service: Service, item_id: ItemId, collection_id: CollectionQ = DEFAULT_COLLECTION,
-                       t_sim: TSim = 0.5, t_rank: TRank = 10) -> dict[str, Any]:
-    query, rowid = await asyncio.to_thread(service.engine.video_query_of_item, collection_id, item_id)
-    return await service.search_videos(collection_id, query, t_sim, t_rank, rowid, {"id": item_id})
+                       t_sim: TSim = 0.5, t_rank: TRank = 10, from_collection_id: FromCollectionQ = None
+                       ) -> dict[str, Any]:
+    """As images/search/{id}: `from_collection_id` names where the query item is indexed."""
+    source = from_collection_id or collection_id
+    service.engine.store.require_collection(collection_id)
+    query, rowid = await asyncio.to_thread(service.engine.video_query_of_item, source, item_id)
+    return await service.search_videos(collection_id, query, t_sim, t_rank, rowid,
+                                       {"id": item_id, "collection_id": source})
 
 
 @router.post("/search")

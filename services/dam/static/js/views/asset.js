@@ -9,6 +9,7 @@ import { gate } from "../capabilities.js";
 import { moderationPanel } from "./moderation.js";
 import { editForm } from "./edit.js";
 import { facesPanel } from "./people.js";
+import { duplicatesPanel } from "./duplicates.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -371,6 +372,7 @@ export async function assetView(page, { match }) {
   renderHead();
   renderStage();
   renderSide();
+  const stopDuplicates = asset.kind === "image" || asset.kind === "video" ? duplicatesPanel(page, id) : () => {};
 
   let timer = null;
   let stopped = false;
@@ -394,5 +396,5 @@ export async function assetView(page, { match }) {
     if (PENDING.has(asset.annotation_state)) timer = setTimeout(() => refresh().catch(() => {}), 2000);
   }
   schedule();
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); stopDuplicates(); };
 }

@@ -3,6 +3,7 @@
 import { get, uploadFile } from "../api.js";
 import { formatBytes, h, toast } from "../dom.js";
 import { capabilities } from "../capabilities.js";
+import { watchUpload } from "./duplicates.js";
 
 const PARALLEL = 3;
 const RETRIES = 6;
@@ -78,6 +79,8 @@ export async function uploadView(page) {
       ui.item.dataset.state = "done";
       ui.status.replaceChildren(asset.duplicate ? "Already in your library: " : "Uploaded: ",
         h("a", { href: `#/asset/${asset.id}` }, asset.title || `asset #${asset.id}`));
+      // Polls until NDD has checked it (it ends by itself): the toast comes even after leaving this page.
+      if (!asset.duplicate) watchUpload(asset, ui.status);
     } catch (error) {
       ui.item.dataset.state = "error";
       ui.status.textContent = error.message;
