@@ -25,6 +25,10 @@ SEARCH_REACH = 1.0
 MIN_INSIDE = 0.3
 # Templates smaller than this (grey pixels on a side) carry too little to match.
 MIN_TEMPLATE = 12
+# A face is not followed across a shot cut: the frame's coarse grey layout must still correlate this much
+# with the frame its template came from (else some textured patch of the next shot could match it).
+MIN_SCENE = 0.5
+SCENE_SIDE = 32
 
 
 @dataclass
@@ -36,6 +40,14 @@ class Followed:
     patch: np.ndarray
     velocity: np.ndarray  # (dx, dy) per frame
     misses: int = 0
+    scene: np.ndarray | None = None  # scene_of() the frame the patch came from (None: not known)
+
+
+def scene_of(gray: np.ndarray) -> np.ndarray:
+    """A frame's coarse layout: its grey thumbnail, zero-mean and unit-norm (a dot product compares two)."""
+    small = cv2.resize(gray, (SCENE_SIDE, SCENE_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small -= small.mean()
+    return small / max(float(np.linalg.norm(small)), 1e-6)
 
 
 def patch_of(gray: np.ndarray, box: np.ndarray, scale: tuple[float, float]) -> np.ndarray | None:
@@ -55,6 +67,11 @@ def inside_share(box: np.ndarray, width: int, height: int) -> float:
     return float(iw * ih / max(w * h, 1e-9))
 
 
+def same_shot(face: Followed, gray: np.ndarray) -> bool:
+    """Whether `gray` still shows the shot the face was detected in (unknown counts as the same)."""
+    return face.scene is None or float(face.scene @ scene_of(gray)) >= MIN_SCENE
+
+
 def follow(
     face: Followed, gray: np.ndarray, frames: int, scale: tuple[float, float], size: tuple[int, int]
 ) -> tuple[np.ndarray, float] | None:
@@ -62,6 +79,8 @@ def follow(
     match score; None when no place matches well enough or it left the frame (width, height = size)."""
     sx, sy = scale
     width, height = size
+    if not same_shot(face, gray):
+        return None
     moved = face.box + np.tile(face.velocity * frames, 2)
     if inside_share(moved, width, height) < MIN_INSIDE and inside_share(face.box, width, height) < MIN_INSIDE:
         return None

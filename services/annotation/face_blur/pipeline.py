@@ -219,6 +219,8 @@ class FaceBlurPipeline:
         for i, face in enumerate(previous):
             if i in kept or face.misses >= fl.FOLLOW_CHECKS:
                 continue
+            if gray is not None and not fl.same_shot(face, gray):
+                continue  # after a cut the last shot's faces are not expected: no weaker second look
             box = face.box
             side = float(bx.sizes(box[None])[0])
             roi = None
@@ -288,17 +290,19 @@ class FaceBlurPipeline:
         before = bx.as_boxes([face.box for face in previous])
         source = dict((j, i) for i, j in bx.pairs_nearby(before, found, self.wrap_width, reach=HOLD_REACH))
         out = []
+        scene = None if gray is None else fl.scene_of(gray)
         for j, box in enumerate(found):
             patch = None if gray is None or self._crosses_seam(box) else fl.patch_of(gray, box, scale)
             velocity = np.zeros(2)
             if j in source and gap > 0:
                 velocity = (bx.centers(box[None])[0] - bx.centers(before[source[j]][None])[0]) / gap
+            face_scene = scene
             if misses[j] and j in source and previous[source[j]].patch.size:
-                # A followed face keeps the template of its last detection: refreshing it from a
-                # followed box would let it drift onto the background.
-                patch = previous[source[j]].patch
+                # A followed face keeps the template (and scene) of its last detection: refreshing it
+                # from a followed box would let it drift onto the background.
+                patch, face_scene = previous[source[j]].patch, previous[source[j]].scene
             if patch is not None:
-                out.append(fl.Followed(box, patch, velocity, misses[j]))
+                out.append(fl.Followed(box, patch, velocity, misses[j], face_scene))
             elif misses[j] == 0:
                 # No template (seam, tiny): still looked for again by the detector, not followed.
                 out.append(fl.Followed(box, np.zeros((0, 0), np.uint8), velocity, misses[j]))
