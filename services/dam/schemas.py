@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.dam.api.validation import DbId, SafeStr, Sha256Hex
+from services.dam.api.validation import DbId, SafeStr, Sha256Hex, StoredSimilarity
 
 Visibility = Literal["private", "public"]
 
@@ -154,7 +154,7 @@ class DetectorOut(BaseModel):
 class DetectorUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: SafeStr | None = Field(default=None, min_length=1, max_length=100)
-    threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
+    threshold: StoredSimilarity | None = None
     visibility: Visibility | None = None
 
 

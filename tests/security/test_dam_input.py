@@ -140,3 +140,17 @@ def test_request_controlled_sizes_are_bounded(dam, world):
     with dam.client() as anon:
         _refused(anon.post("/api/auth/login", data={"username": "u@example.org", "password": "p" * 5000}),
                  "login password length")
+
+
+def test_thresholds_too_small_for_single_precision_are_stored_not_500(world):
+    """A cosine threshold like -9.4e-81 (found by schemathesis) is a valid number in [-1, 1] but underflows
+    PostgreSQL's `real` column: it is stored as the single-precision value it rounds to."""
+    client, detector = world["client"], world["detector"]
+    updated = client.patch(f"/api/detectors/{detector}", json={"threshold": -9.42002543452976e-81})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["threshold"] == 0.0
+    created = client.post("/api/detectors", data={"name": "tiny", "threshold": "1e-60"},
+                          files=[("anchors", ("a.png", png_bytes(9103)))])
+    assert created.status_code == 201, created.text
+    assert created.json()["threshold"] == 0.0
+    assert client.patch(f"/api/detectors/{detector}", json={"threshold": 0.3}).json()["threshold"] == pytest.approx(0.3)

@@ -8,9 +8,10 @@ from datetime import date
 from typing import Annotated
 
 import annotated_types as at
+import numpy as np
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AllowInfNan
 
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint
 # A day is added to an inclusive upper date bound; the last date that still works.
@@ -39,6 +40,16 @@ BoundedDate = Annotated[date, at.Le(MAX_DATE)]
 # A page number whose offset stays far inside bigint.
 PageNumber = Annotated[int, at.Ge(1), at.Le(MAX_PAGE)]
 Sha256Hex = Annotated[str, at.Len(64, 64), AfterValidator(_no_nul)]
+
+
+def _as_real(value: float) -> float:
+    # PostgreSQL `real` refuses a nonzero double that rounds to zero in single precision ("underflow", a 500):
+    # such a threshold is zero for every purpose, so it is stored as 0.
+    return 0.0 if value and not np.float32(value) else value
+
+
+# A cosine threshold stored in a `real` column: finite, in [-1, 1], never below single precision's range.
+StoredSimilarity = Annotated[float, at.Ge(-1.0), at.Le(1.0), AllowInfNan(False), AfterValidator(_as_real)]
 
 
 def refuse_nul(value: str, what: str) -> str:

@@ -15,7 +15,7 @@ from services.common.media import MediaError, open_image
 from services.dam.annotation.client import AnnotationServiceError
 from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session, require_owner, require_visible, visible_clause
-from services.dam.api.validation import MULTIPART_SLACK, DbId, MiB, SafeStr
+from services.dam.api.validation import MULTIPART_SLACK, DbId, MiB, SafeStr, StoredSimilarity
 from services.dam.models import Detector, DetectorPrototype, User
 from services.dam.schemas import DetectorOut, DetectorUpdate, Match
 
@@ -49,7 +49,7 @@ async def create_detector(
     user: CurrentUser, session: Session, ctx: Ctx,
     name: Annotated[SafeStr, Form(min_length=1, max_length=100)],
     anchors: Annotated[list[UploadFile], Form(description="n >= 1 images of the object, centred.")],
-    threshold: Annotated[float | None, Form(ge=-1.0, le=1.0, allow_inf_nan=False)] = None,
+    threshold: Annotated[StoredSimilarity | None, Form()] = None,
     visibility: Annotated[str, Form(pattern="^(private|public)$")] = "private",
 ) -> DetectorOut:
     if not anchors or len(anchors) > MAX_ANCHORS:

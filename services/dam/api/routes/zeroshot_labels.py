@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.dam.api import query_vectors
 from services.dam.api.deps import Ctx, CurrentUser, Session
 from services.dam.api.routes.detectors import _out
-from services.dam.api.validation import SafeStr
+from services.dam.api.validation import SafeStr, StoredSimilarity
 from services.dam.models import Detector, DetectorPrototype
 from services.dam.schemas import DetectorOut, Visibility
 
@@ -29,7 +29,7 @@ class ZeroShotLabelIn(BaseModel):
     name: SafeStr = Field(min_length=1, max_length=100)
     prompts: list[Prompt] = Field(min_length=1, max_length=MAX_PROMPTS,
                                   description="How the label looks, in words: 'a photo of a red car', ...")
-    threshold: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
+    threshold: StoredSimilarity | None = None
     space: SafeStr | None = Field(default=None, description="A cross-modal embedding space; default: the library's.")
     visibility: Visibility = "private"
 
