@@ -136,7 +136,8 @@ KEYED_SERVICES = {"ndd": "MAAM_NDD__API_KEY", "cmrr": "MAAM_CMRR__API_KEY"}
 
 def up_environment(ports: dict[str, int], environ: Mapping[str, str], host: str = "127.0.0.1") -> dict[str, str]:
     """The environment of the services `maam up` starts: its own, and unless set, the annotation service
-    trusting the blob links of the DAM it starts beside it (videos and large images travel that way), and,
+    trusting the blob links of the DAM it starts beside it (videos and large images travel that way), the DAM
+    using the NDD it starts beside it, and,
     when they listen beyond loopback, a fresh API key for NDD and CMRR (reachable from other machines
     without one, anyone could read and delete their contents)."""
     from services.common.service_auth import is_loopback
@@ -145,6 +146,10 @@ def up_environment(ports: dict[str, int], environ: Mapping[str, str], host: str 
     if "dam" in ports and "MAAM_MEDIA__TRUSTED_URL_PREFIXES" not in env:
         dam = service_settings("dam").dam.model_copy(update={"port": ports["dam"]})
         env["MAAM_MEDIA__TRUSTED_URL_PREFIXES"] = json.dumps([f"{dam.base_url()}/api/blobs/"])
+    if "dam" in ports and "ndd" in ports and "MAAM_DAM__NDD_URL" not in env:
+        # The DAM registers its assets with the NDD started beside it (near-duplicates in the library);
+        # it reaches it on loopback whatever address NDD listens on.
+        env["MAAM_DAM__NDD_URL"] = f"http://127.0.0.1:{ports['ndd']}"
     if not is_loopback(host):
         for name, variable in KEYED_SERVICES.items():
             if name in ports and not env.get(variable):

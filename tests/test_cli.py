@@ -155,6 +155,14 @@ def test_up_keys_ndd_and_cmrr_when_they_listen_beyond_loopback() -> None:
     assert mine["MAAM_NDD__API_KEY"] == "mine"
 
 
+def test_up_wires_the_dam_to_the_ndd_it_starts() -> None:
+    """`make up` shows near-duplicates: the DAM is given the NDD started beside it, unless one is configured."""
+    assert up_environment({"dam": 8123, "ndd": 8124}, {}, "0.0.0.0")["MAAM_DAM__NDD_URL"] == "http://127.0.0.1:8124"
+    assert "MAAM_DAM__NDD_URL" not in up_environment({"dam": 8123}, {})
+    mine = up_environment({"dam": 8123, "ndd": 8124}, {"MAAM_DAM__NDD_URL": "http://ndd.internal:8008"})
+    assert mine["MAAM_DAM__NDD_URL"] == "http://ndd.internal:8008"
+
+
 def test_models_list_shows_pullable_models_as_not_installed(tmp_path: Path) -> None:
     result = run("models", "list", "--json", "--repository", str(tmp_path))
     assert result.returncode == 0, result.stderr
