@@ -67,19 +67,21 @@ def inside_share(box: np.ndarray, width: int, height: int) -> float:
     return float(iw * ih / max(w * h, 1e-9))
 
 
-def same_shot(face: Followed, gray: np.ndarray) -> bool:
-    """Whether `gray` still shows the shot the face was detected in (unknown counts as the same)."""
-    return face.scene is None or float(face.scene @ scene_of(gray)) >= MIN_SCENE
+def same_shot(face: Followed, scene: np.ndarray) -> bool:
+    """Whether a frame (its scene_of()) still shows the shot the face was detected in (unknown: the same)."""
+    return face.scene is None or float(face.scene @ scene) >= MIN_SCENE
 
 
 def follow(
-    face: Followed, gray: np.ndarray, frames: int, scale: tuple[float, float], size: tuple[int, int]
+    face: Followed, gray: np.ndarray, frames: int, scale: tuple[float, float], size: tuple[int, int],
+    scene: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float] | None:
     """The face's box on `gray` (a detection-size frame `frames` frames after the face's), and the
-    match score; None when no place matches well enough or it left the frame (width, height = size)."""
+    match score; None when no place matches well enough, it left the frame (width, height = size) or the
+    frame is another shot (`scene`: scene_of(gray), when the caller has it already)."""
     sx, sy = scale
     width, height = size
-    if not same_shot(face, gray):
+    if not same_shot(face, scene_of(gray) if scene is None else scene):
         return None
     moved = face.box + np.tile(face.velocity * frames, 2)
     if inside_share(moved, width, height) < MIN_INSIDE and inside_share(face.box, width, height) < MIN_INSIDE:

@@ -216,10 +216,11 @@ class FaceBlurPipeline:
         kept = {i for i, _ in bx.pairs_nearby(before, found, self.wrap_width)}
         misses: list[int] = [0] * len(found)
         gray, scale = self._gray(frame)
+        scene = None if gray is None else fl.scene_of(gray)  # once per frame, for every face
         for i, face in enumerate(previous):
             if i in kept or face.misses >= fl.FOLLOW_CHECKS:
                 continue
-            if gray is not None and not fl.same_shot(face, gray):
+            if scene is not None and not fl.same_shot(face, scene):
                 continue  # after a cut the last shot's faces are not expected: no weaker second look
             box = face.box
             side = float(bx.sizes(box[None])[0])
@@ -233,7 +234,7 @@ class FaceBlurPipeline:
             seen = bx.as_boxes([b for b in seen if not bx.overlaps_any(b, found, self.wrap_width)])
             if not len(seen) and self.follow and gray is not None and not self._crosses_seam(box):
                 start = time.perf_counter()
-                tracked = fl.follow(face, gray, gap, scale, (self.width, self.height))
+                tracked = fl.follow(face, gray, gap, scale, (self.width, self.height), scene)
                 self.timings["follow"] += time.perf_counter() - start
                 if tracked is not None and not bx.overlaps_any(tracked[0], found, self.wrap_width):
                     seen = tracked[0][None]
@@ -242,7 +243,7 @@ class FaceBlurPipeline:
                 found = np.concatenate([found, seen])
                 misses += [face.misses + 1] * len(seen)
         self._followed_before = previous
-        self._followed = self._faces_to_follow(found, misses, previous, gap, gray, scale)
+        self._followed = self._faces_to_follow(found, misses, previous, gap, gray, scale, scene)
         return found
 
     def _follow_between(
@@ -259,6 +260,7 @@ class FaceBlurPipeline:
         gray, scale = self._gray(frame)
         if gray is None:
             return found
+        scene = fl.scene_of(gray)
         for faces, frames in ((self._followed_before, offsets[0]), (self._followed, -offsets[1])):
             for face in faces:
                 if frames == 0 or face.misses or not face.patch.size:
@@ -266,7 +268,7 @@ class FaceBlurPipeline:
                 if not any(np.array_equal(face.box, c) for c in sides):
                     continue
                 start = time.perf_counter()
-                tracked = fl.follow(face, gray, frames, scale, (self.width, self.height))
+                tracked = fl.follow(face, gray, frames, scale, (self.width, self.height), scene)
                 self.timings["follow"] += time.perf_counter() - start
                 if tracked is not None and not bx.overlaps_any(tracked[0], found, self.wrap_width):
                     found = np.concatenate([found, tracked[0][None]])
@@ -285,12 +287,13 @@ class FaceBlurPipeline:
 
     def _faces_to_follow(
         self, found: np.ndarray, misses: list[int], previous: list[fl.Followed], gap: int,
-        gray: np.ndarray | None, scale: tuple[float, float],
+        gray: np.ndarray | None, scale: tuple[float, float], scene: np.ndarray | None = None,
     ) -> list[fl.Followed]:
         before = bx.as_boxes([face.box for face in previous])
         source = dict((j, i) for i, j in bx.pairs_nearby(before, found, self.wrap_width, reach=HOLD_REACH))
         out = []
-        scene = None if gray is None else fl.scene_of(gray)
+        if scene is None and gray is not None:
+            scene = fl.scene_of(gray)
         for j, box in enumerate(found):
             patch = None if gray is None or self._crosses_seam(box) else fl.patch_of(gray, box, scale)
             velocity = np.zeros(2)
