@@ -16,7 +16,7 @@ from protos import media_annotation_pb2 as pb
 from services.common.model_repository import ModelRepository
 from services.common.text_tokenizers import WordPieceTokenizer, tokenizer_from_params
 from tests.annotation.conftest import service_settings
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
+from tests.support.cpu_triton import cpu_triton
 
 NAME = "minilm_l6_v2"
 TEXTS = ("A cat sleeping on a sofa.", "A kitten naps on the couch.", "The rocket lifted off from the launch pad.",
@@ -42,18 +42,8 @@ def minilm_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def minilm_triton(minilm_repository: Path) -> Iterator[str]:
     """A real tritonserver (PyTriton, CPU) serving the MiniLM repository."""
-    from tests.conftest import _triton_ready
-
-    grpc_port = free_port()
-    server = ServiceProcess(maam("triton", "serve-cpu", "--repository", str(minilm_repository),
-                                 "--grpc-port", str(grpc_port), "--http-port", str(free_port()),
-                                 "--metrics-port", str(free_port())), env=child_env())
-    url = f"127.0.0.1:{grpc_port}"
-    try:
-        server.wait_ready(lambda: _triton_ready(url, (NAME,)), timeout=240, what="tritonserver with MiniLM")
+    with cpu_triton(minilm_repository, (NAME,), what="tritonserver with MiniLM") as url:
         yield url
-    finally:
-        server.stop()
 
 
 def _reference(minilm_repository: Path) -> np.ndarray:

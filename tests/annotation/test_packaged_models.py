@@ -25,8 +25,8 @@ from services.models.packaged.catalog import PACKAGED, VISUAL_SPACE
 from services.models.packaged.install import install_packaged
 from services.models.shipped import install_haar, install_nudenet
 from tests.annotation.conftest import Running, service_settings, shots_video
+from tests.support.cpu_triton import cpu_triton
 from tests.support.media import encode_image
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
@@ -72,18 +72,8 @@ def packaged_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def packaged_triton(packaged_repo: Path) -> Iterator[str]:
-    from tests.conftest import _triton_ready
-
-    grpc_port = free_port()
-    server = ServiceProcess(maam("triton", "serve-cpu", "--repository", str(packaged_repo),
-                                 "--grpc-port", str(grpc_port), "--http-port", str(free_port()),
-                                 "--metrics-port", str(free_port())), env=child_env())
-    url = f"127.0.0.1:{grpc_port}"
-    try:
-        server.wait_ready(lambda: _triton_ready(url, TRITON_MODELS), timeout=300, what="tritonserver (packaged)")
+    with cpu_triton(packaged_repo, TRITON_MODELS, what="tritonserver (packaged)") as url:
         yield url
-    finally:
-        server.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", params=["onnx", "triton"])

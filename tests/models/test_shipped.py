@@ -207,19 +207,10 @@ def test_a_real_triton_serves_the_shipped_models_and_ignores_haar(shipped_reposi
     """tritonserver (PyTriton, CPU) loads every shipped ONNX model from its generated config."""
     import tritonclient.grpc as triton_grpc
 
-    from tests.conftest import _triton_ready
-    from tests.support.processes import ServiceProcess, child_env, free_port, maam
+    from tests.support.cpu_triton import cpu_triton
 
-    grpc_port = free_port()
     served = ("nudenet", "ppocr_det", "ppocr_cls", "ppocr_rec", *(("minilm_l6_v2",) if HAS_TORCH else ()))
-    server = ServiceProcess(
-        maam("triton", "serve-cpu", "--repository", str(shipped_repository), "--grpc-port", str(grpc_port),
-             "--http-port", str(free_port()), "--metrics-port", str(free_port())),
-        env=child_env(),
-    )
-    url = f"127.0.0.1:{grpc_port}"
-    try:
-        server.wait_ready(lambda: _triton_ready(url, served), timeout=240, what="tritonserver")
+    with cpu_triton(shipped_repository, served, what="tritonserver", timeout=240) as url:
         client = triton_grpc.InferenceServerClient(url)
         assert not client.is_model_ready("haar_face")
         rng = np.random.default_rng(0)
@@ -242,8 +233,6 @@ def test_a_real_triton_serves_the_shipped_models_and_ignores_haar(shipped_reposi
             assert got.shape == shape
             local = _session(repo, name).run([output], feeds)[0]
             assert np.allclose(got, local, atol=1e-4)
-    finally:
-        server.stop()
 
 
 def test_make_up_reruns_keep_installed_models_and_fill_in_missing_weights(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
+from tests.support.cpu_triton import cpu_triton
 from tests.support.research_data import TINY_ALBEF, TINY_MEMEFIER, TINY_MVSD, write_vocab
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -81,17 +81,5 @@ def research_repository(tmp_path_factory: pytest.TempPathFactory) -> ResearchRep
 @pytest.fixture(scope="session")
 def research_triton_url(research_repository: ResearchRepository) -> Iterator[str]:
     """A real tritonserver (PyTriton, CPU) serving the research repository; yields host:port."""
-    from tests.conftest import _triton_ready
-
-    grpc_port = free_port()
-    server = ServiceProcess(
-        maam("triton", "serve-cpu", "--repository", str(research_repository.root), "--grpc-port", str(grpc_port),
-             "--http-port", str(free_port()), "--metrics-port", str(free_port())),
-        env=child_env(),
-    )
-    url = f"127.0.0.1:{grpc_port}"
-    try:
-        server.wait_ready(lambda: _triton_ready(url, TRITON_MODELS), timeout=240, what="tritonserver (research)")
+    with cpu_triton(research_repository.root, TRITON_MODELS, what="tritonserver (research)") as url:
         yield url
-    finally:
-        server.stop()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import ServiceProcess, child_env, free_port, maam
+from tests.support.cpu_triton import cpu_triton
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 CLIP = "clip_vit_b32"
@@ -60,18 +60,5 @@ def zeroshot_repository(tmp_path_factory: pytest.TempPathFactory) -> ZeroShotRep
 @pytest.fixture(scope="session")
 def zeroshot_triton_url(zeroshot_repository: ZeroShotRepository) -> Iterator[str]:
     """A real tritonserver (PyTriton, CPU) serving the zero-shot repository; yields host:port."""
-    from tests.conftest import _triton_ready
-
-    grpc_port = free_port()
-    server = ServiceProcess(
-        maam("triton", "serve-cpu", "--repository", str(zeroshot_repository.root), "--grpc-port", str(grpc_port),
-             "--http-port", str(free_port()), "--metrics-port", str(free_port())),
-        env=child_env(),
-    )
-    url = f"127.0.0.1:{grpc_port}"
-    try:
-        server.wait_ready(lambda: _triton_ready(url, ZEROSHOT_TRITON_MODELS), timeout=300,
-                          what="tritonserver (zero-shot)")
+    with cpu_triton(zeroshot_repository.root, ZEROSHOT_TRITON_MODELS, what="tritonserver (zero-shot)") as url:
         yield url
-    finally:
-        server.stop()
