@@ -49,6 +49,7 @@ class ModelCatalog:
         self.adapters: dict[str, Any] = {}  # adapters, face detectors: see FORMATS
         self._task: dict[str, str] = {}
         self._rank: dict[str, tuple[bool, int, str]] = {}
+        self._fallback: set[str] = set()  # models of a fallback format (see Format.fallback)
         for spec in self.repository.models():
             found = model_format(spec, self.formats) if spec.installed else None
             model = found.build(spec, self.backend) if found is not None else None
@@ -57,6 +58,8 @@ class ModelCatalog:
             self.adapters[spec.name] = model
             self._task[spec.name] = spec.task
             self._rank[spec.name] = (not spec.meta.params.get("default", False), self.formats.index(found), spec.name)
+            if found.fallback:
+                self._fallback.add(spec.name)
         self._link_captioners()
         self.face_pipelines = self._faces()
         self.ocr_pipelines = self._ocr()
@@ -96,6 +99,8 @@ class ModelCatalog:
             if spec.media is not media or not spec.field:
                 continue
             found = self._serving(spec, spec.models)
+            preferred = [(task, model) for task, model in found if getattr(model, "name", "") not in self._fallback]
+            found = preferred or found
             if not found and spec.fallback_in_fanout:
                 found = self._serving(spec, spec.fallback)[:1]
             units += [self._unit(spec, task, model, i == 0) for i, (task, model) in enumerate(found)]

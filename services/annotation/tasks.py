@@ -467,11 +467,14 @@ TASK_OF_FIELD: dict[str, str] = {spec.field: spec.name for spec in TASKS if spec
 @dataclass(frozen=True)
 class Format:
     """How one kind of repository model is built: `format` is the sidecar's `params.format` (or its
-    built-in runtime, e.g. opencv-haar); None builds the task's models that name no other format."""
+    built-in runtime, e.g. opencv-haar); None builds the task's models that name no other format. A
+    `fallback` format runs in the fan-out only when no other model of its task is installed (it stays
+    reachable by name)."""
 
     task: str
     format: str | None
     build: Callable[[ModelSpec, InferenceBackend], object | None]
+    fallback: bool = False
 
 
 def yolo_face(spec: ModelSpec, backend: InferenceBackend) -> FaceDetectorView:
@@ -502,7 +505,8 @@ FORMATS: tuple[Format, ...] = (
     Format("face_detection", "yolov8", yolo_face),
     Format("face_detection", BLAZEFACE, blazeface_face),  # MediaPipe short-range / BlazeFace (packaged)
     Format("face_detection", None, scrfd_face),  # InsightFace SCRFD, params.format "scrfd"
-    Format("face_detection", HAAR_RUNTIME, haar_face),
+    # Haar only where no DNN detector is installed: beside one it doubles every face and adds background.
+    Format("face_detection", HAAR_RUNTIME, haar_face, fallback=True),
     # CLIP zero-shot heads over the installed CLIP (`maam models pull clip_zeroshot`).
     *(Format(task, "clip_zeroshot", build_zeroshot)
       for task in ("disturbing_classification", "meme_classification", "image_tagging")),

@@ -211,3 +211,15 @@ async def test_dnn_detector_is_the_default_for_face_blurring(service: Running) -
     # face (0.38-0.53 where a face is expected) does not carry the track to the end of its shot.
     assert min(t.start_frame for t in reply.tracks) == 0
     assert max(b.frame_index for t in reply.tracks for b in t.boxes) < 15
+
+
+async def test_haar_is_only_the_fallback_beside_the_dnn_detector(service: Running) -> None:
+    """Haar is installed in this repository too: the fan-out reports the astronaut's face once, from the DNN
+    detector (Haar beside it doubled every face), while Haar still answers when asked by name."""
+    streamed = [m async for m in service.stub.ImageAnnotationStream(
+        pb.ImageAnnotationRequest(image_data=jpeg("astronaut")))]
+    faces = [m.image_face_recognition_result for m in streamed
+             if m.WhichOneof("response") == "image_face_recognition_result"]
+    assert [f.model for f in faces] == ["mediapipe_face"] and len(faces[0].faces) == 1
+    haar = await service.stub.ImageFaceRecognition(req(jpeg("astronaut"), model="haar_face"))
+    assert haar.model == "haar_face" and len(haar.faces) >= 1
