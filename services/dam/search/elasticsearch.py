@@ -41,7 +41,8 @@ from services.dam.search.words import doc_words
 
 log = logging.getLogger(__name__)
 
-_TEXT_FIELDS = ["title^3", "tags^3", "name_words^3", "description^2", "captions^2", "ocr_text", "text_words"]
+_TEXT_FIELDS = ["title^3", "tags^3", "name_words^3", "description^2", "captions^2", "object_words^2", "ocr_text",
+               "text_words"]
 _HIGHLIGHTED = ("title", "description", "tags", "captions", "ocr_text")
 # Elasticsearch's ceiling for num_candidates; MAX_KNN_WINDOW x 4 stays within it.
 MAX_NUM_CANDIDATES = 10_000
@@ -54,8 +55,9 @@ def space_field(space: str) -> str:
     return f"vector_{slug}_{hashlib.sha1(space.encode()).hexdigest()[:8]}"
 
 
-# The findable words inside names and glued OCR runs (search/words.py), added to older indexes at start.
-WORD_FIELDS = {name: {"type": "text", "analyzer": "english"} for name in ("name_words", "text_words")}
+# The findable words inside names, detected objects and glued OCR runs (search/words.py), added to older
+# indexes at start.
+WORD_FIELDS = {name: {"type": "text", "analyzer": "english"} for name in ("name_words", "object_words", "text_words")}
 
 
 def base_mappings() -> dict[str, Any]:

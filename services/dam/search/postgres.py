@@ -54,6 +54,7 @@ VALUES (:asset_id, :owner_id, :visibility, :kind, :mime, :title, :description, :
     || setweight(to_tsvector('{TS_CONFIG}', :captions), 'B')
     || setweight(to_tsvector('{TS_CONFIG}', :ocr_text), 'C')
     || setweight(to_tsvector('{TS_CONFIG}', :name_words), 'A')
+    || setweight(to_tsvector('{TS_CONFIG}', :object_words), 'B')
     || setweight(to_tsvector('{TS_CONFIG}', :text_words), 'C'))
 ON CONFLICT (asset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, visibility = EXCLUDED.visibility,
     kind = EXCLUDED.kind, mime = EXCLUDED.mime, title = EXCLUDED.title, description = EXCLUDED.description,

@@ -3,6 +3,8 @@
 - Names (titles, tags, file names): a text search parser keeps "astronaut.jpg" or "beach_sunset-2" as one
   token, so their parts are added as words: split on punctuation, underscores, camelCase and letter/digit
   boundaries, the file extension dropped.
+- Detected objects and tags: the objects facet's labels ("cat", "traffic light") are words too, so a text
+  search finds what a detector saw when no caption says it (no captioner ships offline).
 - OCR text: recognisers often glue words ("Region-basedsegmentation", "ofgreyvalues"); long runs of letters
   are segmented into English words (wordninja: unigram frequencies of English Wikipedia) and the parts added.
   bench/ocr_word_recall.py measures the recall this gives.
@@ -57,5 +59,7 @@ def glued_words(text: str) -> str:
 
 
 def doc_words(doc: SearchDoc) -> dict[str, str]:
-    """The extra words of a search document: `name_words` (weighted as titles) and `text_words` (as OCR)."""
-    return {"name_words": name_words([doc.title, doc.filename, *doc.tags]), "text_words": glued_words(doc.ocr_text)}
+    """The extra words of a search document: `name_words` (weighted as titles), `object_words` (as captions)
+    and `text_words` (as OCR)."""
+    return {"name_words": name_words([doc.title, doc.filename, *doc.tags]), "object_words": " ".join(doc.objects),
+            "text_words": glued_words(doc.ocr_text)}

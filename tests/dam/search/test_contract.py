@@ -307,3 +307,15 @@ async def test_annotation_type_and_has_text_filters(backend):
     assert await _ids(backend, annotations=["captioning", "object_detection"], is_admin=True) == [1]
     assert await _ids(backend, has_text=True, is_admin=True) == [2]
     assert 2 not in await _ids(backend, has_text=False, is_admin=True)
+
+
+async def test_detected_objects_are_words_of_the_text_search(backend):
+    """No captioner ships offline: a photo whose detector saw a bird is found by searching "bird" (plural and
+    multi-word labels too), not only through the objects facet."""
+    doc = _docs()[1]
+    doc.objects, doc.version = ["traffic light", "boat"], 1
+    await backend.upsert(doc)
+    await backend.refresh()
+    for words in ("traffic lights", "terminal traffic"):  # stemmed; OCR text and an object in one query
+        assert await _ids(backend, q=words) == [2], words
+    assert await _ids(backend, q="bird") == [1]  # doc 1 has no bird in its text: its detector saw one
