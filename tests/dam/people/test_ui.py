@@ -69,12 +69,23 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         page.locator(f'.person-tile[data-person="{astronaut}"] strong', has_text="Eileen Collins").wait_for()
         assert grace.get(f"/api/people/{astronaut}").json()["name"] == "Eileen Collins"
 
+        # The library's People facet names her (the unnamed one by number) and filters by her.
+        ui.goto("/library")
+        named = page.locator(f'button.facet[data-facet="people"][data-value="{astronaut}"]')
+        named.wait_for()
+        assert named.locator("span").first.inner_text() == "Eileen Collins"
+        other = page.locator(f'button.facet[data-facet="people"][data-value="{camera}"] span').first
+        assert other.inner_text() == f"Unnamed person {camera}"
+        named.click()
+        page.locator(".total", has_text="3 assets").wait_for()
+        ui.shot("02-library-people-facet")
+
         # The face on an asset page links to its person.
         ui.goto(f"/asset/{ids[('astronaut', 'flip.png')]}")
         link = page.locator(".faces-panel a.face-person")
         link.wait_for()
         assert link.inner_text() == "Eileen Collins"
-        ui.shot("02-asset-faces")
+        ui.shot("03-asset-faces")
         link.click()
         page.wait_for_url(f"**/#/person/{astronaut}")
 
@@ -82,7 +93,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         page.locator(".total", has_text="3 assets").wait_for()
         assert page.locator("h1").inner_text() == "Eileen Collins"
         assert page.locator(".faces-grid .face-tile").count() == 3
-        ui.shot("03-person")
+        ui.shot("04-person")
         ui.check("person page")
         page.get_by_label("Person to merge into this one").select_option(str(camera))
         page.get_by_role("button", name="Merge into this person").click()
@@ -91,7 +102,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         assert grace.get(f"/api/people/{camera}").status_code == 404
         assert len(grace.get("/api/people").json()) == 1
         pictures_shown(page, 7)  # the cover and six faces
-        ui.shot("04-merged")
+        ui.shot("05-merged")
         ui.check("merged")
     finally:
         print(f"screenshots: {ui.shots}")

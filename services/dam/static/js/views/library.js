@@ -17,7 +17,7 @@ const FACETS = [
   { name: "meme", title: "Meme", param: "meme", tri: true },
   { name: "month", title: "Uploaded", param: "month" },
   { name: "annotation_types", title: "Annotations", param: "annotation", multi: true },
-  { name: "people", title: "People (person id)", param: "person" },
+  { name: "people", title: "People", param: "person" },
 ];
 // Readable names of the annotation types (task names).
 const TASK_NAMES = { object_detection: "Objects", face_recognition: "Faces", ocr: "Text (OCR)", captioning: "Captions",
@@ -76,7 +76,14 @@ function toggled(params, facet, key) {
   return next;
 }
 
-function facetSidebar(facets, params) {
+function facetLabel(facet, key, people) {
+  if (facet.tri) return TRI_NAMES[key] || key;
+  if (facet.name === "annotation_types") return TASK_NAMES[key] || key;
+  if (facet.name === "people") return people.get(Number(key)) || `Unnamed person ${key}`;
+  return key;
+}
+
+function facetSidebar(facets, params, people = new Map()) {
   // A disclosure, closed at first on narrow screens so results come first there.
   const side = h("details", { class: "facets", open: window.matchMedia("(min-width: 901px)").matches || sidebarOpen },
     h("summary", {}, "Filters"));
@@ -88,7 +95,7 @@ function facetSidebar(facets, params) {
     if (facet.tri && !values.some(([k]) => TRI[k])) continue;
     const list = h("ul", {});
     for (const [key, count] of values) {
-      const label = facet.tri ? TRI_NAMES[key] || key : (facet.name === "annotation_types" ? TASK_NAMES[key] || key : key);
+      const label = facetLabel(facet, key, people);
       if (!facet.param || (facet.tri && !TRI[key])) {
         list.append(h("li", {}, h("span", { class: "facet-static" }, h("span", {}, label), h("span", { class: "count" }, count))));
         continue;
@@ -193,15 +200,24 @@ export async function libraryView(page, { params }) {
   let stopped = false;
   let grid = null;
   let lastFacets = "";
+  let people = null; // person id -> name, asked once the people facet has values
+
+  async function personNames(facets) {
+    if (people || !Object.keys(facets.people || {}).length) return people || new Map();
+    const persons = await get("/people").catch(() => []);
+    people = new Map(persons.filter((p) => p.name).map((p) => [p.id, p.name]));
+    return people;
+  }
 
   async function load(first) {
     const result = await get("/search", apiParams(params));
+    const names = await personNames(result.facets);
     // Only a kNN's score is a similarity; a text match's rank is no number to show.
     if (!result.space) result.hits = result.hits.map((hit) => ({ ...hit, score: null }));
     const summaries = await cards(result.hits.map((hit) => hit.asset.id));
     if (stopped) return;
     if (first) {
-      layout.firstChild.replaceWith(facetSidebar(result.facets, params));
+      layout.firstChild.replaceWith(facetSidebar(result.facets, params, names));
       lastFacets = JSON.stringify(result.facets);
       clear(results);
       results.setAttribute("aria-busy", "false");
@@ -222,7 +238,7 @@ export async function libraryView(page, { params }) {
       selection.decorate(grid);
       // New labels change the facets too (left alone when unchanged, so keyboard focus stays put).
       const facets = JSON.stringify(result.facets);
-      if (facets !== lastFacets) layout.firstChild.replaceWith(facetSidebar(result.facets, params));
+      if (facets !== lastFacets) layout.firstChild.replaceWith(facetSidebar(result.facets, params, names));
       lastFacets = facets;
     }
     const busy = result.hits.some((hit) => PENDING.has(hit.asset.annotation_state));
