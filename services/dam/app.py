@@ -19,6 +19,7 @@ from services.dam.api.routes import (
     bulk,
     capabilities,
     detectors,
+    events,
     health,
     moderation,
     people,
@@ -45,6 +46,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await DamContext.open(settings)
+        ctx.events.start()
         if background:
             ctx.start_background(foreground)
         app.state.ctx = ctx
@@ -60,7 +62,7 @@ def create_app(settings: DamSettings | None = None, background: bool = True) -> 
                   description="Digital Asset Management: assets, asynchronous annotation, search, projects, "
                               "user-made detectors.")
     for module in (auth, bulk, assets, search, projects, detectors, zeroshot_labels, blobs, people, capabilities,
-                   moderation, duplicates):
+                   moderation, duplicates, events):
         app.include_router(module.router, prefix="/api")
     app.include_router(health.router)
     install_error_envelope(app)  # {"detail": str, "status": int}, as the OpenAPI schema publishes it

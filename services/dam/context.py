@@ -23,6 +23,7 @@ from services.dam.core.priority import Foreground
 from services.dam.core.throttle import LoginThrottle
 from services.dam.duplicates import create_sync
 from services.dam.duplicates.sync import NddSync
+from services.dam.events import AssetEvents
 from services.dam.indexer import Indexer
 from services.dam.search.base import SearchBackend
 from services.dam.spaces import known as known_spaces
@@ -63,9 +64,11 @@ class DamContext:
     _gc_task: asyncio.Task | None = None
     _backlog_task: asyncio.Task | None = None
     capabilities: CapabilityCache = field(init=False)
+    events: AssetEvents = field(init=False)
 
     def __post_init__(self) -> None:
         self.capabilities = CapabilityCache(self.client)  # what the annotation service can run now
+        self.events = AssetEvents(self.db.url)  # live updates for the browsers; listens once the app starts
 
     @classmethod
     async def open(cls, settings: DamSettings) -> DamContext:
@@ -150,6 +153,7 @@ class DamContext:
             await asyncio.sleep(self.settings.dam.gc_interval_s)
 
     async def close(self) -> None:
+        await self.events.close()
         for task in (self._gc_task, self._backlog_task):
             if task:
                 task.cancel()
