@@ -6,7 +6,7 @@ RPC is the handler of its row of the task table (services/annotation/tasks.py)."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import Message
@@ -22,7 +22,10 @@ from services.annotation.limits import check_batch, check_image, check_single, c
 from services.annotation.options import AnnotationOptions
 from services.annotation.tasks import TaskSpec
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
+# A request check of services/annotation/limits.py (raises AssetError) and a controller call.
+Check: TypeAlias = Callable[[Any, AnnotationOptions], None]
+Answer: TypeAlias = Callable[[Any], Awaitable[Message]]
 
 
 def _code(status: int) -> grpc.StatusCode:
@@ -41,12 +44,13 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
                                   ("ImageAnnotationStreamBatch", check_batch, controller.batch_stream),
                                   ("VideoAnnotationStream", check_video, controller.video_stream)):
             setattr(self, rpc, self._stream(rpc, check, items))
-        for rpc, check, answer, refusal in (
+        unary: tuple[tuple[str, Check | None, Answer, type[Message]], ...] = (
             ("ImageAnnotation", check_image, controller.image_unary, pb.ImageAnnotationResponse),
             ("VideoAnnotation", check_video, controller.video_unary, pb.VideoAnnotationResponse),
             ("ThreeDAnnotation", None, controller.three_d, pb.Annotation3dResponse),
-        ):
-            setattr(self, rpc, self._unary(rpc, check, answer, refusal))
+        )
+        for rpc, unary_check, answer, refusal in unary:
+            setattr(self, rpc, self._unary(rpc, unary_check, answer, refusal))
 
     def _single(self, spec: TaskSpec) -> Callable[[SingleRequest, Ctx], Awaitable[Message]]:
         async def handle(request: SingleRequest, context: Ctx) -> Message:
@@ -69,7 +73,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         return handle
 
     def _stream(
-        self, rpc: str, check: Callable[[Any, AnnotationOptions], None], items: Callable[[Any], AsyncIterator[Message]]
+        self, rpc: str, check: Check, items: Callable[[Any], AsyncIterator[Message]]
     ) -> Callable[[Any, Ctx], AsyncIterator[Message]]:
         async def handle(request: Any, context: Ctx) -> AsyncIterator[Message]:
             try:
@@ -83,8 +87,7 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         return handle
 
     def _unary(
-        self, rpc: str, check: Callable[[Any, AnnotationOptions], None] | None,
-        answer: Callable[[Any], Awaitable[Message]], refusal: Callable[..., Message],
+        self, rpc: str, check: Check | None, answer: Answer, refusal: type[Message]
     ) -> Callable[[Any, Ctx], Awaitable[Message]]:
         async def handle(request: Any, context: Ctx) -> Message:
             try:
