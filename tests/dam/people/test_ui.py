@@ -93,7 +93,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         page.locator(".total", has_text="3 assets").wait_for()
         assert page.locator("h1").inner_text() == "Eileen Collins"
         # The faces come by a request of their own, after the asset total (CI saw 0 when counted at once).
-        page.wait_for_function("document.querySelectorAll('.faces-grid .face-tile').length === 3")
+        page.wait_for_function("() => document.querySelectorAll('.faces-grid .face-tile').length === 3")
         ui.shot("04-person")
         ui.check("person page")
         page.get_by_label("Person to merge into this one").select_option(str(camera))
