@@ -17,38 +17,47 @@ from tests.support.processes import wait_until
 
 
 class Stream:
-    """Reads one user's event stream in a thread: the ids told, and the raw event names."""
+    """Reads one user's event stream in a thread of its own (an event loop there, so that close() cancels the
+    read at once and the connection really closes): the ids told, and the event names."""
 
     def __init__(self, dam: Dam, token: str) -> None:
-        self.client = dam.client(token)
+        self.url, self.token = dam.url, token
         self.ids: set[int] = set()
         self.kinds: list[str] = []
         self.status = 0
         self.opened = threading.Event()
-        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task | None = None
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
         self.thread.start()
         assert self.opened.wait(30)
 
-    def _read(self) -> None:
+    async def _main(self) -> None:
+        self.task = asyncio.current_task()
         try:
-            with self.client.stream("GET", "/api/events", timeout=httpx.Timeout(30, read=None)) as reply:
+            client = httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
+                                       timeout=httpx.Timeout(30, read=None))
+            async with client, client.stream("GET", "/api/events") as reply:
                 self.status = reply.status_code
                 self.opened.set()
                 kind = ""
-                for line in reply.iter_lines():
+                async for line in reply.aiter_lines():
                     if line.startswith("event: "):
                         kind = line[7:]
                         self.kinds.append(kind)
                     elif line.startswith("data: ") and kind == "assets":
                         self.ids |= set(json.loads(line[6:])["assets"])
-        except (httpx.HTTPError, RuntimeError):  # closed by the test
+        except (httpx.HTTPError, asyncio.CancelledError):  # closed by the test
             pass
         finally:
             self.opened.set()
 
     def close(self) -> None:
-        self.client.close()
+        if self.task is not None:
+            self.loop.call_soon_threadsafe(self.task.cancel)
         self.thread.join(10)
+        assert not self.thread.is_alive()
+        self.loop.close()
 
 
 def token(client: httpx.Client) -> str:

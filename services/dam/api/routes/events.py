@@ -19,6 +19,7 @@ from services.dam.events import MAX_PER_USER, TooManySubscribers, Viewer
 
 router = APIRouter(tags=["events"])
 KEEPALIVE_S = 15.0
+DISCONNECT_CHECK_S = 1.0
 
 
 def _frame(message: dict) -> str:
@@ -32,12 +33,18 @@ async def _stream(request: Request, ctx: DamContext, viewer: Viewer) -> AsyncIte
     try:
         async with ctx.events.subscribe(viewer) as subscriber:
             yield "retry: 3000\n: live updates\n\n"
+            quiet = 0.0
+            # Woken every second to notice a client that left (its place counts against the per-user bound).
             while not await request.is_disconnected():
                 try:
-                    message = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+                    message = await asyncio.wait_for(subscriber.queue.get(), DISCONNECT_CHECK_S)
                 except TimeoutError:
-                    yield ": keepalive\n\n"
+                    quiet += DISCONNECT_CHECK_S
+                    if quiet >= KEEPALIVE_S:
+                        quiet = 0.0
+                        yield ": keepalive\n\n"
                     continue
+                quiet = 0.0
                 yield _frame(message)
                 if message.get("closing"):
                     return
