@@ -94,6 +94,8 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
     page = ui.page
     try:
         ui.goto("/projects")
+        page.get_by_label("Name").wait_for()
+        ui.shots_at_both_widths("00-projects-empty", "projects page")
         page.get_by_label("Name").fill("Space")
         page.get_by_label("Description").fill("Launches and orbits")
         page.get_by_role("button", name="Create project").click()
@@ -103,14 +105,15 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
         page.get_by_role("button", name="Add", exact=True).click()
         page.get_by_text("Added to the project.").wait_for()
         ui.goto("/projects")
+        page.locator(".tile", has_text="Space").wait_for()
+        ui.shots_at_both_widths("00-projects", "projects page with a project")
         page.locator(".tile", has_text="Space").click()
         page.locator(".card").first.wait_for()
         assert page.locator(".card").count() == 1
         page.get_by_role("button", name="Suggest similar assets").click()
         page.locator(".suggestions .card").first.wait_for()
         assert page.locator(f'.suggestions .card[data-id="{library["rocket"]}"]').count() == 0
-        ui.shot("01-project")
-        ui.check("project page")
+        ui.shots_at_both_widths("01-project", "project page")
 
         # A detector from an anchor image: a crop of the cat photo.
         anchor = io.BytesIO()
@@ -126,7 +129,7 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
         page.wait_for_url("**/#/detector/*")
         page.locator(".total").wait_for()
         page.locator(f'.card[data-id="{library["cat"]}"]').wait_for()
-        ui.shot("02-detector-matches")
+        ui.shots_at_both_widths("02-detector-matches", "detector page")
         page.get_by_role("button", name="Apply: label my matching assets").click()
         page.wait_for_url("**label=tabby**")
         page.locator(f'.card[data-id="{library["cat"]}"] .chip.label', has_text="tabby").wait_for()
