@@ -48,7 +48,7 @@ def photo(name: str) -> bytes:
     return jpeg(getattr(skimage.data, name)())
 
 
-def nsfw_photo() -> bytes:
+def nsfw_pixels() -> np.ndarray:
     """A real photo tinted deep red: the test NSFW classifier's positive logit grows with red and falls with
     green and blue, so this scores above its threshold (the test checks the service's verdict, not this claim)."""
     import skimage.data
@@ -57,7 +57,11 @@ def nsfw_photo() -> bytes:
     pixels[..., 0] = np.clip(pixels[..., 0] * 1.4 + 40, 0, 255)
     pixels[..., 1] *= 0.08
     pixels[..., 2] *= 0.2
-    return jpeg(pixels.astype(np.uint8))
+    return pixels.astype(np.uint8)
+
+
+def nsfw_photo() -> bytes:
+    return jpeg(nsfw_pixels())
 
 
 def image_models(port: int) -> list[str]:
@@ -172,6 +176,8 @@ class Ui:
                     # not widen): nothing shows that it is there.
                     cut = self.page.evaluate(_CUT_CONTROLS, width)
                     assert not cut, f"controls cut by the right edge on {where} at {width} px: {cut}"
+                # From the top: a full-page shot of a scrolled page draws the sticky top bar mid-page.
+                self.page.evaluate("window.scrollTo(0, 0)")
                 paths.append(self.shot(f"{name}-{width}"))
                 self.check(f"{where} at {width} px")
         finally:
