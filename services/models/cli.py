@@ -120,6 +120,7 @@ def quantize_command(
     calibration: Annotated[
         Path | None, typer.Option(help="Directory of calibration images (default: scikit-image's photos).")
     ] = None,
+    force: Annotated[bool, typer.Option(help="Quantize a model whose INT8 copy was measured to break.")] = False,
     repository: RepositoryOption = None,
 ) -> None:
     """Static INT8 (QDQ) quantization with ONNX Runtime, written as NAME-int8."""
@@ -128,7 +129,7 @@ def quantize_command(
 
     root = _repository(repository)
     try:
-        path = quantize(root, name, calibration)
+        path = quantize(root, name, calibration, force=force)
     except (ModelsError, ModelNotFoundError) as exc:
         raise _fail(exc) from exc
     print(f"wrote {path.name} in {path}; compare with: maam models bench {name} --vs {path.name}")

@@ -63,9 +63,11 @@ def _output_nodes(path: Path) -> list[str]:
 
 
 def quantize(
-    repository: Path, name: str, calibration: Path | None = None, *, out_name: str | None = None, limit: int = 32
+    repository: Path, name: str, calibration: Path | None = None, *, out_name: str | None = None, limit: int = 32,
+    force: bool = False,
 ) -> Path:
-    """Writes `NAME-int8`; returns its directory."""
+    """Writes `NAME-int8`; returns its directory. A model whose sidecar says quantizing it was measured to
+    break it (`params.quantization`) is refused unless `force`."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -75,6 +77,8 @@ def quantize(
         raise ModelsError(f"{name} runs on {spec.runtime}, not ONNX Runtime; only ONNX models can be quantized")
     if spec.meta.precision == "int8":
         raise ModelsError(f"{name} is already INT8")
+    if spec.meta.params.get("quantization") and not force:
+        raise ModelsError(f"{name}: {spec.meta.params['quantization']}; pass --force to quantize it anyway")
     if not is_image_model(spec):
         raise ModelsError(
             f"{name}: static quantization calibrates with images; {name} does not take one RGB image input"

@@ -19,12 +19,13 @@ from protos import media_annotation_pb2 as pb
 from services.annotation.models.memefier import MemeFierClassifier, clip_crop
 from services.annotation.models.mvsd import MvsdSaliency
 from services.annotation.models.panorama import combine
-from services.annotation.models.preprocess import resize, to_tensor
+from services.annotation.models.preprocess import model_input, resize, to_tensor
 from services.annotation.models.saliency import map_size
 from services.common.text_encoding import clean_meme_text
 from tests.annotation.conftest import Running, service_settings
 from tests.support.media import encode_image, make_video
-from tests.support.research_repository import MEMEFIER_HATEFUL, MEMEFIER_MEME, MVSD, STUDENT, ResearchRepository
+from tests.support.research_data import TINY_ALBEF
+from tests.support.research_repository import ALBEF, MEMEFIER_HATEFUL, MEMEFIER_MEME, MVSD, STUDENT, ResearchRepository
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -141,3 +142,36 @@ async def test_a_distilled_student_serves_nsfw(research: Running, research_repos
         probs = Probabilities(research_repository.modules[STUDENT])(
             torch.from_numpy(to_tensor(resize(rgb, 64))[None]))[0].numpy()
     assert reply.score == pytest.approx(float(probs[[1, 3, 4]].sum()), abs=1e-4)
+
+
+async def test_albef_towers_serve_the_cross_modal_embedding_rpcs(
+    research: Running, research_repository: ResearchRepository
+) -> None:
+    """ALBEF's two exported towers through the annotation service's gRPC API (CMRR's ALBEF setting is tested in
+    tests/cmrr/test_albef.py): the image and the text embedding equal the torch towers' on the same input."""
+    from services.common.text_tokenizers import tokenizer_from_params
+
+    repo = research.controller.catalog.repository
+    image_spec, text_spec = repo.get_installed(f"{ALBEF}_image"), repo.get_installed(f"{ALBEF}_text")
+    towers = research_repository.modules[ALBEF]
+    rgb = np.random.default_rng(2).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    image = await research.stub.ImageCrossModalEmbedding(
+        pb.AnnotationRequest(asset_data=encode_image(rgb, "PNG"), model=f"{ALBEF}_image"))
+    assert image.model == f"{ALBEF}_image"
+    adapter = research.controller.catalog.adapters[f"{ALBEF}_image"]
+    with torch.no_grad():
+        want = towers.image(torch.from_numpy(model_input(rgb, adapter.params)[None]))[0].numpy()
+    want = want / np.linalg.norm(want)  # the service's vectors are unit length
+    assert image.embedding.dimension == want.shape[0] == TINY_ALBEF["embed_dim"]
+    assert np.allclose(np.asarray(image.embedding.values), want, atol=1e-4)
+
+    query = "a photo of a cat"
+    text = await research.stub.TextCrossModalEmbedding(pb.TextEmbeddingRequest(text=query, model=f"{ALBEF}_text"))
+    assert text.model == f"{ALBEF}_text"
+    ids = tokenizer_from_params(text_spec.path, text_spec.meta.params, text_spec.meta.source)([query])
+    with torch.no_grad():
+        words = towers.text(torch.from_numpy(ids), torch.from_numpy((ids != 0).astype(np.int64)))[0].numpy()
+    words = words / np.linalg.norm(words)
+    assert text.embedding.dimension == words.shape[0] == TINY_ALBEF["embed_dim"]
+    assert np.allclose(np.asarray(text.embedding.values), words, atol=1e-4)
+    assert image_spec.meta.params.get("embedding_space") == text_spec.meta.params.get("embedding_space")

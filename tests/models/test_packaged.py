@@ -115,7 +115,16 @@ def test_is_current_follows_the_pin(tmp_path: Path) -> None:
     (directory / "1").mkdir(parents=True)
     (directory / "1" / "model.onnx").write_bytes(b"x")
     package = {"name": model.package.name, "version": model.package.version, "recipe": install.RECIPE_VERSION}
-    (directory / "maam.json").write_text(json.dumps({"task": "t", "params": {"package": package}}))
+    params = json.loads(json.dumps(model.meta.params))  # as a sidecar holds them (tuples become lists)
+
+    def sidecar(**changed: object) -> None:
+        (directory / "maam.json").write_text(json.dumps({"task": "t", "params": {**params, **changed}}))
+
+    sidecar(package=package)
     assert install.is_current(tmp_path, model, tmp_path)
-    (directory / "maam.json").write_text(json.dumps({"task": "t", "params": {"package": {**package, "version": "0"}}}))
+    sidecar(package={**package, "version": "0"})
+    assert not install.is_current(tmp_path, model, tmp_path)
+    # A param of the catalog changed since the install: the sidecar is rewritten (from the conversion cache).
+    key = next(k for k in params if k != "package")
+    sidecar(package=package, **{key: "an older value"})
     assert not install.is_current(tmp_path, model, tmp_path)

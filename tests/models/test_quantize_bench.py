@@ -117,3 +117,27 @@ def test_quantize_refuses_what_it_cannot_do(repository: Path, tmp_path: Path) ->
         quantize(repository, "conv-int8")
     result = CliRunner().invoke(app, ["quantize", "absent", "--repository", str(repository)])
     assert result.exit_code == 1 and "not installed" in result.output
+
+
+def test_a_model_measured_to_break_is_refused_without_force(repository: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from services.models.packaged.catalog import NANODET
+
+    # NanoDet's INT8 copy agreed 0.48 with FP32 (docs/models.md): its packaged sidecar says so.
+    assert "0.48" in NANODET.meta.params["quantization"]
+    copy = tmp_path / "refusing"
+    shutil.copytree(repository, copy)
+    sidecar = copy / "conv" / "maam.json"
+    meta = json.loads(sidecar.read_text())
+    meta.setdefault("params", {})["quantization"] = "its INT8 copy was measured to break it"
+    sidecar.write_text(json.dumps(meta))
+    shutil.rmtree(copy / "conv-int8", ignore_errors=True)
+    with pytest.raises(ModelsError, match="measured to break it; pass --force"):
+        quantize(copy, "conv")
+    refused = CliRunner().invoke(app, ["quantize", "conv", "--repository", str(copy)])
+    assert refused.exit_code == 1 and "--force" in refused.output
+    forced = CliRunner().invoke(app, ["quantize", "conv", "--force", "--repository", str(copy)])
+    assert forced.exit_code == 0, forced.output
+    assert (copy / "conv-int8" / "1" / "model.onnx").is_file()

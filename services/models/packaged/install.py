@@ -270,10 +270,13 @@ def is_current(repository: Path, model: PackagedModel, cache: Path) -> bool:
     if not sidecar.is_file() or not weights.is_file():
         return False
     try:
-        package = json.loads(sidecar.read_text(encoding="utf-8")).get("params", {}).get("package", {})
+        params = json.loads(sidecar.read_text(encoding="utf-8")).get("params", {})
     except ValueError:
         return False
-    return (package.get("name"), package.get("version"), package.get("recipe")) == (
+    package = params.get("package", {})
+    # A catalog param changed since (a threshold, a note): rewritten from the conversion cache, which is cheap.
+    same_params = all(params.get(key) == value for key, value in model.meta.params.items() if key != "package")
+    return same_params and (package.get("name"), package.get("version"), package.get("recipe")) == (
         model.package.name, model.package.version, RECIPE_VERSION)
 
 

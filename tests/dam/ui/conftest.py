@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,15 +130,46 @@ class Console:
 
 
 @dataclass
+class Requests:
+    """Requests in flight, but for the live-update stream (GET /api/events stays open for the whole visit, so
+    Playwright's "networkidle" would never come)."""
+
+    pending: set = field(default_factory=set)
+    quiet_since: float = field(default_factory=time.monotonic)
+
+    def watch(self, page) -> None:
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request) -> None:
+        if "/api/events" not in request.url:
+            self.pending.add(request)
+
+    def _ended(self, request) -> None:
+        self.pending.discard(request)
+        if not self.pending:
+            self.quiet_since = time.monotonic()
+
+    def wait_idle(self, page, quiet_s: float = 0.5, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.pending or time.monotonic() - self.quiet_since < quiet_s:
+            assert time.monotonic() < deadline, f"requests still in flight: {[r.url for r in self.pending][:5]}"
+            page.wait_for_timeout(50)
+
+
+@dataclass
 class Ui:
     page: object
     console: Console
     base: str
     shots: Path
+    requests: Requests = field(default_factory=Requests)
 
     def goto(self, route: str) -> None:
         self.page.goto(f"{self.base}/#{route}")
-        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_load_state("load")
+        self.requests.wait_idle(self.page)
 
     def check(self, where: str) -> None:
         """No console errors so far, and no stray "null"/"undefined" rendered into the page."""
@@ -199,7 +231,9 @@ def open_ui(browser, dam: Dam, shots: Path, viewport: dict | None = None,
     page.on("pageerror", lambda exc: console.errors.append(f"uncaught: {exc}"))
     page.set_default_timeout(30_000)
     shots.mkdir(parents=True, exist_ok=True)
-    return Ui(page=page, console=console, base=dam.url, shots=shots), context
+    ui = Ui(page=page, console=console, base=dam.url, shots=shots)
+    ui.requests.watch(page)
+    return ui, context
 
 
 @pytest.fixture

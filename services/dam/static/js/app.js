@@ -3,6 +3,7 @@
 import { ApiError, get, post, session } from "./api.js";
 import { clear, clearToasts, h, toast } from "./dom.js";
 import { forgetCapabilities } from "./capabilities.js";
+import { stopLiveUpdates } from "./live.js";
 import { authView } from "./views/auth.js";
 import { assetView } from "./views/asset.js";
 import { detectorsView, detectorView } from "./views/detectors.js";
@@ -54,6 +55,7 @@ function renderAccount() {
   out.addEventListener("click", async () => {
     try { await post("/auth/logout"); } catch { /* already signed out */ }
     session.clear();
+    stopLiveUpdates();
     forgetCapabilities();
     clearToasts();
     navigate("/signin");
@@ -101,6 +103,7 @@ async function render() {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("maam:signed-out", () => {
+  stopLiveUpdates();
   clearToasts();
   toast("Your session ended: please sign in again.", "error");
   navigate("/signin");

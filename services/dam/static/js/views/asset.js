@@ -10,6 +10,7 @@ import { moderationPanel } from "./moderation.js";
 import { editForm } from "./edit.js";
 import { facesPanel } from "./people.js";
 import { duplicatesPanel } from "./duplicates.js";
+import { isLive, liveUpdates } from "../live.js";
 
 const TASK_TITLES = {
   captioning: "Caption", object_detection: "Objects", face_recognition: "Faces", ocr: "Text in the image",
@@ -393,9 +394,15 @@ export async function assetView(page, { match }) {
     schedule();
   }
   function schedule() {
-    // pending and running always end in done or failed (the state says so; no guessing from silence).
-    if (PENDING.has(asset.annotation_state)) timer = setTimeout(() => refresh().catch(() => {}), 2000);
+    // pending and running always end in done or failed (the state says so; no guessing from silence). The
+    // live-update stream says when this asset changes; polling only while it is down.
+    if (PENDING.has(asset.annotation_state) && !isLive()) timer = setTimeout(() => refresh().catch(() => {}), 5000);
   }
+  const unlisten = liveUpdates((kind, ids) => {
+    if (kind !== "resync" && !ids.includes(asset.id)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => refresh().catch(() => {}), 200);
+  });
   schedule();
-  return () => { stopped = true; clearTimeout(timer); stopDuplicates(); };
+  return () => { stopped = true; clearTimeout(timer); unlisten(); stopDuplicates(); };
 }

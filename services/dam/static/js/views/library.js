@@ -5,9 +5,12 @@ import { append, clear, h } from "../dom.js";
 import { navigate } from "../app.js";
 import { cardGrid, PENDING, refreshCards } from "../cards.js";
 import { bulkSelection } from "./bulk.js";
+import { isLive, liveUpdates } from "../live.js";
 
 const PAGE_SIZE = 24;
-const POLL_MS = 2000;
+// Only while the live-update stream is down (live.js); otherwise the server tells what changed.
+const POLL_MS = 5000;
+const LIVE_DEBOUNCE_MS = 400;
 
 // Sidebar facets: API facet name -> how a click filters.
 const FACETS = [
@@ -197,6 +200,7 @@ export async function libraryView(page, { params }) {
     selection.bar, layout]);
 
   let timer = null;
+  let shownOrder = null;
   let stopped = false;
   let grid = null;
   let lastFacets = "";
@@ -216,6 +220,10 @@ export async function libraryView(page, { params }) {
     if (!result.space) result.hits = result.hits.map((hit) => ({ ...hit, score: null }));
     const summaries = await cards(result.hits.map((hit) => hit.asset.id));
     if (stopped) return;
+    // A new asset, or one that left the results: the grid is drawn again, not only its cards.
+    const order = result.hits.map((hit) => hit.asset.id).join(",");
+    if (order !== shownOrder) first = true;
+    shownOrder = order;
     if (first) {
       layout.firstChild.replaceWith(facetSidebar(result.facets, params, names));
       lastFacets = JSON.stringify(result.facets);
@@ -242,10 +250,16 @@ export async function libraryView(page, { params }) {
       lastFacets = facets;
     }
     const busy = result.hits.some((hit) => PENDING.has(hit.asset.annotation_state));
-    if (busy) {
+    if (busy && !isLive()) {
       timer = setTimeout(() => load(false).catch(() => {}), POLL_MS);
     }
   }
+  // Assets shown that changed are redrawn; another asset may be a new one that belongs on this page, or one
+  // whose change moves it into these results: the search runs again (load redraws only what differs).
+  const unlisten = liveUpdates(() => {
+    clearTimeout(timer);
+    timer = setTimeout(() => load(false).catch(() => {}), LIVE_DEBOUNCE_MS);
+  });
   await load(true);
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); unlisten(); };
 }
