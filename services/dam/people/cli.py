@@ -53,13 +53,15 @@ def export_gallery_command(
     out: Annotated[Path, typer.Argument(help="The .npz to write (MAAM_ANNOTATION__FACE_GALLERY reads it).")],
     owner: Annotated[int, typer.Option(help="Whose named persons.")],
     space: Annotated[str, typer.Option(help="The face-embedding space (model).")] = "faceres",
+    public: Annotated[bool, typer.Option(help="Also other users' named persons seen through their public "
+                                              "assets.")] = True,
 ) -> None:
-    """Named persons as the annotation service's face gallery (recognition identities)."""
+    """Named persons (the owner's, and other users' public ones) as the annotation service's face gallery."""
     from services.dam.people.gallery import export_gallery
 
     async def work(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.sessions() as session:
-            return await export_gallery(session, owner, space)
+            return await export_gallery(session, owner, space, public)
 
     data = asyncio.run(_with_context(work))
     out.write_bytes(data)

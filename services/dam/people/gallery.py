@@ -19,14 +19,29 @@ class GalleryError(ValueError):
     pass
 
 
-async def export_gallery(session: AsyncSession, owner_id: int, space: str) -> bytes:
-    """The owner's named, shown persons of one embedding space (one vector each: its centroid)."""
-    rows = (await session.execute(text("""
-        SELECT p.name, p.centroid FROM persons p JOIN embedding_spaces s ON s.id = p.space_id
-        WHERE p.owner_id = :o AND s.name = :s AND p.name IS NOT NULL AND NOT p.hidden AND p.centroid IS NOT NULL
-        ORDER BY p.name, p.id"""), {"o": owner_id, "s": space})).all()
+# Another user's person is public through its faces on public assets (services/dam/people/ops.py), so its
+# gallery vector is the mean of those faces only: the stored centroid also averages the faces of private
+# assets, and exporting it would let a viewer recover something of faces they may not see.
+_GALLERY = text("""
+    SELECT p.id, p.name, p.centroid AS vector FROM persons p JOIN embedding_spaces s ON s.id = p.space_id
+    WHERE p.owner_id = :o AND s.name = :s AND p.name IS NOT NULL AND NOT p.hidden AND p.centroid IS NOT NULL
+    UNION ALL
+    SELECT p.id, p.name, avg(f.embedding) AS vector
+    FROM persons p JOIN embedding_spaces s ON s.id = p.space_id
+    JOIN faces f ON f.person_id = p.id AND f.space_id = p.space_id AND f.embedding IS NOT NULL
+    JOIN assets a ON a.id = f.asset_id AND a.visibility = 'public' AND a.deleted_at IS NULL
+    WHERE :public AND p.owner_id <> :o AND s.name = :s AND p.name IS NOT NULL AND NOT p.hidden
+    GROUP BY p.id, p.name
+    ORDER BY name, id""")
+
+
+async def export_gallery(session: AsyncSession, owner_id: int, space: str, public: bool = True) -> bytes:
+    """The owner's named, shown persons of one embedding space (one vector each: its centroid) and, unless
+    `public` is false, other users' named, shown persons seen through their public assets (the mean of the
+    faces on those assets only)."""
+    rows = (await session.execute(_GALLERY, {"o": owner_id, "s": space, "public": public})).all()
     names = np.asarray([r.name for r in rows], dtype=str)
-    vectors = normalise(np.stack([as_array(r.centroid) for r in rows])) if rows else np.zeros((0, 0), np.float32)
+    vectors = normalise(np.stack([as_array(r.vector) for r in rows])) if rows else np.zeros((0, 0), np.float32)
     out = io.BytesIO()
     np.savez(out, names=names, vectors=vectors)
     return out.getvalue()

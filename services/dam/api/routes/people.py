@@ -55,10 +55,13 @@ async def recluster(user: CurrentUser, session: Session, ctx: Ctx) -> ReclusterO
 @router.get("/people/gallery", responses={200: {"content": {"application/octet-stream": {}}}})
 async def gallery(user: CurrentUser, session: Session,
                   space: Annotated[SafeStr, Query(max_length=200, description="The face-embedding space.")] = "faceres",
+                  public: Annotated[bool, Query(description="Also other users' named persons seen through "
+                                                            "their public assets.")] = True,
                   ) -> Response:
-    """My named persons as a face gallery .npz (`names`, unit `vectors`): the file the annotation service's
-    MAAM_ANNOTATION__FACE_GALLERY names, so ImageFaceRecognition/VideoFaceRecognition identify them."""
-    return Response(await export_gallery(session, user.id, space), media_type="application/octet-stream",
+    """My named persons and other users' public ones as a face gallery .npz (`names`, unit `vectors`): the
+    file the annotation service's MAAM_ANNOTATION__FACE_GALLERY names, so ImageFaceRecognition /
+    VideoFaceRecognition identify them."""
+    return Response(await export_gallery(session, user.id, space, public), media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="gallery-{user.id}.npz"'})
 
 
