@@ -7,8 +7,9 @@ from typing import Any
 
 from protos import media_annotation_pb2 as pb
 from services.annotation.catalog import MissingModelError, ModelCatalog
+from services.annotation.models.formats import BUILTINS
 from services.annotation.models.ocr import OcrPipeline
-from services.annotation.tasks import BUILTINS, TaskSpec
+from services.annotation.tasks import TaskSpec
 
 SHIPPED = "maam models install-shipped"
 # Per repository task: the command that installs a model of it (shipped packages first, then `pull`).

@@ -13,9 +13,10 @@ from services.annotation.install_hints import install_hint
 from services.annotation.models.captioning import Captioner
 from services.annotation.models.embedding import ImageEmbedder
 from services.annotation.models.faceres import ExpressionClassifier
+from services.annotation.models.formats import BUILTINS, FORMATS, Format, model_format
 from services.annotation.models.ocr import OcrPipeline, TextDetector, TextDirection, TextRecognizer
 from services.annotation.options import AnnotationOptions
-from services.annotation.tasks import BUILTINS, FORMATS, TASKS, Format, Media, TaskSpec, Unit, model_format
+from services.annotation.tasks import TASKS, Media, TaskSpec, Unit
 from services.common.inference import InferenceBackend
 from services.common.model_repository import ModelRepository
 

@@ -17,7 +17,7 @@ from services.annotation.assets import AssetError, asset_bytes, check_video, inv
 from services.annotation.catalog import ModelCatalog
 from services.annotation.fanout import FanOut, Outcome, select
 from services.annotation.limits import check_render_work, check_three_d
-from services.annotation.messages import png_bytes
+from services.annotation.messages import png_bytes, size_pb
 from services.annotation.models.types import Box
 from services.annotation.options import AnnotationOptions
 from services.annotation.tasks import Image, Media, TaskSpec, Unit, VideoFile
@@ -45,7 +45,6 @@ def _boxes(boxes: Sequence[pb.BoundingBox]) -> list[Box]:
 
 class Controller:
     def __init__(self, settings: Settings, catalog: ModelCatalog, options: AnnotationOptions | None = None) -> None:
-        self.settings = settings
         self.media = settings.media
         self.catalog = catalog
         self.options = options or catalog.options
@@ -154,18 +153,13 @@ class Controller:
                 yield _stream_item(outcome, pb.ImageAnnotationStreamResponse)
 
     async def annotate_image(self, rgb: np.ndarray, requested: Sequence[str]) -> pb.ImageAnnotationResponse:
-        response = pb.ImageAnnotationResponse(status=0)
-        response.image_size.width, response.image_size.height = int(rgb.shape[1]), int(rgb.shape[0])
+        response = pb.ImageAnnotationResponse(status=0, image_size=size_pb(rgb))
         await self._fill(response, Media.IMAGE, self.image_outcomes(rgb, requested))
         return response
 
     async def image_unary(self, request: pb.ImageAnnotationRequest) -> pb.ImageAnnotationResponse:
         async with self.admission:
-            try:
-                rgb = await self._image(request.image_url, request.image_data)
-            except AssetError as exc:
-                return pb.ImageAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
-            return await self.annotate_image(rgb, request.models)
+            return await self.annotate_image(await self._image(request.image_url, request.image_data), request.models)
 
     async def batch_stream(
         self, request: pb.ImageAnnotationRequestBatch
@@ -217,31 +211,21 @@ class Controller:
     async def video_unary(self, request: pb.VideoAnnotationRequest) -> pb.VideoAnnotationResponse:
         response = pb.VideoAnnotationResponse(status=0)
         async with self.admission:
-            try:
-                await self._fill(response, Media.VIDEO, self.video_outcomes(request, response.video))
-            except AssetError as exc:
-                return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
+            await self._fill(response, Media.VIDEO, self.video_outcomes(request, response.video))
         return response
 
     # ---- 3D ------------------------------------------------------------------------------------
     async def three_d(self, request: pb.ThreeDAnnotationRequest) -> pb.Annotation3dResponse:
-        try:
-            count_views = check_three_d(request, self.options)  # before waiting for admission
-        except AssetError as exc:
-            return pb.Annotation3dResponse(status=exc.code.value[0], error_msg=exc.message)
+        """Bad input raises AssetError (the servicer answers it in the status fields)."""
+        count_views = check_three_d(request, self.options)  # before waiting for admission
         async with self.admission:
+            raw = await asset_bytes(request.asset_url, request.asset_data, self.media)
             try:
-                raw = await asset_bytes(request.asset_url, request.asset_data, self.media)
-                try:
-                    mesh, count = await asyncio.to_thread(
-                        load_mesh, raw, request.asset_type, self.options.max_mesh_faces
-                    )
-                    check_render_work(len(mesh.faces), count_views, self.options)
-                    views = await asyncio.to_thread(render_views, mesh, count_views, self.options.render_size)
-                except MediaError as exc:
-                    raise invalid(str(exc)) from exc
-            except AssetError as exc:
-                return pb.Annotation3dResponse(status=exc.code.value[0], error_msg=exc.message)
+                mesh, count = await asyncio.to_thread(load_mesh, raw, request.asset_type, self.options.max_mesh_faces)
+                check_render_work(len(mesh.faces), count_views, self.options)
+                views = await asyncio.to_thread(render_views, mesh, count_views, self.options.render_size)
+            except MediaError as exc:
+                raise invalid(str(exc)) from exc
             response = pb.Annotation3dResponse(status=0, geometry=mesh_info(mesh, count))
             annotated = await asyncio.gather(*(self.annotate_image(v.rgb, ()) for v in views))
         best: dict[str, pb.Label] = {}

@@ -16,17 +16,6 @@ DEFAULT_CHECK_EVERY = 5
 DETECT_MAX_SIDE = 640
 
 
-def _box(box: object, width: int, height: int) -> pb.BoundingBox:
-    """A FaceBox in pixels (or an already normalised 4-tuple) as a normalised BoundingBox."""
-    if hasattr(box, "x_min"):
-        coords = (box.x_min / width, box.y_min / height, box.x_max / width, box.y_max / height)  # type: ignore
-    else:
-        coords = tuple(float(v) for v in box)  # type: ignore[union-attr]
-        if max(coords) > 1.0:
-            coords = (coords[0] / width, coords[1] / height, coords[2] / width, coords[3] / height)
-    return pb.BoundingBox(x_min=coords[0], y_min=coords[1], x_max=coords[2], y_max=coords[3])
-
-
 async def blur(unit: Unit, video: VideoFile) -> pb.VideoFaceBlurringResponse:
     """The task table's run function of VideoFaceBlurring: unit.model is a FacePipeline."""
     from services.annotation.face_blur import blur_video
@@ -45,23 +34,18 @@ async def blur(unit: Unit, video: VideoFile) -> pb.VideoFaceBlurringResponse:
     probe = result.probe
     width, height = int(probe.width), int(probe.height)
     fps = float(probe.fps) or 25.0
-    tracks = []
-    for track in result.tracks:
-        boxes = [
-            pb.FrameBox(frame_index=int(index), box=_box(box, width, height))
-            for index, box in _track_boxes(track)
-        ]
-        start = int(getattr(track, "start_frame", boxes[0].frame_index if boxes else 0))
-        end = int(getattr(track, "end_frame", boxes[-1].frame_index if boxes else start))
-        tracks.append(
-            pb.FaceTrack(
-                start_frame=start,
-                end_frame=end,
-                start_time=float(getattr(track, "start_time", start / fps)),
-                end_time=float(getattr(track, "end_time", end / fps)),
-                boxes=boxes,
-            )
+    # Track boxes are normalised already (a box across a 360° seam has x_min > x_max).
+    tracks = [
+        pb.FaceTrack(
+            start_frame=track.start_frame,
+            end_frame=track.end_frame,
+            start_time=track.start_time,
+            end_time=track.end_time,
+            boxes=[pb.FrameBox(frame_index=index, box=pb.BoundingBox(x_min=x0, y_min=y0, x_max=x1, y_max=y1))
+                   for index, (x0, y0, x1, y1) in track.boxes],
         )
+        for track in result.tracks
+    ]
     video_bytes = bytes(result.video)
     inline = len(video_bytes) <= video.max_inline_bytes
     return pb.VideoFaceBlurringResponse(
@@ -80,16 +64,3 @@ async def blur(unit: Unit, video: VideoFile) -> pb.VideoFaceBlurringResponse:
         frames_checked=int(result.frames_checked),
         video_size=len(video_bytes),
     )
-
-
-def _track_boxes(track: object) -> list[tuple[int, object]]:
-    boxes = getattr(track, "boxes", None)
-    if isinstance(boxes, dict):
-        return sorted(boxes.items())
-    out = []
-    for item in boxes or ():
-        if hasattr(item, "frame_index"):
-            out.append((item.frame_index, getattr(item, "box", item)))
-        else:
-            out.append((item[0], item[1]))
-    return out

@@ -179,8 +179,9 @@ async def serve(
         log.info("annotation service stopped")
 
     await serve_grpc_until_signal(server, health_servicer, grace_s=grace, shutdown=shutdown, on_stop=on_stop)
-    if not readiness.cancelled() and readiness.exception() is not None:
-        raise readiness.exception()  # type: ignore[misc]  # the backend never came up: exit non-zero
+    failure = None if readiness.cancelled() else readiness.exception()
+    if failure is not None:
+        raise failure  # the backend never came up: exit non-zero
 
 
 def run(host: str, port: int) -> None:

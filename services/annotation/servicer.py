@@ -6,6 +6,7 @@ RPC is the handler of its row of the task table (services/annotation/tasks.py)."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import Message
@@ -18,9 +19,13 @@ from services.annotation.catalog import MissingModelError
 from services.annotation.controller import Controller, SingleRequest
 from services.annotation.fanout import model_error
 from services.annotation.limits import check_batch, check_image, check_single, check_video
+from services.annotation.options import AnnotationOptions
 from services.annotation.tasks import TaskSpec
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
+# A request check of services/annotation/limits.py (raises AssetError) and a controller call.
+Check: TypeAlias = Callable[[Any, AnnotationOptions], None]
+Answer: TypeAlias = Callable[[Any], Awaitable[Message]]
 
 
 def _code(status: int) -> grpc.StatusCode:
@@ -33,6 +38,19 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         self.catalog = controller.catalog
         for spec in self.catalog.tasks:
             setattr(self, spec.rpc, self._single(spec))
+        # The multi-model calls: bad input aborts a stream; a unary call answers it in its Annex II
+        # status / error_msg fields (ThreeDAnnotation checks its request in the controller).
+        for rpc, check, items in (("ImageAnnotationStream", check_image, controller.image_stream),
+                                  ("ImageAnnotationStreamBatch", check_batch, controller.batch_stream),
+                                  ("VideoAnnotationStream", check_video, controller.video_stream)):
+            setattr(self, rpc, self._stream(rpc, check, items))
+        unary: tuple[tuple[str, Check | None, Answer, type[Message]], ...] = (
+            ("ImageAnnotation", check_image, controller.image_unary, pb.ImageAnnotationResponse),
+            ("VideoAnnotation", check_video, controller.video_unary, pb.VideoAnnotationResponse),
+            ("ThreeDAnnotation", None, controller.three_d, pb.Annotation3dResponse),
+        )
+        for rpc, unary_check, answer, refusal in unary:
+            setattr(self, rpc, self._unary(rpc, unary_check, answer, refusal))
 
     def _single(self, spec: TaskSpec) -> Callable[[SingleRequest, Ctx], Awaitable[Message]]:
         async def handle(request: SingleRequest, context: Ctx) -> Message:
@@ -54,55 +72,33 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
         handle.__name__ = spec.rpc
         return handle
 
-    # ---- multi-model endpoints -----------------------------------------------------------
-    async def ImageAnnotationStream(
-        self, request: pb.ImageAnnotationRequest, context: Ctx
-    ) -> AsyncIterator[pb.ImageAnnotationStreamResponse]:
-        try:
-            check_image(request, self.controller.options)
-            async for item in self.controller.image_stream(request):
-                yield item
-        except AssetError as exc:
-            await context.abort(exc.code, exc.message)
+    def _stream(
+        self, rpc: str, check: Check, items: Callable[[Any], AsyncIterator[Message]]
+    ) -> Callable[[Any, Ctx], AsyncIterator[Message]]:
+        async def handle(request: Any, context: Ctx) -> AsyncIterator[Message]:
+            try:
+                check(request, self.controller.options)
+                async for item in items(request):
+                    yield item
+            except AssetError as exc:
+                await context.abort(exc.code, exc.message)
 
-    async def ImageAnnotationStreamBatch(
-        self, request: pb.ImageAnnotationRequestBatch, context: Ctx
-    ) -> AsyncIterator[pb.ImageAnnotationStreamResponseBatch]:
-        try:
-            check_batch(request, self.controller.options)
-        except AssetError as exc:
-            await context.abort(exc.code, exc.message)
-        async for item in self.controller.batch_stream(request):
-            yield item
+        handle.__name__ = rpc
+        return handle
 
-    async def VideoAnnotationStream(
-        self, request: pb.VideoAnnotationRequest, context: Ctx
-    ) -> AsyncIterator[pb.VideoAnnotationStreamResponse]:
-        try:
-            check_video(request, self.controller.options)
-            async for item in self.controller.video_stream(request):
-                yield item
-        except AssetError as exc:
-            await context.abort(exc.code, exc.message)
+    def _unary(
+        self, rpc: str, check: Check | None, answer: Answer, refusal: type[Message]
+    ) -> Callable[[Any, Ctx], Awaitable[Message]]:
+        async def handle(request: Any, context: Ctx) -> Message:
+            try:
+                if check is not None:
+                    check(request, self.controller.options)
+                return await answer(request)
+            except AssetError as exc:
+                return refusal(status=exc.code.value[0], error_msg=exc.message)
 
-    # The unary calls answer bad input in their Annex II status / error_msg fields.
-    async def ImageAnnotation(self, request: pb.ImageAnnotationRequest, context: Ctx) -> pb.ImageAnnotationResponse:
-        try:
-            check_image(request, self.controller.options)
-        except AssetError as exc:
-            return pb.ImageAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
-        return await self.controller.image_unary(request)
-
-    async def VideoAnnotation(self, request: pb.VideoAnnotationRequest, context: Ctx) -> pb.VideoAnnotationResponse:
-        try:
-            check_video(request, self.controller.options)
-        except AssetError as exc:
-            return pb.VideoAnnotationResponse(status=exc.code.value[0], error_msg=exc.message)
-        return await self.controller.video_unary(request)
-
-    async def ThreeDAnnotation(self, request: pb.ThreeDAnnotationRequest, context: Ctx) -> pb.Annotation3dResponse:
-        return await self.controller.three_d(request)
+        handle.__name__ = rpc
+        return handle
 
     async def ListCapabilities(self, request: pb.CapabilitiesRequest, context: Ctx) -> pb.CapabilitiesResponse:
         return capabilities(self.catalog)
-

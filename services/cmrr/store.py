@@ -136,27 +136,27 @@ class ContentStore:
         """Drops one id of the user's; the content goes with its last id. Status "" when the id is unknown."""
         change = Change()
         with self.db.transaction() as db:
-            slot = db.execute("SELECT slot FROM content_ids WHERE user=? AND id=?", (user, content_id)).fetchone()
-            if slot is None:
-                return change
-            modality = db.execute("SELECT modality FROM contents WHERE slot=?", slot).fetchone()[0]
-            self._drop_id(db, user, content_id, change)
-            change.status = "deleted"
-            remaining = self._ids(db, int(slot[0]))
-            change.entry = Entry(int(slot[0]), modality, remaining, 0.0)
+            if (held := self._drop_id(db, user, content_id, change)) is not None:
+                change.status = "deleted"
+                change.entry = Entry(held[0], held[1], self._ids(db, held[0]), 0.0)
         return change
 
-    def _drop_id(self, db: sqlite3.Connection, user: str, content_id: str, change: Change) -> None:
-        slot, modality = db.execute("SELECT slot, c.modality FROM content_ids JOIN contents c USING (slot) "
-                                    "WHERE content_ids.user=? AND id=?", (user, content_id)).fetchone()
+    def _drop_id(self, db: sqlite3.Connection, user: str, content_id: str, change: Change) -> tuple[int, str] | None:
+        """Drops the id (and its content when it was the last id); (slot, modality) it had, None if unknown."""
+        row = db.execute("SELECT slot, c.modality FROM content_ids JOIN contents c USING (slot) "
+                         "WHERE content_ids.user=? AND id=?", (user, content_id)).fetchone()
+        if row is None:
+            return None
+        slot, modality = int(row[0]), str(row[1])
         db.execute("DELETE FROM content_ids WHERE user=? AND id=?", (user, content_id))
         if db.execute("SELECT 1 FROM content_ids WHERE slot=? LIMIT 1", (slot,)).fetchone():
-            return
+            return slot, modality
         spaces = [r[0] for r in db.execute("SELECT space FROM vectors WHERE slot=?", (slot,))]
         db.execute("DELETE FROM contents WHERE slot=?", (slot,))
         for space in spaces:
             change.removed.append((space, modality, slot))
             change.generations[(space, modality)] = self._bump(db, space, modality)
+        return slot, modality
 
     def add_vectors(self, space: str, modality: str, vectors: dict[int, np.ndarray]) -> Change:
         """Vectors of a space added later (a new embedding model) for contents still there."""
@@ -169,10 +169,10 @@ class ContentStore:
 
     @staticmethod
     def _bump(db: sqlite3.Connection, space: str, modality: str) -> int:
-        db.execute("INSERT INTO generations VALUES (?, ?, 1) ON CONFLICT (space, modality) "
-                   "DO UPDATE SET generation = generation + 1", (space, modality))
-        return int(db.execute("SELECT generation FROM generations WHERE space=? AND modality=?",
-                              (space, modality)).fetchone()[0])
+        [(generation,)] = db.execute("INSERT INTO generations VALUES (?, ?, 1) ON CONFLICT (space, modality) "
+                                     "DO UPDATE SET generation = generation + 1 RETURNING generation",
+                                     (space, modality)).fetchall()  # all rows read: the statement is done
+        return int(generation)
 
     # -- reading -------------------------------------------------------------------------------------
     @staticmethod

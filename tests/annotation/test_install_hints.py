@@ -10,7 +10,8 @@ import pytest
 
 from services.annotation.catalog import MissingModelError, ModelCatalog
 from services.annotation.install_hints import INSTALLS
-from services.annotation.tasks import BUILTINS, TASKS
+from services.annotation.models.formats import BUILTINS
+from services.annotation.tasks import TASKS
 from services.common.inference import create_backend
 from services.common.model_repository import ModelRepository
 from services.common.settings import InferenceSettings, Settings

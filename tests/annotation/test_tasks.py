@@ -18,9 +18,10 @@ from protos import media_annotation_pb2_grpc as pb_grpc
 from services.annotation.catalog import ModelCatalog
 from services.annotation.controller import Controller
 from services.annotation.models.classification import ImageClassifier
+from services.annotation.models.formats import FORMATS, Format
 from services.annotation.server import build_server, wait_backend
 from services.annotation.servicer import AnnotationServicer
-from services.annotation.tasks import FORMATS, TASKS, Format, Image, Media, TaskSpec, Unit
+from services.annotation.tasks import TASKS, Image, Media, TaskSpec, Unit
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.model_repository import ModelRepository
 from services.dam.annotation import results

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2
 
-from services.annotation.tasks import TASKS, model_format
+from services.annotation.models.formats import model_format
+from services.annotation.tasks import TASKS
 from services.common.model_repository import ModelMeta, ModelSpec
 from services.models.pull import PULLABLE
 from services.models.tasks import TASKS as IMPORT_TASKS

@@ -1,5 +1,5 @@
 """The model adapters: each turns one repository model's inputs and outputs into plain results
-(models/types.py). Which adapter builds which model is services/annotation/tasks.py FORMATS."""
+(models/types.py). Which adapter builds which model is FORMATS (models/formats.py)."""
 
 from __future__ import annotations
 

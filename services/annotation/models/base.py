@@ -17,7 +17,7 @@ class AdapterError(Exception):
 
 
 class TaskModel:
-    """Base of every adapter (services/annotation/tasks.py FORMATS says which builds which model)."""
+    """Base of every adapter (models/formats.py FORMATS says which builds which model)."""
 
     def __init__(self, spec: ModelSpec, backend: InferenceBackend) -> None:
         self.spec = spec

@@ -70,7 +70,7 @@ class YoloDetector(TaskModel):
         boxes, scores, class_ids = decode_yolov8(raw, float(conf_threshold), iou, class_aware=not agnostic)
         normalised = lb.to_image(boxes)
         return [
-            Detection(self.label(int(c)), float(s), tuple(float(v) for v in b), int(c))  # type: ignore[arg-type]
+            Detection(self.label(int(c)), float(s), (float(b[0]), float(b[1]), float(b[2]), float(b[3])), int(c))
             for b, s, c in zip(normalised, scores, class_ids, strict=True)
             if b[2] > b[0] and b[3] > b[1]
         ]

@@ -10,6 +10,8 @@ import numpy as np
 from services.annotation.models.base import TaskModel
 from services.annotation.models.preprocess import model_input
 from services.annotation.models.types import Vector
+from services.common.inference import InferenceBackend
+from services.common.model_repository import ModelSpec
 from services.common.text_encoding import encoder_inputs, pool_tokens
 from services.common.text_tokenizers import tokenizer_from_params
 
@@ -42,8 +44,8 @@ class TextEmbedder(TaskModel):
     so a text gets the same vector from either service."""
 
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, spec: ModelSpec, backend: InferenceBackend) -> None:
+        super().__init__(spec, backend)
         self.tokenizer = tokenizer_from_params(self.spec.path, self.spec.meta.params, self.spec.meta.source)
 
     async def embed_text(self, text: str) -> Vector:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from services.annotation.face_detection.nms import nms
 from services.annotation.models.base import AdapterError
 from services.annotation.models.detection import YoloDetector
 from services.annotation.models.preprocess import Letterbox, softmax
@@ -74,19 +75,6 @@ def decode_nanodet(
     return np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_ids)
 
 
-def class_aware_nms(
-    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float, limit: int = 100
-) -> np.ndarray:
-    """Indices kept by NMS run per class (boxes of different classes never suppress each other)."""
-    if not len(boxes):
-        return np.zeros(0, np.int64)
-    offset = class_ids[:, None].astype(np.float32) * (float(boxes.max()) + 1.0)
-    shifted = boxes + offset
-    xywh = np.concatenate([shifted[:, :2], shifted[:, 2:] - shifted[:, :2]], axis=1)
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou)
-    return np.asarray(kept, np.int64).reshape(-1)[:limit]
-
-
 class NanodetDetector(YoloDetector):
     """Object detection with a NanoDet graph; the same `detect` as the YOLO adapter, so images,
     video keyframes and region proposals use it unchanged."""
@@ -115,7 +103,8 @@ class NanodetDetector(YoloDetector):
             [out[n] for n in score_names], [out[n] for n in box_names], strides, size,
             int(self.param("reg_max", 10)), threshold,
         )
-        keep = class_aware_nms(boxes, scores, ids, float(self.param("nms_iou", 0.5)))
+        # The detectors' one NMS, per class (boxes of different classes never suppress each other).
+        keep = nms(boxes, scores, float(self.param("nms_iou", 0.5)), classes=ids, max_keep=100)
         normalised = lb.to_image(boxes[keep]) if keep.size else np.zeros((0, 4), np.float32)
         return [
             Detection(self.label(int(c)), float(s), (float(b[0]), float(b[1]), float(b[2]), float(b[3])), int(c))

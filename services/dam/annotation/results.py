@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from protos import media_annotation_pb2 as pb
 from services.annotation.tasks import TASK_OF_FIELD
 from services.dam.people.faces import DetectedFace, faces_of
 
@@ -36,15 +37,15 @@ class ModelResult:
     faces: list[DetectedFace] = field(default_factory=list)  # face_recognition: every face found
 
 
-def _embedding_vector(kind: str, embedding: Message, fallback_model: str, **extra: Any) -> Vector | None:
-    values = list(embedding.values)  # type: ignore[attr-defined]
+def _embedding_vector(kind: str, embedding: pb.Embedding, fallback_model: str, **extra: Any) -> Vector | None:
+    values = list(embedding.values)
     if not values:
         return None
-    return Vector(kind=kind, model=embedding.model or fallback_model, values=values, **extra)  # type: ignore[attr-defined]
+    return Vector(kind=kind, model=embedding.model or fallback_model, values=values, **extra)
 
 
-def _box(box: Message) -> list[float]:
-    return [box.x_min, box.y_min, box.x_max, box.y_max]  # type: ignore[attr-defined]
+def _box(box: pb.BoundingBox) -> list[float]:
+    return [box.x_min, box.y_min, box.x_max, box.y_max]
 
 
 def _strip_bulk(data: Any) -> Any:

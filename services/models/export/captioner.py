@@ -184,7 +184,7 @@ def pull_captioner(repository: Path, upstream) -> dict[str, float]:
         )
 
 
-def pil_interpolation_name(resample) -> str:  # type: ignore[no-untyped-def]
+def pil_interpolation_name(resample: int) -> str:
     """PIL's resampling filter (an int or Image.Resampling) -> the adapters' interpolation name."""
     from PIL import Image
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.models.errors import ModelsError, require_export_extra
+
+if TYPE_CHECKING:  # the trainers import torch: only when a command runs
+    from services.models.research.albef.train import AlbefRun
+    from services.models.research.memefier.train import MemefierRun
+    from services.models.research.mvsd.train import MvsdRun
 
 TRAINABLE = ("memefier", "mvsd", "albef")
 
@@ -32,16 +37,23 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def _validated(kind: str, data: dict[str, Any]) -> Any:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
+    config: type[BaseModel]
     if kind == "memefier":
-        from services.models.research.memefier.config import MemefierConfig as Config
+        from services.models.research.memefier.config import MemefierConfig
+
+        config = MemefierConfig
     elif kind == "mvsd":
-        from services.models.research.mvsd.config import MvsdConfig as Config  # type: ignore[assignment]
+        from services.models.research.mvsd.config import MvsdConfig
+
+        config = MvsdConfig
     else:
-        from services.models.research.albef.config import AlbefConfig as Config  # type: ignore[assignment]
+        from services.models.research.albef.config import AlbefConfig
+
+        config = AlbefConfig
     try:
-        return Config.model_validate(data)
+        return config.model_validate(data)
     except ValidationError as exc:
         raise ModelsError(f"invalid {kind} config:\n{exc}") from exc
 
@@ -54,6 +66,7 @@ def _threads(threads: int) -> None:
 
 
 def train(kind: str, config: Any, output: Path, log_every: int) -> tuple[Path, list[float], dict[str, Any]]:
+    run: MemefierRun | MvsdRun | AlbefRun
     if kind == "memefier":
         from services.models.research.memefier.train import train_memefier
 
@@ -61,11 +74,11 @@ def train(kind: str, config: Any, output: Path, log_every: int) -> tuple[Path, l
     elif kind == "mvsd":
         from services.models.research.mvsd.train import train_mvsd
 
-        run = train_mvsd(config, output, evaluate_videos=3, log_every=log_every)  # type: ignore[assignment]
+        run = train_mvsd(config, output, evaluate_videos=3, log_every=log_every)
     else:
         from services.models.research.albef.train import train_albef
 
-        run = train_albef(config, output, log_every=log_every)  # type: ignore[assignment]
+        run = train_albef(config, output, log_every=log_every)
     return run.checkpoint, run.log.losses, dict(run.metrics)
 
 

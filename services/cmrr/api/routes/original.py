@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from services.cmrr.api.deps import BODY_DOC, Body, ContentId, K, Modality, Service, Space, User, describe
-from services.cmrr.service import Ranked, check_modality
+from services.cmrr.service import Ranked
 
 router = APIRouter(tags=["original"])
 
@@ -20,7 +20,6 @@ async def add_content(service: Service, user: User, content_id: ContentId, modal
     stored once; the id joins its id list and results name the most recent id. An id re-sent with other
     content moves to that content."""
     start = time.perf_counter()
-    check_modality(modality)
     change = await service.add(user, content_id, modality, body)
     assert change.entry is not None
     if change.status == "exists":
@@ -36,7 +35,6 @@ async def retrieve_contents(service: Service, response: Response, user: User, mo
     """The k contents of each type most similar to the query (the body), excluding the user's own, most
     similar first, with cosine similarity scores; a type with no contents but the user's own answers the
     original's sentence instead. Headers: the space searched, notes."""
-    check_modality(modality)
     results, notes, searched = await service.retrieve(user, modality, body, min(k, service.cmrr.max_k), space)
     describe(response, notes, {modality: searched})
     return {m: r.to_json() if isinstance(r, Ranked) else r for m, r in results.items()}

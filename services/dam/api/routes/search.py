@@ -121,7 +121,7 @@ def parse_box(raw: str) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = values
     if x1 <= x0 or y1 <= y0:
         raise HTTPException(422, "`box` must have x_min < x_max and y_min < y_max")
-    return values  # type: ignore[return-value]
+    return x0, y0, x1, y1
 
 
 async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) -> SearchOut:

@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from services.models.errors import fetching
 from services.models.research.albef.checkpoint import load_albef
 from services.models.research.albef.export import export_albef
+
+if TYPE_CHECKING:
+    from services.models.pull import Upstream
 
 CHECKPOINT_URL = "https://storage.googleapis.com/sfr-pcl-data-research/ALBEF/ALBEF.pth"
 CHECKPOINT_HOST = "storage.googleapis.com"
@@ -56,7 +60,7 @@ def bert_vocabulary(target_dir: Path, revision: str | None = None) -> Path:
     return Path(tokenizer.save_vocabulary(str(target_dir))[0])
 
 
-def pull_albef(repository: Path, upstream=None) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def pull_albef(repository: Path, upstream: Upstream | None = None) -> dict[str, float]:
     cache = cache_dir()
     checkpoint = download(upstream.id if upstream else CHECKPOINT_URL, cache / "ALBEF.pth")
     pins = dict(upstream.extra) if upstream else {}
