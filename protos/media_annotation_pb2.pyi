@@ -544,6 +544,30 @@ class VideoObjectDetectionResponse(_message.Message):
     video: VideoInfo
     def __init__(self, model: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameDetections, _Mapping]]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ...) -> None: ...
 
+class FrameText(_message.Message):
+    __slots__ = ("frame_index", "timestamp", "lines", "full_text")
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    FULL_TEXT_FIELD_NUMBER: _ClassVar[int]
+    frame_index: int
+    timestamp: float
+    lines: _containers.RepeatedCompositeFieldContainer[TextLine]
+    full_text: str
+    def __init__(self, frame_index: _Optional[int] = ..., timestamp: _Optional[float] = ..., lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ..., full_text: _Optional[str] = ...) -> None: ...
+
+class VideoTextRecognitionResponse(_message.Message):
+    __slots__ = ("model", "frames", "full_text", "video")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FULL_TEXT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    frames: _containers.RepeatedCompositeFieldContainer[FrameText]
+    full_text: str
+    video: VideoInfo
+    def __init__(self, model: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameText, _Mapping]]] = ..., full_text: _Optional[str] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ...) -> None: ...
+
 class FrameSaliency(_message.Message):
     __slots__ = ("frame_index", "timestamp", "map")
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -645,7 +669,7 @@ class ImageAnnotationStreamResponseBatch(_message.Message):
     def __init__(self, index: _Optional[int] = ..., response: _Optional[_Union[ImageAnnotationStreamResponse, _Mapping]] = ..., status: _Optional[int] = ..., error_msg: _Optional[str] = ...) -> None: ...
 
 class VideoAnnotationResponse(_message.Message):
-    __slots__ = ("status", "error_msg", "valid_models", "video", "video_action_recognition_result", "video_disturbing_content_detection_result", "video_face_recognition_result", "video_nsfw_detection_result", "video_object_detection_result", "video_saliency_detection_result", "model_errors")
+    __slots__ = ("status", "error_msg", "valid_models", "video", "video_action_recognition_result", "video_disturbing_content_detection_result", "video_face_recognition_result", "video_nsfw_detection_result", "video_object_detection_result", "video_saliency_detection_result", "video_text_recognition_result", "model_errors")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MSG_FIELD_NUMBER: _ClassVar[int]
     VALID_MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -656,6 +680,7 @@ class VideoAnnotationResponse(_message.Message):
     VIDEO_NSFW_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_OBJECT_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_SALIENCY_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_TEXT_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ERRORS_FIELD_NUMBER: _ClassVar[int]
     status: int
     error_msg: str
@@ -667,17 +692,19 @@ class VideoAnnotationResponse(_message.Message):
     video_nsfw_detection_result: VideoNSFWDetectionResponse
     video_object_detection_result: VideoObjectDetectionResponse
     video_saliency_detection_result: VideoSaliencyDetectionResponse
+    video_text_recognition_result: VideoTextRecognitionResponse
     model_errors: _containers.RepeatedCompositeFieldContainer[ModelError]
-    def __init__(self, status: _Optional[int] = ..., error_msg: _Optional[str] = ..., valid_models: _Optional[_Iterable[str]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ..., video_action_recognition_result: _Optional[_Union[VideoActionRecognitionResponse, _Mapping]] = ..., video_disturbing_content_detection_result: _Optional[_Union[VideoDisturbingContentDetectionResponse, _Mapping]] = ..., video_face_recognition_result: _Optional[_Union[VideoFaceRecognitionResponse, _Mapping]] = ..., video_nsfw_detection_result: _Optional[_Union[VideoNSFWDetectionResponse, _Mapping]] = ..., video_object_detection_result: _Optional[_Union[VideoObjectDetectionResponse, _Mapping]] = ..., video_saliency_detection_result: _Optional[_Union[VideoSaliencyDetectionResponse, _Mapping]] = ..., model_errors: _Optional[_Iterable[_Union[ModelError, _Mapping]]] = ...) -> None: ...
+    def __init__(self, status: _Optional[int] = ..., error_msg: _Optional[str] = ..., valid_models: _Optional[_Iterable[str]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ..., video_action_recognition_result: _Optional[_Union[VideoActionRecognitionResponse, _Mapping]] = ..., video_disturbing_content_detection_result: _Optional[_Union[VideoDisturbingContentDetectionResponse, _Mapping]] = ..., video_face_recognition_result: _Optional[_Union[VideoFaceRecognitionResponse, _Mapping]] = ..., video_nsfw_detection_result: _Optional[_Union[VideoNSFWDetectionResponse, _Mapping]] = ..., video_object_detection_result: _Optional[_Union[VideoObjectDetectionResponse, _Mapping]] = ..., video_saliency_detection_result: _Optional[_Union[VideoSaliencyDetectionResponse, _Mapping]] = ..., video_text_recognition_result: _Optional[_Union[VideoTextRecognitionResponse, _Mapping]] = ..., model_errors: _Optional[_Iterable[_Union[ModelError, _Mapping]]] = ...) -> None: ...
 
 class VideoAnnotationStreamResponse(_message.Message):
-    __slots__ = ("video_action_recognition_result", "video_disturbing_content_detection_result", "video_face_recognition_result", "video_nsfw_detection_result", "video_object_detection_result", "video_saliency_detection_result", "model_error")
+    __slots__ = ("video_action_recognition_result", "video_disturbing_content_detection_result", "video_face_recognition_result", "video_nsfw_detection_result", "video_object_detection_result", "video_saliency_detection_result", "video_text_recognition_result", "model_error")
     VIDEO_ACTION_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_DISTURBING_CONTENT_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FACE_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_NSFW_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_OBJECT_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_SALIENCY_DETECTION_RESULT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_TEXT_RECOGNITION_RESULT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ERROR_FIELD_NUMBER: _ClassVar[int]
     video_action_recognition_result: VideoActionRecognitionResponse
     video_disturbing_content_detection_result: VideoDisturbingContentDetectionResponse
@@ -685,8 +712,9 @@ class VideoAnnotationStreamResponse(_message.Message):
     video_nsfw_detection_result: VideoNSFWDetectionResponse
     video_object_detection_result: VideoObjectDetectionResponse
     video_saliency_detection_result: VideoSaliencyDetectionResponse
+    video_text_recognition_result: VideoTextRecognitionResponse
     model_error: ModelError
-    def __init__(self, video_action_recognition_result: _Optional[_Union[VideoActionRecognitionResponse, _Mapping]] = ..., video_disturbing_content_detection_result: _Optional[_Union[VideoDisturbingContentDetectionResponse, _Mapping]] = ..., video_face_recognition_result: _Optional[_Union[VideoFaceRecognitionResponse, _Mapping]] = ..., video_nsfw_detection_result: _Optional[_Union[VideoNSFWDetectionResponse, _Mapping]] = ..., video_object_detection_result: _Optional[_Union[VideoObjectDetectionResponse, _Mapping]] = ..., video_saliency_detection_result: _Optional[_Union[VideoSaliencyDetectionResponse, _Mapping]] = ..., model_error: _Optional[_Union[ModelError, _Mapping]] = ...) -> None: ...
+    def __init__(self, video_action_recognition_result: _Optional[_Union[VideoActionRecognitionResponse, _Mapping]] = ..., video_disturbing_content_detection_result: _Optional[_Union[VideoDisturbingContentDetectionResponse, _Mapping]] = ..., video_face_recognition_result: _Optional[_Union[VideoFaceRecognitionResponse, _Mapping]] = ..., video_nsfw_detection_result: _Optional[_Union[VideoNSFWDetectionResponse, _Mapping]] = ..., video_object_detection_result: _Optional[_Union[VideoObjectDetectionResponse, _Mapping]] = ..., video_saliency_detection_result: _Optional[_Union[VideoSaliencyDetectionResponse, _Mapping]] = ..., video_text_recognition_result: _Optional[_Union[VideoTextRecognitionResponse, _Mapping]] = ..., model_error: _Optional[_Union[ModelError, _Mapping]] = ...) -> None: ...
 
 class MeshInfo(_message.Message):
     __slots__ = ("vertex_count", "face_count", "is_watertight", "surface_area", "volume", "bounds", "mesh_count")

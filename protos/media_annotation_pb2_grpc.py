@@ -159,6 +159,11 @@ class MediaAnnotationServerStub:
                 request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
                 response_deserializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
                 _registered_method=True)
+        self.VideoTextRecognition = channel.unary_unary(
+                '/MediaAnnotationServer/VideoTextRecognition',
+                request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
+                response_deserializer=protos_dot_media__annotation__pb2.VideoTextRecognitionResponse.FromString,
+                _registered_method=True)
         self.ImageTagging = channel.unary_unary(
                 '/MediaAnnotationServer/ImageTagging',
                 request_serializer=protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
@@ -333,6 +338,13 @@ class MediaAnnotationServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VideoTextRecognition(self, request, context):
+        """The same on a video's keyframes: the text read in each, with its time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImageTagging(self, request, context):
         """Scene and object tags: a CLIP zero-shot head over a curated tag list (`maam models pull clip_zeroshot`).
         """
@@ -475,6 +487,11 @@ def add_MediaAnnotationServerServicer_to_server(servicer, server):
                     servicer.ImageTextRecognition,
                     request_deserializer=protos_dot_media__annotation__pb2.AnnotationRequest.FromString,
                     response_serializer=protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.SerializeToString,
+            ),
+            'VideoTextRecognition': grpc.unary_unary_rpc_method_handler(
+                    servicer.VideoTextRecognition,
+                    request_deserializer=protos_dot_media__annotation__pb2.AnnotationRequest.FromString,
+                    response_serializer=protos_dot_media__annotation__pb2.VideoTextRecognitionResponse.SerializeToString,
             ),
             'ImageTagging': grpc.unary_unary_rpc_method_handler(
                     servicer.ImageTagging,
@@ -1162,6 +1179,33 @@ class MediaAnnotationServer:
             '/MediaAnnotationServer/ImageTextRecognition',
             protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
             protos_dot_media__annotation__pb2.ImageTextRecognitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VideoTextRecognition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/MediaAnnotationServer/VideoTextRecognition',
+            protos_dot_media__annotation__pb2.AnnotationRequest.SerializeToString,
+            protos_dot_media__annotation__pb2.VideoTextRecognitionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,7 @@ EXTRA_RPCS = {
     "VideoSaliencyDetection": ("AnnotationRequest", "VideoSaliencyDetectionResponse", False),
     "TextCrossModalEmbedding": ("TextEmbeddingRequest", "TextCrossModalEmbeddingResponse", False),
     "ImageTextRecognition": ("AnnotationRequest", "ImageTextRecognitionResponse", False),
+    "VideoTextRecognition": ("AnnotationRequest", "VideoTextRecognitionResponse", False),
     "ImageTagging": ("AnnotationRequest", "ImageTaggingResponse", False),
     "ListCapabilities": ("CapabilitiesRequest", "CapabilitiesResponse", False),
 }

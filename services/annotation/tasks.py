@@ -349,6 +349,20 @@ async def video_faces(unit: Unit, video: DecodedVideo) -> pb.VideoFaceRecognitio
     )
 
 
+async def video_text(unit: Unit, video: DecodedVideo) -> pb.VideoTextRecognitionResponse:
+    """OCR on every keyframe, so a video's text is found by time (the timeline) and by its words (search)."""
+    results = await asyncio.gather(*(unit.model.read(f.rgb) for f in video.keyframes))
+    frames = [
+        pb.FrameText(frame_index=f.index, timestamp=f.time, lines=[m.text_line_pb(line) for line in lines],
+                     full_text="\n".join(line.text for line in lines))
+        for f, lines in zip(video.keyframes, results, strict=True)
+    ]
+    # A title held on screen is read on several keyframes: the video's text lists it once.
+    distinct = dict.fromkeys(frame.full_text for frame in frames if frame.full_text)
+    return pb.VideoTextRecognitionResponse(model=unit.name, frames=frames, full_text="\n".join(distinct),
+                                           video=video.info())
+
+
 async def video_saliency(unit: Unit, video: DecodedVideo) -> pb.VideoSaliencyDetectionResponse:
     if isinstance(unit.model, MvsdSaliency):  # the keyframes in order, as clips; 360°: seam-aware
         maps = await unit.model.saliency_frames([f.rgb for f in video.keyframes], video.equirectangular)
@@ -438,6 +452,8 @@ TASKS: tuple[TaskSpec, ...] = (
              ("saliency",), (SaliencyModel, SpectralResidual), video_saliency, fallback=("spectral_residual",)),
     TaskSpec("ocr", IMAGE, "ImageTextRecognition", "image_text_recognition_result",
              ("ocr_detection",), (OcrPipeline,), image_text),
+    TaskSpec("ocr", VIDEO, "VideoTextRecognition", "video_text_recognition_result",
+             ("ocr_detection",), (OcrPipeline,), video_text),
     TaskSpec("tagging", IMAGE, "ImageTagging", "image_tagging_result",
              ("image_tagging",), (ZeroShotHead,), image_tags),
 )

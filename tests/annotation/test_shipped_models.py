@@ -22,7 +22,7 @@ from services.common.inference import create_backend
 from services.common.model_repository import ModelRepository
 from services.models.shipped import install_haar, install_nudenet, install_ppocr
 from tests.annotation.conftest import Running, service_settings, shots_video, small
-from tests.support.media import encode_image
+from tests.support.media import encode_image, text_frame
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -87,6 +87,24 @@ async def test_ocr_reads_drawn_text(shipped: Running) -> None:
     line = reply.lines[0]
     assert line.score > 0.8 and len(line.polygon) == 4
     assert 0 <= line.box.x_min < line.box.x_max <= 1 and 0.1 < line.box.y_min < line.box.y_max < 0.9
+
+
+async def test_video_text_is_read_on_its_keyframes(shipped: Running, astronaut: np.ndarray) -> None:
+    """A shot of the astronaut, then one of print: the text is read on the second shot's keyframe, by time,
+    through the single RPC and the video stream alike."""
+    video = shots_video([astronaut, text_frame(["HELLO", "MAAM 2026"])], seconds_each=1.0, fps=8, side=256)
+    reply = await shipped.stub.VideoTextRecognition(req(video))
+    assert reply.model == "ppocr_det"
+    assert [round(f.timestamp, 2) for f in reply.frames] == [0.0, 1.0]
+    read = reply.frames[1]
+    assert "HELLO" in read.full_text.upper() and "2026" in read.full_text, read.full_text
+    assert read.lines and all(0 <= line.box.x_min < line.box.x_max <= 1 for line in read.lines)
+    assert not reply.frames[0].lines  # nothing read on the astronaut
+    assert reply.full_text == read.full_text
+    streamed = [m async for m in shipped.stub.VideoAnnotationStream(pb.VideoAnnotationRequest(video_data=video))]
+    field = "video_text_recognition_result"
+    texts = [getattr(m, field) for m in streamed if m.WhichOneof("response") == field]
+    assert len(texts) == 1 and texts[0].frames[1].full_text == read.full_text
 
 
 async def test_haar_finds_the_astronaut_face(shipped: Running, astronaut: np.ndarray) -> None:

@@ -53,6 +53,7 @@ STORED_TASKS = {
     "video_nsfw_detection_result": "nsfw",
     "video_object_detection_result": "object_detection",
     "video_saliency_detection_result": "saliency",
+    "video_text_recognition_result": "ocr",
 }
 
 

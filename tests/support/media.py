@@ -18,6 +18,18 @@ def encode_image(rgb: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
     return buffer.getvalue()
 
 
+def text_frame(lines: list[str], side: int = 256, size: int = 40) -> np.ndarray:
+    """Black print on white, `side` pixels square (a video's shots are square): a frame OCR can read."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=size)
+    for i, line in enumerate(lines):
+        draw.text((12, 30 + i * int(size * 1.6)), line, fill="black", font=font)
+    return np.asarray(image)
+
+
 def make_video(frames: Iterable[np.ndarray], fps: int = 10, codec: str = "libx264", container: str = "mp4") -> bytes:
     """Encodes RGB frames (all the same even size) into a video file's bytes."""
     buffer = io.BytesIO()

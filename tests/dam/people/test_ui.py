@@ -56,8 +56,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         tiles.nth(1).wait_for()
         assert tiles.count() == 2
         pictures_shown(page, 2)
-        ui.shot("01-people")
-        ui.check("people")
+        ui.shots_at_both_widths("01-people", "people")
 
         # Name the astronaut's person on the People page.
         astronaut = grace.get(f"/api/assets/{ids[('astronaut', 'original.png')]}/faces").json()[0]["person_id"]
@@ -94,8 +93,7 @@ def test_people_pages_name_face_link_person_page_and_merge(browser, people_dam, 
         assert page.locator("h1").inner_text() == "Eileen Collins"
         # The faces come by a request of their own, after the asset total (CI saw 0 when counted at once).
         page.wait_for_function("() => document.querySelectorAll('.faces-grid .face-tile').length === 3")
-        ui.shot("04-person")
-        ui.check("person page")
+        ui.shots_at_both_widths("04-person", "person page")
         page.get_by_label("Person to merge into this one").select_option(str(camera))
         page.get_by_role("button", name="Merge into this person").click()
         page.get_by_text("Merged.").wait_for()

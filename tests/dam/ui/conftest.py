@@ -28,6 +28,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # With the test weights every image scores as disturbing (that classifier's bias alone is above its threshold),
 # so every asset would be blurred; the UI tests leave that one model out and make a real NSFW image instead.
 LEFT_OUT = "test_disturbing_classifier"
+# The two widths every page is shot at: a laptop and a phone (an iPhone 12-14's CSS width).
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+# Links, buttons and fields whose right edge is past the screen's (`w`), named by tag and text.
+_CUT_CONTROLS = """(w) => [...document.querySelectorAll('a, button, input, select, textarea')]
+    .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 1 && r.right > w + 1; })
+    .slice(0, 8).map((el) => `${el.tagName} ${(el.innerText || el.name || '').trim().slice(0, 30)}`)"""
 
 
 def jpeg(pixels: np.ndarray, quality: int = 88) -> bytes:
@@ -42,7 +49,7 @@ def photo(name: str) -> bytes:
     return jpeg(getattr(skimage.data, name)())
 
 
-def nsfw_photo() -> bytes:
+def nsfw_pixels() -> np.ndarray:
     """A real photo tinted deep red: the test NSFW classifier's positive logit grows with red and falls with
     green and blue, so this scores above its threshold (the test checks the service's verdict, not this claim)."""
     import skimage.data
@@ -51,7 +58,11 @@ def nsfw_photo() -> bytes:
     pixels[..., 0] = np.clip(pixels[..., 0] * 1.4 + 40, 0, 255)
     pixels[..., 1] *= 0.08
     pixels[..., 2] *= 0.2
-    return jpeg(pixels.astype(np.uint8))
+    return pixels.astype(np.uint8)
+
+
+def nsfw_photo() -> bytes:
+    return jpeg(nsfw_pixels())
 
 
 def image_models(port: int) -> list[str]:
@@ -172,11 +183,45 @@ class Ui:
         self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
+    def shots_at_both_widths(self, name: str, where: str) -> tuple[Path, Path]:
+        """The page as it is now, shot at the desktop width and at a phone's 390 px (`NAME-1280.png`,
+        `NAME-390.png`), checked at each: no console errors, and at 390 px nothing wider than the screen (a
+        table or button running off it makes the whole page scroll sideways), and no link, button or field cut by
+        the screen's edge (inside a strip that scrolls sideways on its own). The viewport is resized in
+        place, not reloaded, so what the test did on the page (a dialog, a filled form) is what is shot;
+        the page's CSS media queries follow the resize. The viewport is restored afterwards."""
+        before = self.page.viewport_size
+        paths = []
+        try:
+            for size in (DESKTOP, PHONE):
+                self.page.set_viewport_size(size)
+                # Two animation frames: the resize's layout and paint have happened before we measure.
+                self.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                width = size["width"]
+                if width == PHONE["width"]:
+                    wide = self.page.evaluate("""(w) => [...document.querySelectorAll('body *')]
+                        .filter((el) => el.getBoundingClientRect().right > w + 1 && el.getClientRects().length)
+                        .slice(0, 8).map((el) => `${el.tagName}.${el.className}`)""", width)
+                    scroll = self.page.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= width, f"{where} scrolls sideways at {width} px ({scroll} px wide): {wide}"
+                    # A control cut by the edge of a strip that scrolls inside the page (the page itself does
+                    # not widen): nothing shows that it is there.
+                    cut = self.page.evaluate(_CUT_CONTROLS, width)
+                    assert not cut, f"controls cut by the right edge on {where} at {width} px: {cut}"
+                # From the top: a full-page shot of a scrolled page draws the sticky top bar mid-page.
+                self.page.evaluate("window.scrollTo(0, 0)")
+                paths.append(self.shot(f"{name}-{width}"))
+                self.check(f"{where} at {width} px")
+        finally:
+            if before:
+                self.page.set_viewport_size(before)
+        return paths[0], paths[1]
+
 
 def open_ui(browser, dam: Dam, shots: Path, viewport: dict | None = None,
             token: str | None = None) -> tuple[Ui, object]:
     """A fresh browser context (its own storage) on the DAM; `token` signs it in as that user."""
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
+    context = browser.new_context(viewport=viewport or DESKTOP)
     if token:
         context.add_init_script("if (!localStorage.getItem('maam.token')) "
                                 f"localStorage.setItem('maam.token', {json.dumps(token)});")

@@ -80,8 +80,7 @@ def test_duplicate_notice_panel_and_review(browser, dup_dam: Dam, tmp_path: Path
         groups = page.locator(".dup-group")
         groups.nth(2).wait_for()
         assert groups.count() == 3
-        ui.shot("03-review")
-        ui.check("review")
+        ui.shots_at_both_widths("03-review", "duplicates review")
 
         # Keep the copy of the astronaut, delete the original.
         group = page.locator(f'.dup-group:has([data-asset-id="{original}"])')

@@ -1,9 +1,13 @@
 """The other pages in Chromium: every annotation on the asset page (boxes, saliency overlay, flags), a video's
-timeline of detections, projects, user-made detectors, keyboard use and a phone-sized screen."""
+timeline of objects, faces, text and NSFW by time, projects, user-made detectors, keyboard use and a phone-sized
+screen."""
 
 from __future__ import annotations
 
 import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import unquote
 
 import av
@@ -11,8 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.dam.conftest import upload, wait_annotated
-from tests.dam.ui.conftest import open_ui, photo
+from services.models.shipped import install_haar, install_ppocr
+from tests.annotation.conftest import shots_video
+from tests.dam.annotation_server import AnnotationProcess
+from tests.dam.conftest import Dam, start_dam, upload, wait_annotated
+from tests.dam.ui.conftest import LEFT_OUT, nsfw_pixels, open_ui, photo
+from tests.support.media import text_frame
+from tests.support.processes import free_port
 
 
 def video_bytes() -> bytes:
@@ -65,27 +74,106 @@ def test_asset_page_draws_every_annotation(browser, ui_dam, library, tmp_path):
         assert page.locator(".obox.salient").count() >= 1
         ui.shot("01-asset-saliency")
         ui.check("asset page with saliency")
+    finally:
+        context.close()
 
-        ui.goto(f"/asset/{library['video']}")
+
+def expected_markers(annotations: list[dict]) -> dict[str, set[float]]:
+    """Per timeline track, the keyframe times at which the stored annotations found something (what the
+    asset page must draw): objects, faces, text read, and NSFW scores at or over the model's threshold."""
+    found: dict[str, set[float]] = {}
+    for a in annotations:
+        if a["state"] != "done" or not a.get("data"):
+            continue
+        for frame in a["data"].get("frames", []):
+            t = round(float(frame.get("timestamp", 0.0)), 2)
+            kind = {"object_detection": "objects" if frame.get("detections") else None,
+                    "face_recognition": "faces" if frame.get("faces") else None,
+                    "ocr": "text" if frame.get("full_text") or frame.get("lines") else None,
+                    "nsfw": "nsfw" if frame.get("score", 0) >= a["data"].get("threshold", 0.5) else None,
+                    }.get(a["task"])
+            if kind:
+                found.setdefault(kind, set()).add(t)
+    return found
+
+
+@pytest.fixture(scope="module")
+def timeline_dam(tmp_path_factory: pytest.TempPathFactory, pg_server_uri: str, test_repository: Path
+                 ) -> Iterator[Dam]:
+    """A DAM whose annotation service reads text and faces for real: the shipped PP-OCR and OpenCV Haar faces
+    (as `maam models install-shipped` installs them) beside the test models. The test face detector is left
+    out (its random weights find faces in anything, Haar runs only where no other face detector is), and so
+    is the disturbing classifier (it flags every frame)."""
+    repository = tmp_path_factory.mktemp("timeline-models") / "models"
+    shutil.copytree(test_repository, repository)
+    for name in (LEFT_OUT, "test_face_detector"):
+        shutil.rmtree(repository / name)
+    install_ppocr(repository)
+    install_haar(repository)
+    service = AnnotationProcess(repository, free_port())
+    service.start()
+    instance = start_dam(tmp_path_factory.mktemp("dam-timeline"), pg_server_uri, service.port, repository)
+    instance.user("root@example.org").close()  # the first account is admin
+    yield instance
+    instance.process.stop()
+    service.stop()
+
+
+@pytest.mark.timeout(240)
+def test_video_timeline_has_a_track_per_kind(browser, timeline_dam: Dam, tmp_path: Path) -> None:
+    """Three one-second shots: the astronaut (a face), a card of print (text), a red-tinted photo (NSFW under the
+    test classifier). The page draws a track for each kind the annotations found, with a marker at each
+    keyframe where it was found, and a marker seeks the video."""
+    astronaut = np.asarray(Image.open(io.BytesIO(photo("astronaut"))))
+    video = shots_video([astronaut, text_frame(["HELLO", "MAAM 2026"]), nsfw_pixels()],
+                        seconds_each=1.0, fps=8, side=256)
+    with timeline_dam.user("alan@example.org") as client:
+        asset = upload(client, video, "shots.mp4", title="Three shots").json()
+        wait_annotated(client, asset["id"], states=("done", "failed"), timeout=150)
+        annotations = client.get(f"/api/assets/{asset['id']}/annotations").json()
+        card = client.get("/api/ui/cards", params={"ids": asset["id"]}).json()[0]
+        token = client.headers["Authorization"].split()[1]
+        # The video's text is searchable like a photo's.
+        hits = client.get("/api/search", params={"q": "hello"}).json()
+        assert [hit["asset"]["id"] for hit in hits["hits"]] == [asset["id"]], hits
+    want = expected_markers(annotations)
+    # What each shot holds, as the real models read it (so the tracks below are not empty by accident).
+    assert 0.0 in want.get("faces", set()), f"no face found on the astronaut's keyframe: {want}"
+    assert 1.0 in want.get("text", set()), f"no text read on the print's keyframe: {want}"
+    assert 2.0 in want.get("nsfw", set()), f"the red keyframe is not NSFW: {want}"
+    assert want.get("objects"), want
+    ocr = next(a for a in annotations if a["task"] == "ocr")
+    assert "HELLO" in ocr["data"]["full_text"].upper(), ocr["data"]
+
+    ui, context = open_ui(browser, timeline_dam, tmp_path / "screenshots", token=token)
+    page = ui.page
+    try:
+        ui.goto(f"/asset/{asset['id']}")
         page.locator("video.media").wait_for()
         page.wait_for_function("() => document.querySelector('video.media').readyState >= 1")  # it plays
-        markers = page.locator(".timeline .marker")
-        markers.first.wait_for()
-        assert markers.count() == page.locator(".timeline-list li").count() >= 1
-        page.locator('.timeline .marker:not([data-time="0"])').first.click()
-        assert page.evaluate("document.querySelector('video.media').currentTime") > 0
-        # One track per kind found; the faces track and panel agree with the card's count.
+        page.locator(".timeline .marker").first.wait_for()
+        drawn: dict[str, set[float]] = {}
+        for kind, time in page.locator(".timeline .marker").evaluate_all(
+                "els => els.map((e) => [e.dataset.kind, Number(e.dataset.time)])"):
+            drawn.setdefault(kind, set()).add(round(time, 2))
         tracks = set(page.locator(".timeline [data-track]").evaluate_all("els => els.map((e) => e.dataset.track)"))
-        assert "objects" in tracks
-        with ui_dam.client(library["token"]) as client:
-            card = client.get("/api/ui/cards", params={"ids": library["video"]}).json()[0]
+        assert {"objects", "faces", "text", "nsfw"} <= tracks
+        assert tracks == set(want) and drawn == want, (drawn, want)
+        assert page.locator(".timeline .marker").count() == page.locator(".timeline-list li").count()
+        assert "HELLO" in page.locator('.timeline-list li[data-kind="text"]').first.inner_text().upper()
+        # The panel's face count is the card's (the most in one keyframe).
         panel = page.locator(".annotation[data-task='face_recognition'] [data-faces]")
-        if panel.count():
-            assert int(panel.first.get_attribute("data-faces")) == card["faces"]
-            assert ("faces" in tracks) == (card["faces"] > 0)
-        ui.shot("02-video-timeline")
-        ui.check("video page")
+        assert int(panel.get_attribute("data-faces")) == card["faces"] >= 1
+        # The NSFW panel shows the video's highest keyframe score, the one the verdict was made on.
+        nsfw = next(a for a in annotations if a["task"] == "nsfw")["data"]
+        assert f"score {nsfw['max_score']:.2f}" in page.locator(".annotation[data-task='nsfw']").inner_text()
+        # The flagged video is veiled; revealing it, then a text marker seeks the video to the print's shot.
+        page.locator(f'[data-reveal="{asset["id"]}"]').click()
+        page.locator('.timeline .marker.text[data-time="1"]').click()
+        assert page.evaluate("document.querySelector('video.media').currentTime") == 1.0
+        ui.shots_at_both_widths("01-video-timeline", "video page")
     finally:
+        print(f"screenshots: {ui.shots}")
         context.close()
 
 
@@ -94,6 +182,8 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
     page = ui.page
     try:
         ui.goto("/projects")
+        page.get_by_label("Name").wait_for()
+        ui.shots_at_both_widths("00-projects-empty", "projects page")
         page.get_by_label("Name").fill("Space")
         page.get_by_label("Description").fill("Launches and orbits")
         page.get_by_role("button", name="Create project").click()
@@ -103,14 +193,15 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
         page.get_by_role("button", name="Add", exact=True).click()
         page.get_by_text("Added to the project.").wait_for()
         ui.goto("/projects")
+        page.locator(".tile", has_text="Space").wait_for()
+        ui.shots_at_both_widths("00-projects", "projects page with a project")
         page.locator(".tile", has_text="Space").click()
         page.locator(".card").first.wait_for()
         assert page.locator(".card").count() == 1
         page.get_by_role("button", name="Suggest similar assets").click()
         page.locator(".suggestions .card").first.wait_for()
         assert page.locator(f'.suggestions .card[data-id="{library["rocket"]}"]').count() == 0
-        ui.shot("01-project")
-        ui.check("project page")
+        ui.shots_at_both_widths("01-project", "project page")
 
         # A detector from an anchor image: a crop of the cat photo.
         anchor = io.BytesIO()
@@ -126,7 +217,7 @@ def test_projects_and_detectors(browser, ui_dam, library, tmp_path):
         page.wait_for_url("**/#/detector/*")
         page.locator(".total").wait_for()
         page.locator(f'.card[data-id="{library["cat"]}"]').wait_for()
-        ui.shot("02-detector-matches")
+        ui.shots_at_both_widths("02-detector-matches", "detector page")
         page.get_by_role("button", name="Apply: label my matching assets").click()
         page.wait_for_url("**label=tabby**")
         page.locator(f'.card[data-id="{library["cat"]}"] .chip.label', has_text="tabby").wait_for()

@@ -78,8 +78,9 @@ function detailOf(annotation) {
       return d.full_text || (d.lines || []).length
         ? h("pre", { class: "ocr" }, d.full_text || d.lines.map((l) => l.text).join("\n"))
         : h("p", { class: "muted" }, "No text found.");
-    case "nsfw": return flagRow("NSFW", d, "is_nsfw");
-    case "disturbing": return flagRow("Disturbing", d, "is_disturbing");
+    // A video's verdict carries the highest keyframe score as max_score (an image's is score).
+    case "nsfw": return flagRow("NSFW", d.frames ? { ...d, score: d.max_score } : d, "is_nsfw");
+    case "disturbing": return flagRow("Disturbing", d.frames ? { ...d, score: d.max_score } : d, "is_disturbing");
     case "meme": return flagRow(annotation.model.includes("hateful") ? "Hateful meme" : "Meme", d,
       "is_meme" in d ? "is_meme" : "is_hateful");
     case "saliency": return h("p", { class: "muted" }, d.frames
