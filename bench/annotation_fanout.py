@@ -1,7 +1,8 @@
 """Annotation fan-out overhead: images/s through the gRPC service (ImageAnnotation over a real
 gRPC channel, N concurrent clients) against calling the same adapters directly in this process
 (decode + every unit of the fan-out, N concurrent workers), for the same models and images.
-Goal: service within 1.15x of direct at 8 concurrent clients.
+Goal: service within 1.15x of direct at 8 concurrent clients (issue 21: 1.05x on the real models, batched
+and unbatched: `--batch 8` sends ImageAnnotationStreamBatch calls of 8 images, the direct side runs 8 at once).
 
 The server runs in this process on the same backend (same ONNX sessions, with the metrics and
 request-id interceptors it has in production), so the ratio is the cost of gRPC + controller
@@ -11,7 +12,8 @@ variant is measured too (`--clients` in-process row) and printed beside it.
 `--server process` starts `maam serve annotation` as its own process instead (on a shared 2-core
 machine that mostly measures the scheduler).
 
-    .venv/bin/python bench/annotation_fanout.py [--quick] [--clients 8] [--server process] [--repository DIR]
+    .venv/bin/python bench/annotation_fanout.py [--quick] [--clients 8] [--batch 8] [--server process]
+        [--repository DIR]
 
 Without --repository the tiny test models are written to a temp directory (fast models make the
 service's own overhead most visible, so this is the harsh case)."""
@@ -63,11 +65,11 @@ def images(count: int, side: int) -> list[bytes]:
     return out
 
 
-async def run_workers(items: list[bytes], clients: int, work) -> float:
-    """Images per second for `clients` workers draining the same list."""
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
+async def run_workers(items: list[bytes], clients: int, work, batch: int = 1) -> float:
+    """Images per second for `clients` workers draining the same list, `batch` images per call."""
+    queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
+    for start in range(0, len(items), batch):
+        queue.put_nowait(items[start:start + batch])
 
     async def worker() -> None:
         while not queue.empty():
@@ -79,11 +81,23 @@ async def run_workers(items: list[bytes], clients: int, work) -> float:
 
 
 def annotate_over_grpc(stub: pb_grpc.MediaAnnotationServerStub, counts: list[int]):
-    async def service(data: bytes) -> None:
-        reply = await stub.ImageAnnotation(pb.ImageAnnotationRequest(image_data=data))
-        if reply.status or reply.model_errors:
-            raise RuntimeError(f"annotation failed: {reply.error_msg or reply.model_errors}")
-        counts.append(len(reply.valid_models))
+    """One ImageAnnotation per image; a group of several goes as one ImageAnnotationStreamBatch call (the
+    DAM's batched workers), whose messages are counted per image."""
+
+    async def service(group: list[bytes]) -> None:
+        if len(group) == 1:
+            reply = await stub.ImageAnnotation(pb.ImageAnnotationRequest(image_data=group[0]))
+            if reply.status or reply.model_errors:
+                raise RuntimeError(f"annotation failed: {reply.error_msg or reply.model_errors}")
+            counts.append(len(reply.valid_models))
+            return
+        request = pb.ImageAnnotationRequestBatch(requests=[pb.ImageAnnotationRequest(image_data=d) for d in group])
+        results = [0] * len(group)
+        async for message in stub.ImageAnnotationStreamBatch(request):
+            if message.status or message.response.WhichOneof("response") == "model_error":
+                raise RuntimeError(f"annotation failed: {message.error_msg or message.response}")
+            results[message.index] += 1
+        counts.append(min(results))
 
     return service
 
@@ -97,8 +111,8 @@ def client_process(port: int, conn: Connection) -> None:
             counts: list[int] = []
             work = annotate_over_grpc(pb_grpc.MediaAnnotationServerStub(channel), counts)
             while (message := conn.recv()) is not None:
-                items, clients = message
-                conn.send((await run_workers(items, clients, work), counts[-1]))
+                items, clients, batch = message
+                conn.send((await run_workers(items, clients, work, batch), counts[-1]))
 
     asyncio.run(serve_rounds())
 
@@ -113,8 +127,8 @@ class RemoteClients:
         self.process.start()
         self.models = 0
 
-    async def run(self, items: list[bytes], clients: int) -> float:
-        self.conn.send((items, clients))
+    async def run(self, items: list[bytes], clients: int, batch: int = 1) -> float:
+        self.conn.send((items, clients, batch))
         rate, self.models = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
         return rate
 
@@ -124,7 +138,7 @@ class RemoteClients:
 
 
 async def compare(
-    settings: Settings, port: int | None, items: list[bytes], clients: int, rounds: int
+    settings: Settings, port: int | None, items: list[bytes], clients: int, rounds: int, batch: int = 1
 ) -> dict[str, float | int]:
     """Alternates direct and service rounds (the machine is shared: interleaving spreads the noise
     over all of them). Returns each side's best round and the median of the per-round ratios.
@@ -139,21 +153,24 @@ async def compare(
     units = ModelCatalog(ModelRepository(settings.model_repository), backend).units(Media.IMAGE)
     counts: list[int] = []
 
-    async def direct(data: bytes) -> None:
+    async def direct_one(data: bytes) -> None:
         rgb = await asyncio.to_thread(decode_image, data)
         await asyncio.gather(*(unit.run(Image(rgb)) for unit in units))
+
+    async def direct(group: list[bytes]) -> None:  # a group's images at once, as the service runs a batch
+        await asyncio.gather(*(direct_one(data) for data in group))
 
     remote = RemoteClients(port)
     sides = ("direct", "service", "service_in_process")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         in_process = annotate_over_grpc(pb_grpc.MediaAnnotationServerStub(channel), counts)
         runs = {
-            "direct": lambda batch: run_workers(batch, clients, direct),
-            "service": lambda batch: remote.run(batch, clients),
-            "service_in_process": lambda batch: run_workers(batch, clients, in_process),
+            "direct": lambda images: run_workers(images, clients, direct, batch),
+            "service": lambda images: remote.run(images, clients, batch),
+            "service_in_process": lambda images: run_workers(images, clients, in_process, batch),
         }
         for side in sides:
-            await runs[side](items[:clients])  # warm-up
+            await runs[side](items[:clients * batch])  # warm-up
         rates: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(rounds):
             for side in sides:
@@ -192,6 +209,8 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=256, help="longer side of the test images")
     parser.add_argument("--server", choices=("inprocess", "process"), default="inprocess")
     parser.add_argument("--repository", type=Path, help="model repository (default: the test models)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="images per call: >1 sends ImageAnnotationStreamBatch (direct: that many at once)")
     args = parser.parse_args()
     count, rounds = (16, 3) if args.quick else (args.images, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,7 +220,7 @@ def main() -> None:
         limit_native_threads(settings)  # as `maam serve annotation` does; direct runs under it too
         items = images(count, args.side)
         if args.server == "inprocess":
-            result = asyncio.run(compare(settings, None, items, args.clients, rounds))
+            result = asyncio.run(compare(settings, None, items, args.clients, rounds, args.batch))
         else:
             port = free_port()
             env = child_env(MAAM_MODEL_REPOSITORY=str(repository), MAAM_INFERENCE__ONNX_WORKERS=workers,
@@ -209,7 +228,7 @@ def main() -> None:
             server = ServiceProcess(maam("serve", "annotation", "--port", str(port)), env=env)
             try:
                 server.wait_ready(lambda: wait_serving(port), timeout=120, what="annotation service")
-                result = asyncio.run(compare(settings, port, items, args.clients, rounds))
+                result = asyncio.run(compare(settings, port, items, args.clients, rounds, args.batch))
             finally:
                 server.stop()
 
@@ -220,7 +239,9 @@ def main() -> None:
     print(f"service (gRPC, {args.server} server), clients in their own process: {result['service']:8.1f} images/s")
     print(f"service (gRPC, {args.server} server), clients in this process:      "
           f"{result['service_in_process']:8.1f} images/s")
-    print(f"overhead ratio at {args.clients} concurrent clients (median of {rounds} paired rounds; best vs best):")
+    calls = "ImageAnnotation" if args.batch == 1 else f"ImageAnnotationStreamBatch of {args.batch}"
+    print(f"overhead ratio at {args.clients} concurrent clients, {calls} "
+          f"(median of {rounds} paired rounds; best vs best):")
     print(f"  clients in a process of their own: {result['service_ratio']:.2f}x  "
           f"({direct / result['service']:.2f}x)   goal <= 1.15x")
     where = "the server's process" if args.server == "inprocess" else "the bench process"
