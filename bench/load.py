@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="load phases one after the other, with the DAM's memory after each: growth that "
+                             "stops after the first is warm-up (caches), growth every round a leak")
     parser.add_argument("--backlog", type=int, default=100, help="photos uploaded (to annotate) before the run")
     parser.add_argument("--workers", type=int, default=4, help="the DAM's annotation workers")
     parser.add_argument("--repository", type=Path, help="annotation models (default: the tiny test models)")
@@ -180,9 +183,12 @@ def main() -> None:
         for _ in range(args.backlog):
             client.post("/api/assets", files={"file": ("backlog.jpg", jpeg(rng), "image/jpeg")}).raise_for_status()
         before_pending, memory_before = pending(), rss_mb(dam.proc.pid)
-        load = Load(base, token, words, args.assets)
-        elapsed = asyncio.run(load.run(args.clients, args.seconds))
-        after_pending, memory_after = pending(), rss_mb(dam.proc.pid)
+        memory_rounds = []
+        for _ in range(args.rounds):
+            load = Load(base, token, words, args.assets)
+            elapsed = asyncio.run(load.run(args.clients, args.seconds))
+            memory_rounds.append(rss_mb(dam.proc.pid))
+        after_pending, memory_after = pending(), memory_rounds[-1]
         total = sum(len(v) for v in load.latency.values())
         print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
               f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers); "
@@ -200,6 +206,9 @@ def main() -> None:
         print(f"annotation backlog (jobs queued or running): {before_pending} before, {after_pending} after the run")
         print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after",
               flush=True)
+        if args.rounds > 1:
+            print("DAM memory after each round (the figures above are the last round's): "
+                  + ", ".join(f"{m:.0f}" for m in memory_rounds) + " MiB", flush=True)
         started = time.perf_counter()
         wait_until(lambda: pending() == 0, 900, interval=1, what="the backlog drained")
         print(f"backlog drained {time.perf_counter() - started:.0f} s after the run")
