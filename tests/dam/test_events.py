@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ class Stream:
     def __init__(self, dam: Dam, token: str) -> None:
         self.url, self.token = dam.url, token
         self.ids: set[int] = set()
+        self.messages: list[list[int]] = []  # the ids of each `assets` message, in order
         self.kinds: list[str] = []
         self.status = 0
         self.opened = threading.Event()
@@ -46,7 +46,8 @@ class Stream:
                         kind = line[7:]
                         self.kinds.append(kind)
                     elif line.startswith("data: ") and kind == "assets":
-                        self.ids |= set(json.loads(line[6:])["assets"])
+                        self.messages.append(json.loads(line[6:])["assets"])
+                        self.ids |= set(self.messages[-1])
         except (httpx.HTTPError, asyncio.CancelledError):  # closed by the test
             pass
         finally:
@@ -77,14 +78,14 @@ def test_changes_reach_the_users_who_may_see_them_and_nobody_else(dam: Dam) -> N
         wait_until(lambda: {mine, public} <= watching.ids, 30, what="alice hears of her asset and the public one")
         for asset in (mine, private, public):
             wait_annotated(alice if asset == mine else bob, asset)
-        # Bob's private asset went through upload, results and 'done': not one of those reached alice.
-        time.sleep(1.0)
-        assert private not in watching.ids, watching.ids
-        assert {mine, private, public} <= admin_watching.ids  # an admin sees every asset
-        # An edit is news too: alice's title change arrives as her asset's id again.
-        watching.ids.clear()
+        # A barrier: notifications reach the stream in commit order, so once alice hears of an edit made after
+        # bob's private asset was done, everything about that asset (upload, results, 'done') would have come
+        # before it. An edit is news too.
+        told = len(watching.messages)
         alice.patch(f"/api/assets/{mine}", json={"title": "renamed"}).raise_for_status()
-        wait_until(lambda: mine in watching.ids, 15, what="the edit reaches the stream")
+        wait_until(lambda: any(mine in m for m in watching.messages[told:]), 15, what="the edit reaches the stream")
+        assert private not in watching.ids, watching.messages
+        wait_until(lambda: {mine, private, public} <= admin_watching.ids, 15, what="an admin hears of every asset")
     finally:
         watching.close()
         admin_watching.close()
