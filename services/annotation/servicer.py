@@ -25,32 +25,58 @@ from services.annotation.tasks import TaskSpec
 Ctx: TypeAlias = grpc.aio.ServicerContext
 # A request check of services/annotation/limits.py (raises AssetError) and a controller call.
 Check: TypeAlias = Callable[[Any, AnnotationOptions], None]
-Answer: TypeAlias = Callable[[Any], Awaitable[Message]]
 
 
 def _code(status: int) -> grpc.StatusCode:
     return next((code for code in grpc.StatusCode if code.value[0] == status), grpc.StatusCode.UNKNOWN)
 
 
+def _stream(rpc: str, check: Check, items: str) -> Callable[[Any, Any, Ctx], AsyncIterator[Message]]:
+    """A multi-model stream: bad input aborts it. `items` names the controller's method."""
+
+    async def handle(self: AnnotationServicer, request: Any, context: Ctx) -> AsyncIterator[Message]:
+        try:
+            check(request, self.controller.options)
+            async for item in getattr(self.controller, items)(request):
+                yield item
+        except AssetError as exc:
+            await context.abort(exc.code, exc.message)
+
+    handle.__name__ = rpc
+    return handle
+
+
+def _unary(rpc: str, check: Check | None, answer: str,
+           refusal: type[Message]) -> Callable[[Any, Any, Ctx], Awaitable[Message]]:
+    """A unary multi-model call: bad input is answered in its Annex II status / error_msg fields."""
+
+    async def handle(self: AnnotationServicer, request: Any, context: Ctx) -> Message:
+        try:
+            if check is not None:
+                check(request, self.controller.options)
+            return await getattr(self.controller, answer)(request)
+        except AssetError as exc:
+            return refusal(status=exc.code.value[0], error_msg=exc.message)
+
+    handle.__name__ = rpc
+    return handle
+
+
 class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
+    # Methods of the class (not set per instance), so a subclass can wrap one and call super().
+    ImageAnnotationStream = _stream("ImageAnnotationStream", check_image, "image_stream")
+    ImageAnnotationStreamBatch = _stream("ImageAnnotationStreamBatch", check_batch, "batch_stream")
+    VideoAnnotationStream = _stream("VideoAnnotationStream", check_video, "video_stream")
+    ImageAnnotation = _unary("ImageAnnotation", check_image, "image_unary", pb.ImageAnnotationResponse)
+    VideoAnnotation = _unary("VideoAnnotation", check_video, "video_unary", pb.VideoAnnotationResponse)
+    # ThreeDAnnotation checks its request in the controller.
+    ThreeDAnnotation = _unary("ThreeDAnnotation", None, "three_d", pb.Annotation3dResponse)
+
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.catalog = controller.catalog
         for spec in self.catalog.tasks:
             setattr(self, spec.rpc, self._single(spec))
-        # The multi-model calls: bad input aborts a stream; a unary call answers it in its Annex II
-        # status / error_msg fields (ThreeDAnnotation checks its request in the controller).
-        for rpc, check, items in (("ImageAnnotationStream", check_image, controller.image_stream),
-                                  ("ImageAnnotationStreamBatch", check_batch, controller.batch_stream),
-                                  ("VideoAnnotationStream", check_video, controller.video_stream)):
-            setattr(self, rpc, self._stream(rpc, check, items))
-        unary: tuple[tuple[str, Check | None, Answer, type[Message]], ...] = (
-            ("ImageAnnotation", check_image, controller.image_unary, pb.ImageAnnotationResponse),
-            ("VideoAnnotation", check_video, controller.video_unary, pb.VideoAnnotationResponse),
-            ("ThreeDAnnotation", None, controller.three_d, pb.Annotation3dResponse),
-        )
-        for rpc, unary_check, answer, refusal in unary:
-            setattr(self, rpc, self._unary(rpc, unary_check, answer, refusal))
 
     def _single(self, spec: TaskSpec) -> Callable[[SingleRequest, Ctx], Awaitable[Message]]:
         async def handle(request: SingleRequest, context: Ctx) -> Message:
@@ -70,34 +96,6 @@ class AnnotationServicer(pb_grpc.MediaAnnotationServerServicer):
             raise AssertionError("unreachable: context.abort raises")
 
         handle.__name__ = spec.rpc
-        return handle
-
-    def _stream(
-        self, rpc: str, check: Check, items: Callable[[Any], AsyncIterator[Message]]
-    ) -> Callable[[Any, Ctx], AsyncIterator[Message]]:
-        async def handle(request: Any, context: Ctx) -> AsyncIterator[Message]:
-            try:
-                check(request, self.controller.options)
-                async for item in items(request):
-                    yield item
-            except AssetError as exc:
-                await context.abort(exc.code, exc.message)
-
-        handle.__name__ = rpc
-        return handle
-
-    def _unary(
-        self, rpc: str, check: Check | None, answer: Answer, refusal: type[Message]
-    ) -> Callable[[Any, Ctx], Awaitable[Message]]:
-        async def handle(request: Any, context: Ctx) -> Message:
-            try:
-                if check is not None:
-                    check(request, self.controller.options)
-                return await answer(request)
-            except AssetError as exc:
-                return refusal(status=exc.code.value[0], error_msg=exc.message)
-
-        handle.__name__ = rpc
         return handle
 
     async def ListCapabilities(self, request: pb.CapabilitiesRequest, context: Ctx) -> pb.CapabilitiesResponse:
