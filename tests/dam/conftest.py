@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from tests.dam.annotation_server import AnnotationProcess
+from tests.dam.annotation_server import AnnotationProcess, InProcessAnnotation
 from tests.support.processes import ServiceProcess, child_env, free_port, http_healthy, maam, wait_until
 from tests.support.test_models import write_test_repository, write_visual_embedder
 
@@ -108,6 +108,15 @@ def start_dam(tmp: Path, server_uri: str, annotation_port: int, repository: Path
 
     process.wait_ready(ready, timeout=90, what="the DAM")
     return Dam(url=url, database_url=database_url, data_dir=tmp, process=process, env=env)
+
+
+@pytest.fixture(scope="module")
+def held_annotation(test_repository: Path) -> Iterator[InProcessAnnotation]:
+    """The annotation service in this process, whose models a test can hold back (one per module)."""
+    server = InProcessAnnotation(test_repository, free_port())
+    server.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")

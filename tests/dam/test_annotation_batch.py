@@ -5,23 +5,13 @@ stored and indexed as its own, and a lone upload is not held back for a batch.""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 
-from tests.dam.annotation_server import InProcessAnnotation
 from tests.dam.conftest import png_bytes, start_dam, upload, wait_annotated
-from tests.support.processes import free_port, wait_until
+from tests.support.processes import wait_until
 
 BATCH = 4
-
-
-@pytest.fixture(scope="module")
-def held_annotation(test_repository: Path):
-    server = InProcessAnnotation(test_repository, free_port())
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

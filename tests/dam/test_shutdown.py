@@ -8,9 +8,7 @@ import hashlib
 import json
 import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -61,14 +59,6 @@ class Outcome:
     first_ingest_output: str
     rerun_output: str
     digests: set[str]
-
-
-@pytest.fixture(scope="module")
-def held_annotation(test_repository: Path) -> Iterator[InProcessAnnotation]:
-    server = InProcessAnnotation(test_repository, free_port())
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
