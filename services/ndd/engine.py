@@ -17,6 +17,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from services.common.faiss_files import SavedIndex, load_index, save_index
@@ -24,9 +25,10 @@ from services.ndd import video
 from services.ndd.core.config import NddSettings
 from services.ndd.descriptors import deep, offline
 from services.ndd.descriptors.calibration import calibrate
-from services.ndd.descriptors.keypoints import Keypoints
+from services.ndd.descriptors.keypoints import MIN_KEYPOINTS, Keypoints
+from services.ndd.keypoint_index import KeypointIndex, vote_items
 from services.ndd.store import Item, Store
-from services.ndd.vector_index import build_index, index_kind, search_items, vector_dimension, vote_items
+from services.ndd.vector_index import build_index, index_kind, search_items, vector_dimension
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ def offline_image_features(rgb: np.ndarray) -> tuple[np.ndarray, dict[str, np.nd
     """What is stored for an image (reference windows + keypoints) and its own query form, so an
     indexed item can later be searched by id without its pixels."""
     features = offline.extract(rgb)
-    prepared = offline.prepare_query(rgb)
+    prepared = offline.prepare_query(rgb, features.keypoints)  # the same pixels: detected once
     extra = {"query": prepared.vectors}
     extra |= _keypoint_arrays("", features.keypoints) | _keypoint_arrays("m", prepared.mirrored_keypoints)
     return features.windows, extra, offline.OfflineQuery(prepared.vectors, features.keypoints,
@@ -113,9 +115,12 @@ class Engine:
         self.store = Store(data_dir / "ndd.sqlite3")
         self.store.ensure_collection(DEFAULT_COLLECTION, "Default collection")
         self._indexes: dict[IndexKey, SavedIndex] = {}  # arrays["owners"]: the item rowid of each vector
+        # Generation of each index file as this engine last wrote or read it: persist() need not read
+        # a file (hundreds of MB at 10k images) back only to learn that it is current.
+        self._saved: dict[IndexKey, int] = {}
         self._lock = threading.RLock()
         # Parsed features of recently shortlisted items; rowids are never reused, so entries never go stale.
-        self._features: OrderedDict[tuple[int, str], tuple[np.ndarray, dict[str, np.ndarray]] | None] = OrderedDict()
+        self._features: OrderedDict[tuple[int, str], Any] = OrderedDict()  # (rowid, descriptor or "keypoints")
         self._features_lock = threading.Lock()
 
     def close(self) -> None:
@@ -137,7 +142,7 @@ class Engine:
             current = self._indexes.get(key)
             if current is not None and current.generation == generation:
                 return current
-            loaded = load_index(self._index_path(key))
+            loaded = self._load(key)
             if loaded is None or loaded.generation != generation or "owners" not in loaded.arrays:
                 loaded = self._rebuild(key)
             self._indexes[key] = loaded
@@ -149,9 +154,31 @@ class Engine:
         if not len(vectors):
             vectors = np.zeros((0, 32), np.uint8) if key[2] == KEYPOINTS else np.zeros((0, 1), np.float32)
         index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m)
+        rebuilt = SavedIndex(index, generation, {"owners": owners})
         if generation:  # an index nothing was ever added to is not worth a file
-            save_index(self._index_path(key), index, generation, owners=owners)
-        return SavedIndex(index, generation, {"owners": owners})
+            self._save(key, rebuilt)
+        return rebuilt
+
+    def _save(self, key: IndexKey, saved: SavedIndex) -> None:
+        if isinstance(saved.index, KeypointIndex):
+            # The codes are the index; its hash tables are derived from them after loading.
+            save_index(self._index_path(key), faiss.IndexBinaryFlat(saved.index.d), saved.generation,
+                       owners=saved.arrays["owners"], codes=saved.index.codes())
+        else:
+            save_index(self._index_path(key), saved.index, saved.generation, owners=saved.arrays["owners"])
+        self._saved[key] = saved.generation
+
+    def _load(self, key: IndexKey) -> SavedIndex | None:
+        loaded = load_index(self._index_path(key))
+        if loaded is None:
+            return None
+        if key[2] == KEYPOINTS:
+            codes = loaded.arrays.pop("codes", None)
+            if codes is None:  # a file of the FAISS multi-hash index used before: rebuilt from the store
+                return None
+            loaded.index = KeypointIndex(codes)
+        self._saved[key] = loaded.generation
+        return loaded
 
     def _append(self, key: IndexKey, before: int, vectors: np.ndarray, rowid: int) -> None:
         """Adds an item's vectors to the in-memory index when it was current; else it is rebuilt later."""
@@ -174,6 +201,7 @@ class Engine:
     def _forget(self, collection_id: str, media: str | None = None) -> None:
         for key in [k for k in self._indexes if k[0] == collection_id and media in (None, k[1])]:
             del self._indexes[key]
+            self._saved.pop(key, None)
 
     def persist(self, collection_id: str) -> None:
         """Saves every changed index of a collection (atomically), rebuilding stale ones."""
@@ -181,12 +209,11 @@ class Engine:
             for media, descriptor in self.store.index_keys(collection_id):
                 key = (collection_id, media, descriptor)
                 generation = self.store.generation(*key)
-                saved = load_index(self._index_path(key))
-                if saved is not None and saved.generation == generation:
+                if self._saved.get(key) == generation and self._index_path(key).exists():
                     continue
                 current = self._index(key)
-                if current.generation == generation:
-                    save_index(self._index_path(key), current.index, generation, owners=current.arrays["owners"])
+                if current.generation == generation and self._saved.get(key) != generation:
+                    self._save(key, current)
 
     def index_stats(self, collection_id: str) -> list[dict[str, Any]]:
         out = []
@@ -285,12 +312,22 @@ class Engine:
             scored = []
             # Best global and most-voted alternately, so both kinds of evidence reach verification.
             interleaved = [r for pair in zip_longest(found, voted) for r, _ in filter(None, pair)]
+            flat_query = len(query.prepared.keypoints) < MIN_KEYPOINTS
+            with self._lock:
+                current = self._index((collection_id, IMAGE, offline.NAME))
             for rank, rowid in enumerate(dict.fromkeys(interleaved)):
-                stored = self._stored(rowid, offline.NAME)
-                if stored is None:
+                windows = self._windows(current, rowid)
+                if windows is None:
                     continue
-                cosine = float((query.vectors @ stored[0].T).max())
-                scored.append((rowid, offline.score(query.prepared, cosine, _keypoints(stored[1]),
+                cosine = float((query.vectors @ windows.T).max())
+                if rank >= offline.VERIFIED and not flat_query:
+                    # Any reference gets the same unverified score then: its keypoints are not read.
+                    scored.append((rowid, offline.unverified_score(cosine)))
+                    continue
+                reference = self._reference_keypoints(rowid)
+                if reference is None:
+                    continue
+                scored.append((rowid, offline.score(query.prepared, cosine, reference,
                                                     check=rank < offline.VERIFIED)))
         else:
             scored = [(rowid, calibrate(descriptor_name(query.descriptor)[0], cosine)) for rowid, cosine in found]
@@ -306,6 +343,33 @@ class Engine:
                     f"the {key[2]!r} vectors of this query have dimension {vectors.shape[1]}, the collection's "
                     f"have {current.index.d} (a different embedding model?)")
             return search_items(current.index, current.arrays["owners"], vectors, k_items, k_vectors)
+
+    def _windows(self, current: SavedIndex, rowid: int) -> np.ndarray | None:
+        """An image's offline window vectors, copied out of its loaded index (a memory copy, where reading
+        them from the store costs a query and an npz parse), else from the store."""
+        with self._lock:  # the index may be appended to (a FAISS array reallocated) meanwhile
+            owners = current.arrays["owners"]
+            # Owners ascend: vectors are appended for ever higher rowids, rebuilds read them by rowid.
+            start, end = (int(i) for i in np.searchsorted(owners, [rowid, rowid + 1]))
+            if end > start and owners[start] == rowid and owners[end - 1] == rowid:
+                return current.index.reconstruct_n(start, end - start)
+        stored = self._stored(rowid, offline.NAME)
+        return None if stored is None else stored[0]
+
+    def _reference_keypoints(self, rowid: int) -> Keypoints | None:
+        """The keypoints of an indexed image (only the three arrays verification needs are parsed)."""
+        key = (rowid, "keypoints")
+        with self._features_lock:
+            if key in self._features:
+                self._features.move_to_end(key)
+                return self._features[key]
+        extra = self.store.extra(rowid, offline.NAME, ("points", "descriptors", "size"))
+        keypoints = None if extra is None else _keypoints(extra)
+        with self._features_lock:
+            self._features[key] = keypoints
+            while len(self._features) > self.settings.feature_cache_items:
+                self._features.popitem(last=False)
+        return keypoints
 
     def _stored(self, rowid: int, descriptor: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
         key = (rowid, descriptor)

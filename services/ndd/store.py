@@ -76,11 +76,12 @@ def pack(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(blob: bytes | None) -> dict[str, np.ndarray]:
+def unpack(blob: bytes | None, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a packed blob; only `keys` when given (each array parsed costs ~0.2 ms)."""
     if not blob:
         return {}
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+        return {key: data[key] for key in (data.files if keys is None else keys) if key in data.files}
 
 
 class Store:
@@ -237,6 +238,13 @@ class Store:
         if not row:
             return None
         return unpack(row[0])["v"], unpack(row[1])
+
+    def extra(self, rowid: int, descriptor: str, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        """Some arrays of a stored descriptor's extra blob, without reading its vectors."""
+        with self.db.reading() as db:
+            row = db.execute("SELECT extra FROM features WHERE item_rowid=? AND descriptor=?",
+                             (rowid, descriptor)).fetchone()
+        return None if not row else unpack(row[0], keys)
 
     def all_vectors(self, collection_id: str, media_type: str, descriptor: str) -> tuple[np.ndarray, np.ndarray, int]:
         """(vectors, owner rowid per vector, generation) of one index, read in one snapshot."""

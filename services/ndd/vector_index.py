@@ -1,4 +1,5 @@
-"""FAISS helpers: an exact index while small, HNSW above a size, and item-level search.
+"""FAISS helpers: an exact index while small, HNSW above a size, and item-level search; binary
+keypoint codes get the capped multi-table hash of keypoint_index.py.
 
 An item (image, video) owns several vectors (image windows, video frames); `owners[i]` is the item
 number of vector i, and an item's score is the best of its vectors' scores.
@@ -9,23 +10,16 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-# Keypoint (binary) indexes: multi-table LSH on Hamming space, no training needed.
-HASH_TABLES = 8
-HASH_BITS = 16
-# A query keypoint votes for the item of its nearest indexed keypoint when this close (of 256 bits)...
-VOTE_MAX_HAMMING = 50
-# ... and clearly closer than the second nearest, unless both belong to the same item.
-VOTE_RATIO = 0.8
+from services.ndd.keypoint_index import KeypointIndex
+
+AnyIndex = faiss.Index | KeypointIndex
 
 
-def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> faiss.Index | faiss.IndexBinary:
+def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> AnyIndex:
     """Inner-product index over unit vectors: Flat up to flat_max vectors, HNSW above. uint8 vectors
-    (binary keypoint descriptors) get a multi-hash Hamming index."""
+    (binary keypoint descriptors) get the keypoint vote index."""
     if vectors.dtype == np.uint8:
-        binary = faiss.IndexBinaryMultiHash(vectors.shape[1] * 8, HASH_TABLES, HASH_BITS)
-        if len(vectors):
-            binary.add(np.ascontiguousarray(vectors))
-        return binary
+        return KeypointIndex(vectors)
     dim = vectors.shape[1]
     if len(vectors) <= flat_max:
         index: faiss.Index = faiss.IndexFlatIP(dim)
@@ -38,31 +32,15 @@ def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> faiss.I
     return index
 
 
-def index_kind(index: faiss.Index | faiss.IndexBinary) -> str:
-    if isinstance(index, faiss.IndexBinary):
+def index_kind(index: AnyIndex) -> str:
+    if isinstance(index, KeypointIndex):
         return "multihash"
     return "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat"
 
 
-def vector_dimension(index: faiss.Index | faiss.IndexBinary) -> int:
-    """Columns of the arrays the index takes (bytes for binary indexes)."""
-    return index.d // 8 if isinstance(index, faiss.IndexBinary) else index.d
-
-
-def vote_items(index: faiss.IndexBinary, owners: np.ndarray, descriptors: np.ndarray, k_items: int
-               ) -> list[tuple[int, float]]:
-    """(item, votes) of the items whose keypoints match most query keypoints, most votes first."""
-    if not isinstance(index, faiss.IndexBinary) or index.ntotal == 0 or len(descriptors) == 0:
-        return []
-    distances, ids = index.search(np.ascontiguousarray(descriptors, dtype=np.uint8), 2)
-    votes: dict[int, int] = {}
-    for (d1, d2), (i1, i2) in zip(distances, ids, strict=True):
-        if i1 < 0 or d1 >= VOTE_MAX_HAMMING:
-            continue
-        owner = int(owners[i1])
-        if i2 < 0 or d1 < VOTE_RATIO * d2 or int(owners[i2]) == owner:
-            votes[owner] = votes.get(owner, 0) + 1
-    return sorted(((o, float(v)) for o, v in votes.items()), key=lambda kv: -kv[1])[:k_items]
+def vector_dimension(index: AnyIndex) -> int:
+    """Columns of the arrays the index takes (bytes for binary codes)."""
+    return index.d // 8 if isinstance(index, KeypointIndex) else index.d
 
 
 def search_items(
@@ -73,11 +51,14 @@ def search_items(
         return []
     k = min(index.ntotal, k_vectors or max(64, 8 * k_items))
     scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    best: dict[int, float] = {}
-    for score, vid in zip(scores.ravel(), ids.ravel(), strict=True):
-        if vid < 0:
-            continue
-        owner = int(owners[vid])
-        if score > best.get(owner, -2.0):
-            best[owner] = float(score)
-    return sorted(best.items(), key=lambda kv: -kv[1])[:k_items]
+    valid = ids.ravel() >= 0
+    item = owners[ids.ravel()[valid]]
+    score = scores.ravel()[valid]
+    # Best score per item: sort by (item, -score), keep each item's first row; then best items first.
+    order = np.lexsort((-score, item))
+    item, score = item[order], score[order]
+    first = np.ones(len(item), bool)
+    first[1:] = item[1:] != item[:-1]
+    item, score = item[first], score[first]
+    best = np.argsort(-score, kind="stable")[:k_items]
+    return [(int(item[i]), float(score[i])) for i in best]
