@@ -100,6 +100,20 @@ def _blur_dct(params: OfflineParams) -> np.ndarray:
     return dct @ blurred.astype(np.float64)
 
 
+@lru_cache(maxsize=1024)
+def _span_matrix(length: int, spans: tuple[tuple[int, int], ...], params: OfflineParams) -> np.ndarray:
+    """(len(spans) * keep, length): for each span, the area resize of that span to `grid` samples (as
+    cv2.resize INTER_AREA does it, a linear map) followed by the blur + DCT rows of _blur_dct."""
+    matrix = np.zeros((len(spans) * params.keep, length), np.float64)
+    blur_dct = _blur_dct(params)
+    for number, (start, end) in enumerate(spans):
+        # Row i of the resize matrix: cv2's resize of the span's identity columns, one axis only.
+        resize = cv2.resize(np.eye(end - start, dtype=np.float32), (end - start, params.grid),
+                            interpolation=cv2.INTER_AREA).astype(np.float64)
+        matrix[number * params.keep : (number + 1) * params.keep, start:end] = blur_dct @ resize
+    return matrix
+
+
 def _describe_windows(windows: list[np.ndarray], params: OfflineParams) -> np.ndarray:
     """(len(windows), dim) descriptors, the same as _describe_window of each (to float rounding)."""
     smalls = np.stack([cv2.resize(w, (params.grid, params.grid), interpolation=cv2.INTER_AREA) for w in windows])
@@ -120,9 +134,20 @@ def dimension(params: OfflineParams = DEFAULT) -> int:
 def describe_reference(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarray:
     """(windows, dim) unit vectors describing an indexed image; row 0 is the whole image."""
     grey = _to_grey(rgb, params.base_size)
-    rows = _axis_spans(grey.shape[0], params)
-    cols = _axis_spans(grey.shape[1], params)
-    return _normalise(_describe_windows([grey[r0:r1, c0:c1] for r0, r1 in rows for c0, c1 in cols], params))
+    rows = tuple(_axis_spans(grey.shape[0], params))
+    cols = tuple(_axis_spans(grey.shape[1], params))
+    if min(grey.shape) < 2 * params.grid:
+        # Some windows are enlarged to the grid: cv2's INTER_AREA is then bilinear on both axes, which
+        # the per-axis matrices do not model; such thin images take the per-window path.
+        return _normalise(_describe_windows([grey[r0:r1, c0:c1] for r0, r1 in rows for c0, c1 in cols], params))
+    # Every window (row span x column span) at once: resize, blur and DCT are linear and separable, so
+    # left @ grey @ right.T holds the kept DCT block of each window (what _describe_windows gives).
+    left = _span_matrix(grey.shape[0], rows, params)
+    right = _span_matrix(grey.shape[1], cols, params)
+    keep = params.keep
+    blocks = (left @ grey.astype(np.float64) @ right.T).reshape(len(rows), keep, len(cols), keep)
+    vectors = blocks.transpose(0, 2, 1, 3).reshape(len(rows) * len(cols), keep * keep)[:, 1:]
+    return _normalise(vectors.astype(np.float32))
 
 
 def describe_query(rgb: np.ndarray, params: OfflineParams = DEFAULT) -> np.ndarray:
