@@ -28,7 +28,7 @@ from services.ndd.descriptors.calibration import calibrate
 from services.ndd.descriptors.keypoints import MIN_KEYPOINTS, Keypoints
 from services.ndd.keypoint_index import KeypointIndex, vote_items
 from services.ndd.store import Item, Store
-from services.ndd.vector_index import build_index, index_kind, search_items, vector_dimension
+from services.ndd.vector_index import add_vectors, build_index, index_kind, search_items, vector_dimension
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class Engine:
             self._indexes.pop(key, None)  # new dimension or time to switch to HNSW: rebuild
             return
         if len(vectors):
-            current.index.add(np.ascontiguousarray(vectors))
+            add_vectors(current.index, vectors)
         current.arrays["owners"] = np.concatenate([current.arrays["owners"], np.full(len(vectors), rowid, np.int64)])
         current.generation = before + 1
 
