@@ -421,6 +421,8 @@ class GopCopyOutput:
         durations = {int(p.pts): p.duration for p in gop.packets}
         for i, encoded in enumerate(out):
             nals = _annexb_nals(bytes(encoded))
+            if any(len(n) >= 1 << (8 * self._avcc.length_size) for n in nals):
+                raise GopCopyError(f"a NAL unit too long for the source's {self._avcc.length_size}-byte lengths")
             packet = av.Packet(b"".join(len(n).to_bytes(self._avcc.length_size, "big") + n for n in nals))
             packet.pts, packet.dts = order[i], dts[i]
             packet.duration = durations.get(order[i]) or 0

@@ -119,6 +119,17 @@ def photo_scenario(frames: int) -> list[Appearance]:
     ]
 
 
+def sparse_scenario(frames: int) -> list[Appearance]:
+    """The astronaut walks through twice, on a sixth of the video each time (frames 1/6-1/3 and
+    2/3-5/6): with GOPs of an eighth of the video or shorter, whole GOPs show no face (what GOP
+    copying keeps as it is)."""
+    f = frames
+    return [
+        Appearance("astronaut", f // 6, f // 3, 0.10, 0.10, 0.40, 0.15, 0.5),
+        Appearance("astronaut", f * 2 // 3, f * 5 // 6, 0.50, 0.20, 0.20, 0.20, 0.5),
+    ]
+
+
 def seam_scenario(frames: int) -> list[Appearance]:
     """On an equirectangular frame: the astronaut walks right across the right/left seam."""
     f = frames

@@ -16,17 +16,14 @@ import pytest
 from services.annotation.face_blur import FULL_REENCODE, GOP_COPY, BlurResult, blur_video, default_face_detector
 from services.annotation.face_blur.gop_copy import _Avcc, _used_ids
 from tests.annotation.face_blur.measure import assert_plays_like_source, measure, psnr
-from tests.annotation.face_blur.synthetic import Appearance, face_boxes, make_video
+from tests.annotation.face_blur.synthetic import Appearance, face_boxes, make_video, sparse_scenario
 
 W, H, FPS, SECONDS = 320, 240, 12, 8
 FRAMES = FPS * SECONDS
 EVERY = 6
 # Faces on frames 16-32 and 64-80: with the temporal pad, GOPs 1-2 and 5-6 (frames 12-35, 60-83)
 # have faces, GOPs 0, 3, 4 and 7 none.
-SCENARIO = [
-    Appearance("astronaut", 16, 32, 0.10, 0.10, 0.40, 0.15, 0.5),
-    Appearance("astronaut", 64, 80, 0.50, 0.20, 0.20, 0.20, 0.5),
-]
+SCENARIO = sparse_scenario(FRAMES)
 PRESETS = {"no_b_frames": {"preset": "ultrafast"}, "b_frames": {"preset": "medium"}}
 
 
