@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import io
 import random
@@ -34,10 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
+from services.dam.search import facet_counts
 from services.dam.search.base import SearchQuery
 from services.dam.search.postgres import PostgresSearch, _distance, where_clause
 from services.dam.spaces import Space, hnsw_index_sql, register
@@ -142,7 +144,8 @@ async def time_search(backend: PostgresSearch, queries: list[SearchQuery]) -> tu
     return latencies, results
 
 
-async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], seed: int = 0) -> None:
+async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], seed: int = 0,
+                       explain: bool = False) -> None:
     rng = np.random.default_rng(seed)
     words = vocabulary(rng)
     workdir = Path(tempfile.mkdtemp(prefix="maam-bench-pg-"))
@@ -165,6 +168,9 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     for name, qs in (("text (50 commonest words)", text_q), ("text+facets", with_facets), ("facets only", facet_q)):
         lat, _ = await time_search(backend, qs)
         print(f"{name:<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    with scanned_facets():  # the same browse with its facets counted by the scan (before migration 0008)
+        lat, _ = await time_search(backend, facet_q)
+    print(f"{'facets only (scan, before)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
     rare_q = [SearchQuery(viewer_id=viewer(i), q=random.Random(i).choice(words[50:2000]), facets=False)
               for i in range(queries)]  # ranks 50-2000 of the Zipf vocabulary
     lat, _ = await time_search(backend, rare_q)
@@ -191,9 +197,48 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
             print(f"{label:<28} ef_search={ef:<4} p50 {pct(lat, 50):6.1f} ms  p95 {pct(lat, 95):6.1f} ms | exact "
                   f"p50 {pct(exact_lat, 50):6.1f} ms  p95 {pct(exact_lat, 95):6.1f} ms | speed-up x"
                   f"{pct(exact_lat, 95) / pct(lat, 95):.1f} (p95) | recall@10 {recall:.3f}")
+    if explain:
+        await explain_plans(db, backend, {
+            "browse with facets (kept counts)": facet_q[0], "text search with facets": with_facets[0],
+            "kNN + visibility filter": kinds["kNN + visibility filter"](0, qvecs[0].tolist())})
     await db.close()
     stop_embedded_postgres()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scanned_facets():
+    """Facets counted by scanning the visible documents, as every search did before the kept counts."""
+    serves = facet_counts.serves
+    facet_counts.serves = lambda query: False
+    try:
+        yield
+    finally:
+        facet_counts.serves = serves
+
+
+async def explain_plans(db: Database, backend: PostgresSearch, queries: dict[str, SearchQuery]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of every statement the backend runs for each query, as it runs them."""
+    for label, query in queries.items():
+        statements: list[tuple[str, object]] = []
+
+        def capture(conn, cursor, statement, parameters, context, executemany, into=statements):
+            into.append((statement, parameters))
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            await backend.search(query)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+        print(f"\n--- plans: {label}")
+        async with db.engine.connect() as conn:  # one transaction: the backend's SET LOCALs apply as they did
+            for statement, parameters in statements:
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    await conn.exec_driver_sql(statement, parameters)
+                    continue
+                plan = (await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)).all()
+                print(" ".join(statement.split())[:160])
+                print("\n".join("    " + row[0] for row in plan))
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -301,11 +346,12 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200])
     parser.add_argument("--ingest", type=int, default=100, help="assets per ingest phase (0 = skip)")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the collection sizes")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the search statements")
     args = parser.parse_args()
     if args.ingest:
         ingest_bench(args.ingest)
     for n in args.sizes or ([10_000] if args.quick else [10_000, 100_000]):
-        asyncio.run(search_bench(n, args.dim, args.queries, args.ef_search))
+        asyncio.run(search_bench(n, args.dim, args.queries, args.ef_search, explain=args.explain))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, bindparam, 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dam.people.documents import PERSON_LABEL
+from services.dam.search import facet_counts
 from services.dam.search.base import (
     TOTAL_EXACT_UP_TO,
     Hit,
@@ -256,17 +257,29 @@ class PostgresSearch(SearchBackend):
                 await session.execute(text("SET LOCAL enable_seqscan = on"))
             hits = [Hit(asset_id=r[0], score=None if r[1] is None else float(r[1])) for r in rows]
             count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
-            count = text(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} "
-                         f"LIMIT {TOTAL_EXACT_UP_TO + 1}) s")
-            if space is not None and query.min_score is not None:
-                count = count.bindparams(bindparam("vec", type_=Vector(space.dim)))
-            else:
+            if space is None or query.min_score is None:
                 count_params.pop("vec", None)
-            total = min(int((await session.execute(count, count_params)).scalar_one()), TOTAL_EXACT_UP_TO)
+            # Every matching document counts once under its kind: where facets are counted, the total is
+            # their sum, not one more pass over the matches.
+            facets: dict[str, dict[str, int]] = {}
+            if facet_counts.serves(query):  # a browse: the counts kept as documents change
+                kept = await facet_counts.read(session, query)
+                matched = sum(n for facet, _, n in kept if facet == "kind")
+                if query.facets:
+                    facets = _top(kept)
+            elif query.facets:
+                facets = await self._facets(session, source, where, count_params, space)
+                matched = sum(facets["kind"].values())
+            else:
+                count = text(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} "
+                             f"LIMIT {TOTAL_EXACT_UP_TO + 1}) s")
+                if "vec" in count_params and space is not None:
+                    count = count.bindparams(bindparam("vec", type_=Vector(space.dim)))
+                matched = int((await session.execute(count, count_params)).scalar_one())
+            total = min(matched, TOTAL_EXACT_UP_TO)
             relation = "gte" if total == TOTAL_EXACT_UP_TO else "eq"
             if query.q and query.highlight and hits:
                 await self._highlight(session, hits, query.q)
-            facets = await self._facets(session, source, where, count_params, space) if query.facets else {}
         return SearchPage(total=total, hits=hits, facets=facets, total_relation=relation,
                           space=space.name if space else None)
 
@@ -316,12 +329,18 @@ class PostgresSearch(SearchBackend):
             GROUP BY l""")
         if "vec" in params and space is not None:
             sql = sql.bindparams(bindparam("vec", type_=Vector(space.dim)))
-        facets = _empty_facets()
-        for facet, key, count in (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all():
-            facets[facet][str(key)] = int(count)
-        facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
-        facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
-        return facets
+        rows = (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all()
+        return _top([(facet, str(key), int(count)) for facet, key, count in rows])
+
+
+def _top(rows: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """Facets from (facet, key, count) rows: the 50 commonest objects and people."""
+    facets = _empty_facets()
+    for facet, key, count in rows:
+        facets[facet][key] = count
+    facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+    facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+    return facets
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
