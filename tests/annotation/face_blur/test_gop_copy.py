@@ -128,7 +128,7 @@ async def test_reencoded_face_free_frames_keep_the_quality_and_faces_are_blurred
     truth = {i: face_boxes(i, W, H, SCENARIO) for i in range(FRAMES)}
     report, _ = measure(run.source, run.copied.video, {}, blurred, truth=truth)
     assert report.truth_frames >= 30
-    assert report.truth_recall >= 0.97, f"frames with a true face left sharp: {report.truth_missed}"
+    assert report.truth_recall >= 0.99, f"frames with a true face left sharp: {report.truth_missed}"
 
 
 async def test_copy_and_full_reencode_blur_the_same_faces(run: Run) -> None:
