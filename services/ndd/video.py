@@ -55,6 +55,8 @@ BEYOND_WEIGHT = 0.5
 AREA_WEIGHT = 0.3
 # At most this many candidate lines per axis (longest first) and windows per sampled frame.
 MAX_LINES, MAX_WINDOWS = 24, 3
+# Rectangles overlapping more than this (intersection over union) are one window.
+SAME_BOX = 0.85
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def inner_rectangles(horizontal: np.ndarray, vertical: np.ndarray) -> list[tuple
     found.sort(key=lambda f: -f[0])
     kept: list[tuple[float, Box]] = []
     for coverage, box in found:
-        if len(kept) < MAX_WINDOWS and all(_overlap(box, other) < 0.5 for _, other in kept):
+        if len(kept) < MAX_WINDOWS and all(_overlap(box, other) < SAME_BOX for _, other in kept):
             kept.append((coverage, box))
     return kept
 
@@ -205,11 +207,14 @@ def _side_evidence(lines: np.ndarray, rows: np.ndarray, cuts: np.ndarray) -> tup
 
 
 def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box: a border's outer and inner outline are one inset."""
+    """Intersection over union: a border's outer and inner outline are one inset, while nested
+    outlines of clearly different sizes both stay candidates (which one is the inset, the line
+    evidence alone cannot always tell)."""
     width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width * height / max(1, smaller)
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / max(1, union)
 
 
 class LayoutRun:
