@@ -88,7 +88,7 @@ async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, wor
                     await copy.write_row((i + 1, i % USERS + 1, "public" if i % 2 else "private", f"asset {i}",
                                           "image/jpeg", "image", 1000, f"{i:064x}", "done"))
             async with cur.copy("COPY search_docs (asset_id, owner_id, visibility, kind, mime, title, tags, "
-                                "captions, objects, nsfw, meme, annotation_types, uploaded_at) "
+                                "captions, objects, nsfw, meme, annotation_types, uploaded_at, space_ids) "
                                 "FROM STDIN") as copy:
                 for i in range(n):
                     title = " ".join(words[j] for j in zipf[i, :4])
@@ -99,7 +99,8 @@ async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, wor
                         "{" + ",".join(words[j] for j in zipf[i, :2]) + "}", caption, "{" + ",".join(objs) + "}",
                         bool(rng.random() < 0.05), bool(rng.random() < 0.1),
                         "{object_detection,cross_modal_embedding}",
-                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00"))
+                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00",
+                        "{" + str(space.id) + "}"))  # every document has a vector in the space (below)
             # COPY's text format of a vector (the wire format, bulk-loaded; the service itself binds vectors
             # through pgvector's SQLAlchemy type).
             async with cur.copy("COPY search_vectors (asset_id, space_id, embedding) FROM STDIN") as copy:
@@ -175,6 +176,14 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
               for i in range(queries)]  # ranks 50-2000 of the Zipf vocabulary
     lat, _ = await time_search(backend, rare_q)
     print(f"{'text (less common words)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    # "Similar to" as the API runs it: the asset itself left out, facets and total of every match.
+    similar = [SearchQuery(viewer_id=viewer(i), vector=qvecs[i].tolist(), vector_model=SPACE, size=20,
+                           exclude_ids=[2 * i + 1]) for i in range(queries)]
+    lat, _ = await time_search(backend, similar)
+    print(f"{'kNN similar-to + facets':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    with scanned_facets():
+        lat, _ = await time_search(backend, similar)
+    print(f"{'kNN similar (scan, before)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
     kinds = {
         "kNN (admin, no filter)": lambda i, v: SearchQuery(viewer_id=1, is_admin=True, vector=v,
                                                            vector_model=SPACE, size=10, facets=False),
@@ -200,6 +209,7 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     if explain:
         await explain_plans(db, backend, {
             "browse with facets (kept counts)": facet_q[0], "text search with facets": with_facets[0],
+            "kNN similar-to with facets (kept counts)": similar[0],
             "kNN + visibility filter": kinds["kNN + visibility filter"](0, qvecs[0].tolist())})
     await db.close()
     stop_embedded_postgres()

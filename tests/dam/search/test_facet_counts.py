@@ -22,6 +22,7 @@ from tests.dam.conftest import fresh_database
 USERS = (1, 2, 3)
 KINDS = ("image", "video")
 OBJECTS = ("cat", "dog", "car", "boat", "person")
+SPACES = {"clip": 4, "visual": 6}
 
 
 @pytest.fixture
@@ -50,6 +51,9 @@ def _doc(rng: random.Random, asset_id: int, version: int) -> SearchDoc:
         nsfw=rng.choice((True, False, None)), meme=rng.choice((True, False, None)),
         annotation_types=rng.sample(["captioning", "object_detection", "ocr"], rng.randint(0, 3)),
         labels=rng.sample([f"{PERSON_LABEL}1", f"{PERSON_LABEL}2", "rainbow flag"], rng.randint(0, 3)),
+        # Vectors in none, one or both spaces: a kNN counts the documents of its own space only.
+        embeddings={name: [rng.random() + 0.1 for _ in range(dim)] for name, dim in SPACES.items()
+                    if rng.random() < 0.6},
         version=version)
 
 
@@ -57,14 +61,22 @@ QUERIES = [SearchQuery(viewer_id=u) for u in USERS] + [
     SearchQuery(viewer_id=1, is_admin=True), SearchQuery(viewer_id=2, kinds=["video"]),
     SearchQuery(viewer_id=1, owner_id=1), SearchQuery(viewer_id=1, owner_id=2, kinds=["image", "video"]),
     SearchQuery(viewer_id=3, is_admin=True, owner_id=3),
+    # kNNs ("similar to" leaves its asset out; a project's recommendations its members).
+    SearchQuery(viewer_id=1, vector=[1.0] * 4, vector_model="clip"),
+    SearchQuery(viewer_id=2, vector=[1.0] * 6, vector_model="visual", kinds=["image"], exclude_ids=[2, 5, 8]),
+    SearchQuery(viewer_id=3, is_admin=True, vector=[1.0] * 4, vector_model="clip", exclude_ids=list(range(40))),
+    SearchQuery(viewer_id=3, owner_id=3, exclude_ids=[3, 6, 9, 999]),
 ]
 
 
 async def _scanned(backend: PostgresSearch, db: Database, query: SearchQuery) -> tuple[dict[str, dict[str, int]], int]:
-    where, params = where_clause(query)
+    space = await backend._known_space(query.vector_model) if query.vector_model else None
+    where, params = where_clause(query, space)
+    source = "search_docs d" if space is None else \
+        "search_vectors v JOIN search_docs d ON d.asset_id = v.asset_id"
     async with db.sessions() as session:
-        total = (await session.execute(text(f"SELECT count(*) FROM search_docs d WHERE {where}"), params)).scalar_one()
-        return await backend._facets(session, "search_docs d", where, params, None), total
+        total = (await session.execute(text(f"SELECT count(*) FROM {source} WHERE {where}"), params)).scalar_one()
+        return await backend._facets(session, source, where, params, space), total
 
 
 async def _assert_kept_equal_scan(backend: PostgresSearch, db: Database) -> None:
@@ -104,7 +116,9 @@ async def test_kept_counts_equal_the_scan_through_random_writes(db: Database) ->
 async def test_facets_and_totals_of_narrower_searches_still_come_from_the_scan() -> None:
     for query in (SearchQuery(viewer_id=1, q="cat"), SearchQuery(viewer_id=1, objects=["cat"]),
                   SearchQuery(viewer_id=1, nsfw="exclude"), SearchQuery(viewer_id=1, project_id=3),
-                  SearchQuery(viewer_id=1, has_text=True), SearchQuery(viewer_id=1, vector=[1.0], vector_model="x")):
+                  SearchQuery(viewer_id=1, has_text=True),
+                  SearchQuery(viewer_id=1, vector=[1.0] * 4, vector_model="clip", min_score=0.5),
+                  SearchQuery(viewer_id=1, exclude_ids=list(range(facet_counts.MAX_EXCLUDED + 1)))):
         assert not facet_counts.serves(query)
 
 
@@ -118,18 +132,30 @@ async def test_concurrent_writers_neither_wait_on_each_other_nor_lose_counts(db:
     await _assert_kept_equal_scan(backend, db)
 
 
-async def test_reads_fold_spread_rows_and_the_counts_stay_equal(db: Database) -> None:
+async def test_reads_and_writes_fold_spread_rows_and_the_counts_stay_equal(db: Database) -> None:
     rng = random.Random(3)
     backend = PostgresSearch(db.sessions)
+    backend.fold_every = 10**9  # the write-side fold, checked below
     for version in range(1, 31):  # 30 rewrites of every document: thousands of appended rows
         await backend.upsert_many([_doc(rng, i, version) for i in range(1, 201)])
-    async with db.sessions() as session:
-        spread = (await session.execute(text("SELECT count(*) FROM search_facet_deltas"))).scalar_one()
-    await backend.search(SearchQuery(viewer_id=1, is_admin=True))  # reads everything: folds everything
-    async with db.sessions() as session:
-        folded, keys = (await session.execute(text(
-            "SELECT count(*), count(DISTINCT (owner_id, public, kind, facet, key)) FROM search_facet_deltas"))).one()
-    assert spread > 3000 and folded == keys, (spread, folded, keys)
+
+    async def rows(where: str = "TRUE") -> tuple[int, int]:
+        async with db.sessions() as session:
+            return tuple((await session.execute(text(
+                "SELECT count(*), count(DISTINCT (space_id, owner_id, public, kind, facet, key)) "
+                f"FROM search_facet_deltas WHERE {where}"))).one())
+
+    spread = await rows()
+    await backend.search(SearchQuery(viewer_id=1, is_admin=True))  # reads every document of space 0: folds it
+    folded, keys = await rows("space_id = 0")
+    assert spread[0] > 3000 and folded == keys, (spread, folded, keys)
+    assert (await rows("space_id <> 0"))[0] > 1000  # not read, not folded
+    await _assert_kept_equal_scan(backend, db)
+    # Rows no read folds (spaces or owners nobody browses) are folded by the writes, every `fold_every` docs.
+    backend.fold_every = 200
+    await backend.upsert_many([_doc(rng, i, 31) for i in range(1, 201)])
+    folded, keys = await rows()
+    assert folded == keys, (folded, keys)
     await _assert_kept_equal_scan(backend, db)
 
 
