@@ -42,6 +42,8 @@ KEEP_WIDTH = 320
 EDGE_STEP = 10.0
 # An edge pixel belongs to a layout line when it is there in this fraction of a run's samples.
 PERSISTENCE = 0.5
+# ... and in this many more (as a fraction) than the run's average edge pixel.
+ABOVE_DENSITY = 0.3
 # Samples per run: the layout is re-detected every run, so a PiP that moves or appears is followed
 # and only a run's samples (small grey copies) are held in memory.
 RUN_SAMPLES = 16
@@ -103,7 +105,7 @@ def _thin_edges(grey: np.ndarray) -> np.ndarray:
     jump = np.zeros(grey.shape, np.float32)
     jump[1:-1] = np.abs(grey[2:] - grey[:-2])
     peak = np.zeros(grey.shape, bool)
-    peak[1:-1] = (jump[1:-1] > EDGE_STEP) & (jump[1:-1] >= jump[:-2]) & (jump[1:-1] >= jump[2:])
+    peak[1:-1] = (jump[1:-1] > EDGE_STEP) & (jump[1:-1] > jump[:-2]) & (jump[1:-1] >= jump[2:])
     return cv2.dilate(peak.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool)
 
 
@@ -139,8 +141,11 @@ def inner_rectangles(horizontal: np.ndarray, vertical: np.ndarray) -> list[tuple
     sides, best first; `horizontal` and `vertical` are fractions of a run's samples with an edge
     (vertical transposed)."""
     height, width = horizontal.shape
-    rows_on = _long_runs(horizontal >= PERSISTENCE, round(0.1 * width))
-    cols_on = _long_runs(vertical >= PERSISTENCE, round(0.1 * height))
+    # Where edges are dense (texture, detail) any pixel is an edge in about as many probes as the
+    # density: layout has to stand out above it, not just above PERSISTENCE.
+    threshold = max(PERSISTENCE, float(np.mean(horizontal) + np.mean(vertical)) / 2 + ABOVE_DENSITY)
+    rows_on = _long_runs(horizontal >= threshold, round(0.1 * width))
+    cols_on = _long_runs(vertical >= threshold, round(0.1 * height))
     ys = _candidate_lines(rows_on, round(MIN_SIDE * width * SIDE_COVERAGE))
     xs = _candidate_lines(cols_on, round(MIN_SIDE * height * SIDE_COVERAGE))
     # The frame's own edges are not candidates: they would close any content line into a
