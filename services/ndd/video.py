@@ -176,10 +176,22 @@ def inner_rectangles(horizontal: np.ndarray, vertical: np.ndarray) -> list[tuple
              for i, j in zip(*np.nonzero(cover.min(axis=0) >= SIDE_COVERAGE), strict=True)]
     found.sort(key=lambda f: -f[0])
     kept: list[tuple[float, Box]] = []
-    for coverage, box in found:
-        if len(kept) < MAX_WINDOWS and all(_overlap(box, other) < SAME_BOX for _, other in kept):
-            kept.append((coverage, box))
+    for score_, box in found:
+        same = [k for k, (_, other) in enumerate(kept) if _overlap(box, other) >= SAME_BOX]
+        if not same:
+            if len(kept) < MAX_WINDOWS:
+                kept.append((score_, box))
+            continue
+        # A border's two outlines: the inner one is the content (the outer one, preferred by the
+        # area bonus, would put the border into the window).
+        k = same[0]
+        if _area(box) < _area(kept[k][1]):
+            kept[k] = (kept[k][0], box)
     return kept
+
+
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _sized_pairs(lines: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
