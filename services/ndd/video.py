@@ -40,7 +40,7 @@ DETECT_WIDTH = 160
 KEEP_WIDTH = 320
 # Grey-level jump across two pixels that counts as an edge (an inset's boundary after re-encoding).
 EDGE_STEP = 10.0
-# An edge pixel belongs to a layout line when it is there in this fraction of a run's samples.
+# An edge pixel belongs to a layout line when it is there in this fraction of a run's probe frames
 PERSISTENCE = 0.5
 # ... and in this many more (as a fraction) than the run's average edge pixel.
 ABOVE_DENSITY = 0.3
@@ -79,7 +79,7 @@ class Segment:
     reference_end: float
 
 
-Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), end-exclusive, in KEEP_WIDTH pixels
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), end-exclusive, in the pixels of the frame it is on
 
 
 def _histogram(rgb: np.ndarray) -> np.ndarray:
