@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import io
 import random
@@ -34,10 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from services.dam.core.config import DamOptions, DamSettings
 from services.dam.core.db import Database, run_migrations, start_embedded_postgres, stop_embedded_postgres
+from services.dam.search import facet_counts
 from services.dam.search.base import SearchQuery
 from services.dam.search.postgres import PostgresSearch, _distance, where_clause
 from services.dam.spaces import Space, hnsw_index_sql, register
@@ -86,7 +88,7 @@ async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, wor
                     await copy.write_row((i + 1, i % USERS + 1, "public" if i % 2 else "private", f"asset {i}",
                                           "image/jpeg", "image", 1000, f"{i:064x}", "done"))
             async with cur.copy("COPY search_docs (asset_id, owner_id, visibility, kind, mime, title, tags, "
-                                "captions, objects, nsfw, meme, annotation_types, uploaded_at) "
+                                "captions, objects, nsfw, meme, annotation_types, uploaded_at, space_ids) "
                                 "FROM STDIN") as copy:
                 for i in range(n):
                     title = " ".join(words[j] for j in zipf[i, :4])
@@ -97,7 +99,8 @@ async def populate(db: Database, n: int, dim: int, rng: np.random.Generator, wor
                         "{" + ",".join(words[j] for j in zipf[i, :2]) + "}", caption, "{" + ",".join(objs) + "}",
                         bool(rng.random() < 0.05), bool(rng.random() < 0.1),
                         "{object_detection,cross_modal_embedding}",
-                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00"))
+                        f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00+00",
+                        "{" + str(space.id) + "}"))  # every document has a vector in the space (below)
             # COPY's text format of a vector (the wire format, bulk-loaded; the service itself binds vectors
             # through pgvector's SQLAlchemy type).
             async with cur.copy("COPY search_vectors (asset_id, space_id, embedding) FROM STDIN") as copy:
@@ -142,7 +145,8 @@ async def time_search(backend: PostgresSearch, queries: list[SearchQuery]) -> tu
     return latencies, results
 
 
-async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], seed: int = 0) -> None:
+async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], seed: int = 0,
+                       explain: bool = False) -> None:
     rng = np.random.default_rng(seed)
     words = vocabulary(rng)
     workdir = Path(tempfile.mkdtemp(prefix="maam-bench-pg-"))
@@ -165,10 +169,21 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
     for name, qs in (("text (50 commonest words)", text_q), ("text+facets", with_facets), ("facets only", facet_q)):
         lat, _ = await time_search(backend, qs)
         print(f"{name:<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    with scanned_facets():  # the same browse with its facets counted by the scan (before migration 0008)
+        lat, _ = await time_search(backend, facet_q)
+    print(f"{'facets only (scan, before)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
     rare_q = [SearchQuery(viewer_id=viewer(i), q=random.Random(i).choice(words[50:2000]), facets=False)
               for i in range(queries)]  # ranks 50-2000 of the Zipf vocabulary
     lat, _ = await time_search(backend, rare_q)
     print(f"{'text (less common words)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    # "Similar to" as the API runs it: the asset itself left out, facets and total of every match.
+    similar = [SearchQuery(viewer_id=viewer(i), vector=qvecs[i].tolist(), vector_model=SPACE, size=20,
+                           exclude_ids=[2 * i + 1]) for i in range(queries)]
+    lat, _ = await time_search(backend, similar)
+    print(f"{'kNN similar-to + facets':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
+    with scanned_facets():
+        lat, _ = await time_search(backend, similar)
+    print(f"{'kNN similar (scan, before)':<28} p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms")
     kinds = {
         "kNN (admin, no filter)": lambda i, v: SearchQuery(viewer_id=1, is_admin=True, vector=v,
                                                            vector_model=SPACE, size=10, facets=False),
@@ -191,9 +206,49 @@ async def search_bench(n: int, dim: int, queries: int, ef_values: list[int], see
             print(f"{label:<28} ef_search={ef:<4} p50 {pct(lat, 50):6.1f} ms  p95 {pct(lat, 95):6.1f} ms | exact "
                   f"p50 {pct(exact_lat, 50):6.1f} ms  p95 {pct(exact_lat, 95):6.1f} ms | speed-up x"
                   f"{pct(exact_lat, 95) / pct(lat, 95):.1f} (p95) | recall@10 {recall:.3f}")
+    if explain:
+        await explain_plans(db, backend, {
+            "browse with facets (kept counts)": facet_q[0], "text search with facets": with_facets[0],
+            "kNN similar-to with facets (kept counts)": similar[0],
+            "kNN + visibility filter": kinds["kNN + visibility filter"](0, qvecs[0].tolist())})
     await db.close()
     stop_embedded_postgres()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scanned_facets():
+    """Facets counted by scanning the visible documents, as every search did before the kept counts."""
+    serves = facet_counts.serves
+    facet_counts.serves = lambda query: False
+    try:
+        yield
+    finally:
+        facet_counts.serves = serves
+
+
+async def explain_plans(db: Database, backend: PostgresSearch, queries: dict[str, SearchQuery]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of every statement the backend runs for each query, as it runs them."""
+    for label, query in queries.items():
+        statements: list[tuple[str, object]] = []
+
+        def capture(conn, cursor, statement, parameters, context, executemany, into=statements):
+            into.append((statement, parameters))
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            await backend.search(query)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+        print(f"\n--- plans: {label}")
+        async with db.engine.connect() as conn:  # one transaction: the backend's SET LOCALs apply as they did
+            for statement, parameters in statements:
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    await conn.exec_driver_sql(statement, parameters)
+                    continue
+                plan = (await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)).all()
+                print(" ".join(statement.split())[:160])
+                print("\n".join("    " + row[0] for row in plan))
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -301,11 +356,12 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200])
     parser.add_argument("--ingest", type=int, default=100, help="assets per ingest phase (0 = skip)")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the collection sizes")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the search statements")
     args = parser.parse_args()
     if args.ingest:
         ingest_bench(args.ingest)
     for n in args.sizes or ([10_000] if args.quick else [10_000, 100_000]):
-        asyncio.run(search_bench(n, args.dim, args.queries, args.ef_search))
+        asyncio.run(search_bench(n, args.dim, args.queries, args.ef_search, explain=args.explain))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ type and status) and the DAM process's resident memory before and after.
 Goals (issue 21): p95 <= 250 ms text search and kNN, <= 400 ms upload at 20 clients on 10k assets.
 
     python bench/load.py [--assets 10000] [--clients 20] [--seconds 60] [--backlog 100] [--repository DIR]
+    python bench/load.py --nice 0 10   # fair sharing: the same load with the annotation service at nice 0, then 10
 """
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ class Load:
             return
         self.latency[kind].append(time.perf_counter() - started)
 
+    def latency_count(self, kind: str) -> int:
+        return len(self.latency[kind])
+
     async def run(self, clients: int, seconds: float, kinds: tuple[str, ...] = KINDS) -> float:
         import httpx
 
@@ -119,6 +123,47 @@ class Load:
             started = time.perf_counter()
             await asyncio.gather(*(loop(i) for i in range(clients)))
             return time.perf_counter() - started
+
+
+def renice(pid: int, nice: int) -> None:
+    """Every thread of process `pid` (and so of what it starts later) to nice `nice`, never lower."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        tid = int(task.name)
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+def loaded_phase(args: argparse.Namespace, dam, quiet: Load, token: str, words: list[str], pending,
+                 nice: int | None) -> None:
+    before_pending, memory_before = pending(), rss_mb(dam.proc.pid)
+    memory_rounds = []
+    for _ in range(args.rounds):
+        load = Load(quiet.base, token, words, args.assets)
+        elapsed = asyncio.run(load.run(args.clients, args.seconds))
+        memory_rounds.append(rss_mb(dam.proc.pid))
+    after_pending, memory_after = pending(), memory_rounds[-1]
+    total = sum(len(v) for v in load.latency.values())
+    priority = "as configured" if nice is None else f"nice {nice}"
+    print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
+          f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers, "
+          f"annotation service at {priority}); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"throughput {total / elapsed:.1f} requests/s ({total} answered, {sum(load.errors.values())} errors)")
+    goals = {"text": 250, "knn": 250, "upload": 400}
+    for kind in KINDS:
+        lat = load.latency[kind]
+        goal = f"   goal p95 <= {goals[kind]} ms" if kind in goals else ""
+        print(f"{kind:<7} n={len(lat):5d}  p50 {pct(lat, 50):7.1f} ms  p95 {pct(lat, 95):7.1f} ms   "
+              f"(quiet, 1 client: p50 {pct(quiet.latency[kind], 50):6.1f} ms; loaded p95 / quiet p50 "
+              f"x{pct(lat, 95) / pct(quiet.latency[kind], 50):.1f}){goal}")
+    print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none")
+          + (f"; quiet phase: {dict(quiet.errors)}" if quiet.errors else ""))
+    print(f"annotation backlog (jobs queued or running): {before_pending} before, {after_pending} after the run "
+          f"({before_pending - after_pending + load.latency_count('upload')} annotated during it)")
+    print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after",
+          flush=True)
+    if args.rounds > 1:
+        print("DAM memory after each round (the figures above are the last round's): "
+              + ", ".join(f"{m:.0f}" for m in memory_rounds) + " MiB", flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -142,7 +187,13 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100, help="photos uploaded (to annotate) before the run")
     parser.add_argument("--workers", type=int, default=4, help="the DAM's annotation workers")
     parser.add_argument("--repository", type=Path, help="annotation models (default: the tiny test models)")
+    parser.add_argument("--nice", type=int, nargs="+", default=[None],
+                        help="one loaded phase per value, the annotation service re-niced to it before the phase "
+                             "(ascending: a process may only lower its own priority), e.g. --nice 0 10 to measure "
+                             "fair sharing; default: one phase as MAAM_ANNOTATION__NICE configures it")
     args = parser.parse_args()
+    if [n for n in args.nice if n is not None] != sorted(n for n in args.nice if n is not None):
+        parser.error("--nice values must ascend (a process can only lower its own priority)")
 
     tmp = Path(tempfile.mkdtemp(prefix="maam-bench-load-"))
     url = start_embedded_postgres(tmp / "pg")
@@ -151,7 +202,10 @@ def main() -> None:
     words = asyncio.run(seed(url, args.assets))
     print(f"seeded {args.assets:,} assets in {time.perf_counter() - started:.0f} s")
     repository = args.repository or write_test_repository(tmp / "models")
-    annotation = AnnotationProcess(repository.resolve(), free_port())
+    # Started at the lowest priority asked for, re-niced upwards between phases.
+    first_nice = [n for n in args.nice if n is not None]
+    annotation = AnnotationProcess(repository.resolve(), free_port(),
+                                   **({"MAAM_ANNOTATION__NICE": str(min(first_nice))} if first_nice else {}))
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(tmp / "data"), MAAM_DAM__DATABASE_URL=url,
                     MAAM_ANNOTATION__PORT=str(annotation.port), MAAM_MODEL_REPOSITORY=str(repository.resolve()),
@@ -180,35 +234,14 @@ def main() -> None:
         quiet = Load(base, token, words, args.assets)
         asyncio.run(quiet.run(1, min(20.0, args.seconds / 3)))
         rng = random.Random(99)
-        for _ in range(args.backlog):
-            client.post("/api/assets", files={"file": ("backlog.jpg", jpeg(rng), "image/jpeg")}).raise_for_status()
-        before_pending, memory_before = pending(), rss_mb(dam.proc.pid)
-        memory_rounds = []
-        for _ in range(args.rounds):
-            load = Load(base, token, words, args.assets)
-            elapsed = asyncio.run(load.run(args.clients, args.seconds))
-            memory_rounds.append(rss_mb(dam.proc.pid))
-        after_pending, memory_after = pending(), memory_rounds[-1]
-        total = sum(len(v) for v in load.latency.values())
-        print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
-              f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers); "
-              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"throughput {total / elapsed:.1f} requests/s ({total} answered, {sum(load.errors.values())} errors)")
-        goals = {"text": 250, "knn": 250, "upload": 400}
-        for kind in KINDS:
-            lat = load.latency[kind]
-            goal = f"   goal p95 <= {goals[kind]} ms" if kind in goals else ""
-            print(f"{kind:<7} n={len(lat):5d}  p50 {pct(lat, 50):7.1f} ms  p95 {pct(lat, 95):7.1f} ms   "
-                  f"(quiet, 1 client: p50 {pct(quiet.latency[kind], 50):6.1f} ms; loaded p95 / quiet p50 "
-                  f"x{pct(lat, 95) / pct(quiet.latency[kind], 50):.1f}){goal}")
-        print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none")
-              + (f"; quiet phase: {dict(quiet.errors)}" if quiet.errors else ""))
-        print(f"annotation backlog (jobs queued or running): {before_pending} before, {after_pending} after the run")
-        print(f"DAM memory (RSS, with its children): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after",
-              flush=True)
-        if args.rounds > 1:
-            print("DAM memory after each round (the figures above are the last round's): "
-                  + ", ".join(f"{m:.0f}" for m in memory_rounds) + " MiB", flush=True)
+        for phase, nice in enumerate(args.nice):
+            if nice is not None:  # re-niced upwards only: the bench needs no privilege
+                renice(annotation.process.proc.pid, nice)
+            # Each phase starts from the same backlog: top it up to --backlog pending jobs.
+            for _ in range(max(0, args.backlog - pending()) if phase else args.backlog):
+                client.post("/api/assets", files={"file": ("backlog.jpg", jpeg(rng), "image/jpeg")}
+                            ).raise_for_status()
+            loaded_phase(args, dam, quiet, token, words, pending, nice)
         started = time.perf_counter()
         wait_until(lambda: pending() == 0, 900, interval=1, what="the backlog drained")
         print(f"backlog drained {time.perf_counter() - started:.0f} s after the run")

@@ -7,6 +7,7 @@ area, so not near-duplicates of a whole photo), face photos and synthetic textur
 
     python bench/ndd.py [--quick] [--deep-url HOST:PORT]
     python bench/ndd.py --scale 1000,10000,100000 [--quick]   # the scale run (distractors from other photos)
+    python bench/ndd.py --video-only [--quick]   # only the videos: clip and picture-in-picture queries
 """
 
 from __future__ import annotations
@@ -366,36 +367,58 @@ def make_video(shots: list[np.ndarray], shot_s: float, fps: int, size: tuple[int
     return buffer.getvalue()
 
 
+VIDEO_QUERY_TYPES = ("clip", "pip")
+
+
 def video_benchmark(photos: list[np.ndarray], tiles: list[np.ndarray], quick: bool, rng: np.random.Generator
                     ) -> None:
-    """Clips cut out of reference videos, re-encoded smaller, against references + distractor
-    videos; the frame descriptor (chamfer + alignment) against per-frame pHash (chamfer) as baseline."""
+    """Video queries against references + distractor videos, per query type: "clip" (a cut out of a
+    reference, re-encoded smaller) and "pip" (that cut scaled into a 16:9 frame over another video or
+    a slide); "pip" negatives put unindexed content in the same kind of frame. The frame descriptor
+    (chamfer + alignment) against per-frame pHash (chamfer) as baseline."""
     from services.ndd import video as ndd_video
 
-    # References use disjoint photos (so no two share a shot); distractors use only tiles and textures.
+    # References use disjoint photos (so no two share a shot); distractors use only tiles and textures,
+    # PiP backgrounds and negatives tiles that no indexed video uses.
     n_distractors, per_reference = (10, 2) if quick else (40, 4)
     order = rng.permutation(len(photos))
     n_refs = len(photos) // 3
+    indexed_tiles, spare_tiles = tiles[: len(tiles) * 3 // 4], tiles[len(tiles) * 3 // 4 :]
     references = [make_video([photos[int(i)] for i in order[3 * r : 3 * r + 3]], 3.0, 8, (160, 120))
                   for r in range(n_refs)]
     for _ in range(n_distractors):
-        picks = [tiles[int(i)] for i in rng.choice(len(tiles), 3, replace=False)]
+        picks = [indexed_tiles[int(i)] for i in rng.choice(len(indexed_tiles), 3, replace=False)]
         references.append(make_video(picks, 3.0, 8, (160, 120)))
-    queries = []  # (reference number, true offset in s, clip bytes)
+    unindexed = [make_video([spare_tiles[int(i)] for i in rng.choice(len(spare_tiles), 3, replace=False)],
+                            3.0, 8, (160, 120)) for _ in range(4)]
+    queries: list[tuple[str, int | None, float, bytes]] = []  # (type, reference number or None, true offset, bytes)
     for number in range(n_refs):
         for _ in range(per_reference):
             start = float(rng.uniform(0.5, 4.5))
-            queries.append((number, start, _cut(references[number], start, start + 4.0)))
+            queries.append(("clip", number, start, _cut(references[number], start, start + 4.0)))
+            start = float(rng.uniform(0.5, 4.5))
+            inner = _video_frames(references[number], 0.1, start, start + 4.0)
+            queries.append(("pip", number, start, _pip(inner, _pip_background(unindexed, rng), rng)))
+    for number in range(n_refs * per_reference):
+        inner = _video_frames(unindexed[number % len(unindexed)], 0.1, float(rng.uniform(0.5, 4.5)))[:40]
+        queries.append(("pip", None, 0.0, _pip(inner, _pip_background(unindexed, rng), rng)))
     started = time.perf_counter()
     ref_features = [ndd_video.extract(v) for v in references]
     ref_hashes = [_frame_hashes(v) for v in references]
+    n_pip = sum(1 for kind, number, _, _ in queries if kind == "pip" and number is not None)
     print(f"\nvideos: {len(references)} indexed ({n_refs} references + {n_distractors} distractors), "
-          f"{len(queries)} clip queries (4 s, re-encoded at 96x72 / 10 fps), described in "
-          f"{time.perf_counter() - started:.1f} s")
+          f"described in {time.perf_counter() - started:.1f} s; queries: "
+          f"{sum(1 for q in queries if q[0] == 'clip')} clip (4 s, re-encoded at 96x72 / 10 fps), "
+          f"{n_pip} pip (the 4 s cut at 30-60 % of a 256x144 frame over an unindexed video or a slide, "
+          f"half with a border, half with a caption), {len(queries) - 2 * n_pip} pip negatives "
+          f"(unindexed content in the same frames; pip µAP pools their false scores)")
     for name in ("pHash frames (chamfer)", "offline frames (chamfer + alignment)"):
-        predictions, hits, offset_errors = [], 0, []
+        predictions: dict[str, list[tuple[float, bool]]] = {kind: [] for kind in VIDEO_QUERY_TYPES}
+        hits = dict.fromkeys(VIDEO_QUERY_TYPES, 0)
+        offset_errors: dict[str, list[float]] = {kind: [] for kind in VIDEO_QUERY_TYPES}
+        negative_best: list[float] = []
         started = time.perf_counter()
-        for number, start, clip in queries:
+        for kind, number, start, clip in queries:
             if name.startswith("pHash"):
                 hashes = _frame_hashes(clip)
                 scores = [float(np.mean([max(1 - (h != r).sum() / 64 for r in ref) for h in hashes]))
@@ -406,18 +429,86 @@ def video_benchmark(photos: list[np.ndarray], tiles: list[np.ndarray], quick: bo
                 compared = [ndd_video.compare(query, ref) for ref in ref_features]
                 scores = [c[0] for c in compared]
                 segments = [c[1] for c in compared]
-            order = np.argsort(scores)[::-1][:TOP_K]
-            predictions += [(scores[i], i == number) for i in order]
-            hits += int(order[0] == number)
+            ranked = np.argsort(scores)[::-1][:TOP_K]
+            predictions[kind] += [(scores[i], i == number) for i in ranked]
+            if number is None:
+                negative_best.append(float(scores[ranked[0]]))
+                continue
+            hits[kind] += int(ranked[0] == number)
             if segments[number]:
                 seg = segments[number][0]
-                offset_errors.append(abs((seg.reference_start - seg.query_start) - start))
+                offset_errors[kind].append(abs((seg.reference_start - seg.query_start) - start))
         elapsed = time.perf_counter() - started
-        line = f"  {name:<38} µAP {micro_ap(predictions, len(queries)):.3f}  R@1 {hits / len(queries):.3f}  "
-        line += f"{len(queries) / elapsed:.1f} queries/s"
-        if offset_errors:
-            line += f"  segment offset error: median {np.median(offset_errors):.2f} s, max {max(offset_errors):.2f} s"
-        print(line)
+        print(f"  {name}  ({len(queries) / elapsed:.1f} queries/s)")
+        for kind in VIDEO_QUERY_TYPES:
+            positives = sum(1 for k, number, _, _ in queries if k == kind and number is not None)
+            line = (f"    {kind:<5} µAP {micro_ap(predictions[kind], positives):.3f}  "
+                    f"R@1 {hits[kind] / positives:.3f}  n {positives}")
+            if offset_errors[kind]:
+                errors = offset_errors[kind]
+                line += (f"  segments {len(errors)}/{positives}, offset error median {np.median(errors):.2f} s, "
+                         f"max {max(errors):.2f} s")
+            print(line)
+        print(f"    pip negatives: best score median {np.median(negative_best):.3f}, max {max(negative_best):.3f}, "
+              f"{sum(s >= 0.5 for s in negative_best)}/{len(negative_best)} at or above t_sim 0.5")
+
+
+def _caption_font() -> ImageFont.ImageFont:
+    return _font(12)
+
+
+def _video_frames(data: bytes, step_s: float, start: float = 0.0, end: float = float("inf")) -> list[np.ndarray]:
+    from services.common.media import iter_video_frames
+
+    return [rgb for _, time_s, rgb in iter_video_frames(data, every_seconds=step_s) if start <= time_s < end]
+
+
+def _pip(inner_frames: list[np.ndarray], background: list[np.ndarray] | np.ndarray, rng: np.random.Generator
+         ) -> bytes:
+    """A 256x144 (16:9), 10 fps H.264 video of `inner_frames` scaled to 30-60 % of the frame width
+    at a random place, over a background video (looped) or a still slide, half of the time with a
+    3 px border and half of the time with a caption line; one query shape for a whole video, as a
+    picture-in-picture edit keeps its layout."""
+    import av
+
+    frame_w, frame_h = 256, 144
+    inner_h0, inner_w0 = inner_frames[0].shape[:2]
+    width = int(frame_w * rng.uniform(0.30, 0.60))
+    height = min(frame_h - 12, round(width * inner_h0 / inner_w0))
+    width = round(height * inner_w0 / inner_h0)
+    x, y = int(rng.integers(6, frame_w - width - 5)), int(rng.integers(6, frame_h - height - 5))
+    border = 3 if rng.random() < 0.5 else 0
+    border_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    caption = "Breaking: live from the studio" if rng.random() < 0.5 else None
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height = frame_w, frame_h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        for number, rgb in enumerate(inner_frames):
+            back = background[number % len(background)] if isinstance(background, list) else background
+            frame = Image.fromarray(back).convert("RGB").resize((frame_w, frame_h), Image.BILINEAR)
+            draw = ImageDraw.Draw(frame)
+            if border:
+                draw.rectangle((x - border, y - border, x + width + border - 1, y + height + border - 1),
+                               fill=border_colour)
+            frame.paste(Image.fromarray(rgb).resize((width, height), Image.BILINEAR), (x, y))
+            if caption:
+                draw.text((8, frame_h - 16 if y > 20 else 4), caption, fill=(255, 255, 255), font=_caption_font())
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def _pip_background(videos: list[bytes], rng: np.random.Generator) -> list[np.ndarray] | np.ndarray:
+    """Half of the time another video (not indexed), else a still slide: a texture or a flat colour."""
+    roll = rng.random()
+    if roll < 0.5:
+        return _video_frames(videos[int(rng.integers(len(videos)))], 0.1)
+    if roll < 0.75:
+        return _texture(rng)
+    return np.full((144, 256, 3), rng.integers(0, 256, 3), np.uint8)
 
 
 def _cut(data: bytes, start: float, end: float) -> bytes:
@@ -543,6 +634,7 @@ def main() -> None:
     parser.add_argument("--deep-url", default=None, help="annotation service host:port for the deep descriptor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-video", action="store_true", help="skip the video benchmark")
+    parser.add_argument("--video-only", action="store_true", help="only the video benchmark (clip and pip queries)")
     parser.add_argument("--scale", default=None, help="scale run at these collection sizes, e.g. 1000,10000,100000 "
                         "(µAP/R@1 per transformation, index img/s, query p50/p95; offline beside pHash)")
     args = parser.parse_args()
@@ -553,6 +645,9 @@ def main() -> None:
 
     photos = reference_photos()
     photo_list = list(photos.values())
+    if args.video_only:
+        video_benchmark(photo_list, distractors(photos, 200, rng), args.quick, rng)
+        return
     count = args.distractors or (1000 if args.quick else 3000)
     references = photo_list + distractors(photos, count, rng)
     queries = make_queries(photo_list, 1 if args.quick else 3, rng)

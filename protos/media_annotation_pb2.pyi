@@ -467,7 +467,7 @@ class FrameBox(_message.Message):
     def __init__(self, frame_index: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class VideoFaceBlurringResponse(_message.Message):
-    __slots__ = ("model", "video_data", "mime_type", "tracks", "video", "frames_checked", "video_size")
+    __slots__ = ("model", "video_data", "mime_type", "tracks", "video", "frames_checked", "video_size", "encoding", "frames_copied")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VIDEO_DATA_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -475,6 +475,8 @@ class VideoFaceBlurringResponse(_message.Message):
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     FRAMES_CHECKED_FIELD_NUMBER: _ClassVar[int]
     VIDEO_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_COPIED_FIELD_NUMBER: _ClassVar[int]
     model: str
     video_data: bytes
     mime_type: str
@@ -482,7 +484,9 @@ class VideoFaceBlurringResponse(_message.Message):
     video: VideoInfo
     frames_checked: int
     video_size: int
-    def __init__(self, model: _Optional[str] = ..., video_data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., tracks: _Optional[_Iterable[_Union[FaceTrack, _Mapping]]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ..., frames_checked: _Optional[int] = ..., video_size: _Optional[int] = ...) -> None: ...
+    encoding: str
+    frames_copied: int
+    def __init__(self, model: _Optional[str] = ..., video_data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., tracks: _Optional[_Iterable[_Union[FaceTrack, _Mapping]]] = ..., video: _Optional[_Union[VideoInfo, _Mapping]] = ..., frames_checked: _Optional[int] = ..., video_size: _Optional[int] = ..., encoding: _Optional[str] = ..., frames_copied: _Optional[int] = ...) -> None: ...
 
 class FrameFaces(_message.Message):
     __slots__ = ("frame_index", "timestamp", "faces")

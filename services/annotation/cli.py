@@ -31,6 +31,10 @@ def blur_faces(
         bool, typer.Option("--equirectangular", help="The video is 360° equirectangular (faces cross the seam).")
     ] = False,
     max_side: Annotated[int, typer.Option(min=32, help="Longer side of the frames the detector sees.")] = 640,
+    full_reencode: Annotated[
+        bool, typer.Option("--full-reencode", help="Re-encode every frame (default: GOPs without a face are "
+                           "copied from the source where its codec and container allow).")
+    ] = False,
 ) -> None:
     """Blur every face in a video; prints the face tracks found."""
     from services.annotation.face_blur import blur_video
@@ -48,7 +52,8 @@ def blur_faces(
     async def run():
         async with open_face_detector(detector) as face_detector:
             return await blur_video(
-                source.read_bytes(), face_detector, every=every, equirectangular=equirectangular, max_side=max_side
+                source.read_bytes(), face_detector, every=every, equirectangular=equirectangular, max_side=max_side,
+                copy_gops=not full_reencode,
             )
 
     started = time.perf_counter()
@@ -66,6 +71,7 @@ def blur_faces(
         f"{target}: {result.mime_type}, {probe.frame_count} frames, {len(result.tracks)} face track(s), "
         f"detector ran on {result.frames_checked} frame(s), {time.perf_counter() - started:.1f} s"
     )
+    typer.echo(f"  video: {result.encoding.summary()}")
     for track in result.tracks:
         typer.echo(
             f"  frames {track.start_frame}-{track.end_frame} ({track.start_time:.2f}-{track.end_time:.2f} s), "

@@ -63,4 +63,6 @@ async def blur(unit: Unit, video: VideoFile) -> pb.VideoFaceBlurringResponse:
         ),
         frames_checked=int(result.frames_checked),
         video_size=len(video_bytes),
+        encoding=result.encoding.summary(),
+        frames_copied=result.encoding.frames_copied,
     )

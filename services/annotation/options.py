@@ -13,6 +13,9 @@ from services.common.settings import AnnotationServiceSettings, Settings
 
 
 class AnnotationOptions(AnnotationServiceSettings):
+    # The service's CPU priority (nice, 0-19): annotation is background work, so on a machine it shares with
+    # the DAM it takes the CPU that interactive requests leave (services/common/cpu_priority.py). 0 = as started.
+    nice: int = Field(10, ge=0, le=19)
     # One model run may take this long before it is reported as a DEADLINE_EXCEEDED ModelError.
     model_timeout_s: float = 120.0
     # Model runs in flight across all requests; more wait their turn (backpressure).

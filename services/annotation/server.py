@@ -15,6 +15,7 @@ from services.annotation.catalog import ModelCatalog
 from services.annotation.controller import Controller
 from services.annotation.options import AnnotationOptions, annotation_options, get_annotation_settings
 from services.annotation.servicer import AnnotationServicer
+from services.common.cpu_priority import lower_priority
 from services.common.inference import InferenceBackend, create_backend
 from services.common.inference.onnx_backend import OnnxBackend
 from services.common.logging import RequestIdInterceptor
@@ -138,6 +139,8 @@ async def serve(
     """Serves until SIGTERM/SIGINT (or `shutdown.request()`): then health says NOT_SERVING, new calls
     are refused, in-flight ones get `shutdown_grace_s` to finish, and the backend is closed."""
     settings = settings or get_annotation_settings()
+    nice = lower_priority(annotation_options(settings).nice)
+    log.info("CPU priority: nice %d (MAAM_ANNOTATION__NICE)", nice)
     limit_native_threads(settings)
     apply_media_settings(settings.media)
     metrics = metrics or get_metrics("annotation")

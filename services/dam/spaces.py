@@ -10,6 +10,7 @@ model repository's sidecars, as the annotation service itself reads them.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,27 @@ _ALL = text("SELECT id, name, dim FROM embedding_spaces ORDER BY id")
 _COVERAGE = text("SELECT model, count(DISTINCT asset_id) FROM asset_vectors WHERE kind = 'image' GROUP BY model")
 
 
+# Spaces already committed, per database engine: a space row is never changed or removed while the DAM runs
+# (only a migration's downgrade drops them), so storing a vector needs no registry round trips (they were a
+# third of storing an annotation result). Rows this transaction inserted are not cached: it may roll back.
+_committed: weakref.WeakKeyDictionary[object, dict[str, Space]] = weakref.WeakKeyDictionary()
+
+
 async def register(session: AsyncSession, name: str, dim: int) -> Space:
     """The space `name`, created with `dim` on first sight. A vector of another size is refused: the model
     changed under the same name (rename it, or drop the old space)."""
-    await session.execute(_REGISTER, {"name": name, "dim": dim})
-    row = (await session.execute(_GET, {"name": name})).one()
-    space = Space(int(row.id), row.name, int(row.dim))
+    cache = _committed.setdefault(session.get_bind(), {})
+    inserted = session.info.setdefault("maam_spaces_inserted", set())
+    space = cache.get(name)
+    if space is None:
+        row = (await session.execute(_GET, {"name": name})).one_or_none()
+        if row is None:
+            await session.execute(_REGISTER, {"name": name, "dim": dim})
+            inserted.add(name)
+            row = (await session.execute(_GET, {"name": name})).one()
+        space = Space(int(row.id), row.name, int(row.dim))
+        if name not in inserted:  # read committed: a row this session did not insert is another's, committed
+            cache[name] = space
     if space.dim != dim:
         raise SpaceError(f"embedding space {name!r} holds {space.dim}-d vectors; this one has {dim}")
     return space

@@ -32,9 +32,18 @@ def test_blur_faces_writes_the_blurred_video(video: Path, tmp_path: Path) -> Non
     done = _blur_faces(str(video), str(out), "--every", "5")
     assert done.returncode == 0, done.stderr
     assert "face track" in done.stdout and "detector ran on" in done.stdout
+    assert "  video: GOP copy: " in done.stdout, done.stdout  # H.264 in MP4: face-free GOPs copied
     probe = probe_video(out.read_bytes())
     assert probe.frame_count == 20 and probe.has_audio
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_full_reencode_is_asked_for_and_reported(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    done = _blur_faces(str(video), str(out), "--every", "5", "--full-reencode")
+    assert done.returncode == 0, done.stderr
+    assert "  video: full re-encode of 20 frames (GOP copy turned off)" in done.stdout, done.stdout
+    assert probe_video(out.read_bytes()).frame_count == 20
 
 
 def test_blur_faces_explains_bad_input(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """`maam serve annotation` as a real process: NOT_SERVING until the models are loaded, then
-SERVING; it answers annotation calls and stops cleanly on SIGTERM."""
+SERVING; it answers annotation calls at background CPU priority and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import grpc
@@ -36,6 +37,9 @@ def test_serve_annotation_process(test_repository: Path, jpeg: bytes, tmp_path: 
             request = pb.ImageAnnotationRequest(image_data=jpeg, models=["test_detector"])
             reply = stub.ImageAnnotation(request, timeout=60)
             assert reply.status == 0 and list(reply.valid_models) == ["test_detector"]
+            # Every thread, also the model runners started after start-up, at the default nice 10.
+            tids = [int(t.name) for t in Path(f"/proc/{process.proc.pid}/task").iterdir()]
+            assert len(tids) > 3 and {os.getpriority(os.PRIO_PROCESS, t) for t in tids} == {10}
     finally:
         code = process.stop()
     assert code == 0, process.output[-2000:]

@@ -133,3 +133,36 @@ def upload_images(client: TestClient, images: dict[str, bytes], collection_id: s
                            data={"ids": list(images), "collection_id": collection_id})
     assert response.status_code == 202, response.text
     return wait_job(client, response.json()["job_id"])
+
+
+def make_pip_video(shots: list[tuple[np.ndarray, float]], background: np.ndarray, box: tuple[int, int, int, int],
+                   fps: int = 8, size: tuple[int, int] = (256, 144), start: float = 0.0, end: float | None = None,
+                   border: int = 0, moving_background: bool = True) -> bytes:
+    """A picture-in-picture MP4: seconds [start, end) of the pans over `shots` scaled into `box`
+    (x, y, width, height) of a `size` frame over a pan over `background` (or its still first frame),
+    inside a white border of `border` px."""
+    x, y, width, height = box
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        total = sum(seconds for _, seconds in shots)
+        end = total if end is None else end
+        t0 = 0.0
+        for photo, seconds in shots:
+            frames = round(seconds * fps)
+            for i in range(frames):
+                now = t0 + i / fps
+                if now + 1e-9 < start or now + 1e-9 >= end:
+                    continue
+                t = (now - start) / max(1e-9, end - start) if moving_background else 0.0
+                frame = _pan(background, t, size).copy()
+                if border:
+                    frame[y - border : y + height + border, x - border : x + width + border] = 255
+                frame[y : y + height, x : x + width] = _pan(photo, i / max(1, frames - 1), (width, height))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            t0 += seconds
+        container.mux(stream.encode(None))
+    return buffer.getvalue()

@@ -39,3 +39,14 @@ def test_shuffled_frames_score_lower_than_ordered_ones():
     ordered, _ = compare(_features(reference[5:15]), _features(reference))
     shuffled, _ = compare(_features(reference[rng.permutation(np.arange(5, 15))]), _features(reference))
     assert ordered > shuffled
+
+
+def test_inner_windows_match_whole_frames_but_never_each_other():
+    """Rows sharing a time are one frame's views (whole frame first, then inner windows)."""
+    a, b, c = np.eye(63, dtype=np.float32)[:3]
+    query = VideoFeatures(np.stack([a, b]), np.array([0.0, 0.0], np.float32), 1.0)  # whole a, window b
+    windows_only = VideoFeatures(np.stack([c, b]), np.array([0.0, 0.0], np.float32), 1.0)  # whole c, window b
+    assert compare(query, windows_only) == (0.0, [])
+    whole_b = VideoFeatures(np.stack([b]), np.array([0.0], np.float32), 1.0)
+    score, [segment] = compare(query, whole_b)
+    assert score == 1.0 and (segment.query_start, segment.reference_start) == (0.0, 0.0)

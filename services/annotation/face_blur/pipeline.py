@@ -11,8 +11,9 @@ needs; a face the check of b missed is looked for once more where a showed it (_
 
 Detection runs on a copy scaled down to `max_side` (PyAV/swscale does the scaling while converting
 to RGB, and only for the frames checked). Frames with faces are blurred on their YUV planes; the
-others go to the encoder untouched. Reading the next window, detecting and encoding the previous
-window overlap in threads.
+others go to the encoder untouched, or, where the source allows it, the GOPs without a face are
+copied from the source and only those with one are re-encoded (gop_copy.py). Reading the next
+window, detecting and writing the previous window overlap in threads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from services.annotation.face_blur import boxes as bx
 from services.annotation.face_blur import follow as fl
 from services.annotation.face_blur.blur import box_blur_frame
+from services.annotation.face_blur.gop_copy import EncodingReport, GopCopyOutput, open_output
 from services.annotation.face_blur.tracks import FaceTrack, TrackBuilder
 from services.annotation.face_blur.video_io import BlurredOutput, SourceVideo, demux
 from services.annotation.face_detection.base import FaceDetector
@@ -84,8 +86,14 @@ class FaceBlurPipeline:
         max_side: int | None,
         max_side_fraction: float | None = None,
         follow: bool = True,
+        data: bytes | None = None,
+        copy_gops: bool = True,
     ) -> None:
         self.source = source
+        # The source's bytes, read again by the GOP copy (without them: a full re-encode).
+        self.data = data
+        self.copy_gops = copy_gops and data is not None
+        self.encoding: EncodingReport | None = None
         self.detector = detector
         self.every = every
         self.wrap = equirectangular
@@ -98,6 +106,7 @@ class FaceBlurPipeline:
         # Gaps this short between checked frames that both show faces are not bisected further.
         self.hold_gap = max(1, every // 3)
         self.frames_checked = 0
+        self.frames_written = 0
         # Window checks on which a face the detector missed was followed by template matching.
         self.frames_followed = 0
         # Faces of the last window check, followed to the next (see _continue).
@@ -113,7 +122,7 @@ class FaceBlurPipeline:
         self.hold = max(TEMPORAL_PAD, round(HOLD_STEPS * every))
         self._demux = demux(source)
         self._eof = False
-        self.output: BlurredOutput | None = None
+        self.output: BlurredOutput | GopCopyOutput | None = None
         # The last frame converted for detection and its RGB (detectors only read it).
         self._converted: tuple[av.VideoFrame, np.ndarray] | None = None
 
@@ -438,7 +447,11 @@ class FaceBlurPipeline:
                 boxes = bx.merge_overlapping(np.concatenate([boxes, bx.as_boxes(item.extra)]))
             blurred = bx.snap_to_edges(bx.with_margin(boxes), self.width, self.height, self.wrap)
             self.tracks.add(item.index, item.time_s, blurred)
+            self.frames_written += 1
             frame = item.frame
+            if isinstance(self.output, GopCopyOutput):
+                self.output.put(frame, blurred)  # blurs and encodes the GOPs with a face, copies the others
+                continue
             if len(blurred):
                 start = time.perf_counter()
                 frame = box_blur_frame(frame, blurred, self.wrap)
@@ -451,7 +464,9 @@ class FaceBlurPipeline:
 
     async def run(self) -> tuple[bytes, str, list[FaceTrack]]:
         started = time.perf_counter()
-        self.output = await asyncio.to_thread(BlurredOutput, self.source)
+        self.output, self.encoding = await asyncio.to_thread(
+            open_output, self.data or b"", self.source, wrap=self.wrap, timings=self.timings, copy=self.copy_gops
+        )
         writing: asyncio.Task | None = None
         try:
             first, audio = await asyncio.to_thread(self._read, 1)
@@ -495,5 +510,9 @@ class FaceBlurPipeline:
         assert self.output is not None
         start = time.perf_counter()
         video = self.output.finish()
-        self.timings["encode"] += time.perf_counter() - start
+        assert self.encoding is not None
+        if isinstance(self.output, BlurredOutput):
+            # (GopCopyOutput times its copying, decoding, blurring and encoding itself.)
+            self.timings["encode"] += time.perf_counter() - start
+            self.encoding.frames_reencoded = self.frames_written
         return video

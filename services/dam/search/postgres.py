@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, bindparam, 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dam.people.documents import PERSON_LABEL
+from services.dam.search import facet_counts
 from services.dam.search.base import (
     TOTAL_EXACT_UP_TO,
     Hit,
@@ -45,9 +46,11 @@ _search_vectors = Table(
 # A stale write (a document built before the one stored) changes nothing.
 _UPSERT = text(f"""
 INSERT INTO search_docs (asset_id, owner_id, visibility, kind, mime, title, description, tags, captions, ocr_text,
-    objects, faces, nsfw, disturbing, meme, annotation_types, labels, project_ids, uploaded_at, version, tsv)
+    objects, faces, nsfw, disturbing, meme, annotation_types, labels, project_ids, uploaded_at, version, space_ids,
+    tsv)
 VALUES (:asset_id, :owner_id, :visibility, :kind, :mime, :title, :description, :tags, :captions, :ocr_text,
     :objects, :faces, :nsfw, :disturbing, :meme, :annotation_types, :labels, :project_ids, :uploaded_at, :version,
+    :space_ids,
     setweight(to_tsvector('{TS_CONFIG}', :title), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', array_to_string(CAST(:tags AS text[]), ' ')), 'A')
     || setweight(to_tsvector('{TS_CONFIG}', :description), 'B')
@@ -61,7 +64,8 @@ ON CONFLICT (asset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, visibility = 
     tags = EXCLUDED.tags, captions = EXCLUDED.captions, ocr_text = EXCLUDED.ocr_text, objects = EXCLUDED.objects,
     faces = EXCLUDED.faces, nsfw = EXCLUDED.nsfw, disturbing = EXCLUDED.disturbing, meme = EXCLUDED.meme,
     annotation_types = EXCLUDED.annotation_types, labels = EXCLUDED.labels, project_ids = EXCLUDED.project_ids,
-    uploaded_at = EXCLUDED.uploaded_at, version = EXCLUDED.version, tsv = EXCLUDED.tsv
+    uploaded_at = EXCLUDED.uploaded_at, version = EXCLUDED.version, space_ids = EXCLUDED.space_ids,
+    tsv = EXCLUDED.tsv
 WHERE search_docs.version <= EXCLUDED.version
 """)
 _DOC_COLUMNS = ("asset_id", "owner_id", "visibility", "kind", "mime", "title", "description", "tags", "captions",
@@ -163,6 +167,17 @@ class PostgresSearch(SearchBackend):
         self._sessions = sessions
         self._ef_search = ef_search
         self._spaces: dict[str, Space] = {}
+        # The kept facet counts are folded by the reads of their scope; every this many written documents
+        # the writes fold them all, so the rows of scopes nobody reads stay bounded too.
+        self.fold_every = 5000
+        self._written = 0
+
+    async def _count_written(self, n: int) -> None:
+        self._written += n
+        if self._written >= self.fold_every:
+            self._written = 0
+            async with self._sessions.begin() as session:
+                await facet_counts.fold(session)
 
     async def start(self, spaces: dict[str, int]) -> None:
         for name, dim in spaces.items():
@@ -197,7 +212,10 @@ class PostgresSearch(SearchBackend):
             return
         spaces = {name: await self._space(name, len(vec)) for d in docs for name, vec in d.embeddings.items()}
         async with self._sessions.begin() as session:
-            await session.execute(_UPSERT, [{c: getattr(d, c) for c in _DOC_COLUMNS} | doc_words(d) for d in docs])
+            # A document lists the spaces it has vectors in: the kept facet counts of a kNN count it there.
+            await session.execute(_UPSERT, [
+                {c: getattr(d, c) for c in _DOC_COLUMNS} | doc_words(d)
+                | {"space_ids": sorted(spaces[name].id for name in d.embeddings)} for d in docs])
             ids = [d.asset_id for d in docs]
             stored = dict((await session.execute(text(
                 "SELECT asset_id, version FROM search_docs WHERE asset_id = ANY(:ids)"), {"ids": ids})).all())
@@ -211,12 +229,14 @@ class PostgresSearch(SearchBackend):
                     for d in written for name, vec in d.embeddings.items()]
             if rows:
                 await session.execute(insert(_search_vectors), rows)
+        await self._count_written(len(docs))
 
     async def delete_many(self, asset_ids: Sequence[int]) -> None:
         if asset_ids:
             async with self._sessions.begin() as session:
                 await session.execute(text("DELETE FROM search_docs WHERE asset_id = ANY(:ids)"),
                                       {"ids": list(asset_ids)})
+            await self._count_written(len(asset_ids))
 
     @contextlib.asynccontextmanager
     async def rebuild(self, spaces: dict[str, int]) -> AsyncIterator[Rebuild]:
@@ -256,17 +276,29 @@ class PostgresSearch(SearchBackend):
                 await session.execute(text("SET LOCAL enable_seqscan = on"))
             hits = [Hit(asset_id=r[0], score=None if r[1] is None else float(r[1])) for r in rows]
             count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
-            count = text(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} "
-                         f"LIMIT {TOTAL_EXACT_UP_TO + 1}) s")
-            if space is not None and query.min_score is not None:
-                count = count.bindparams(bindparam("vec", type_=Vector(space.dim)))
-            else:
+            if space is None or query.min_score is None:
                 count_params.pop("vec", None)
-            total = min(int((await session.execute(count, count_params)).scalar_one()), TOTAL_EXACT_UP_TO)
+            # Every matching document counts once under its kind: where facets are counted, the total is
+            # their sum, not one more pass over the matches.
+            facets: dict[str, dict[str, int]] = {}
+            if facet_counts.serves(query):  # a browse, or a kNN over it: the counts kept as documents change
+                kept = await facet_counts.read(session, query, space.id if space is not None else 0)
+                matched = sum(n for facet, _, n in kept if facet == "kind")
+                if query.facets:
+                    facets = _top(kept)
+            elif query.facets:
+                facets = await self._facets(session, source, where, count_params, space)
+                matched = sum(facets["kind"].values())
+            else:
+                count = text(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} "
+                             f"LIMIT {TOTAL_EXACT_UP_TO + 1}) s")
+                if "vec" in count_params and space is not None:
+                    count = count.bindparams(bindparam("vec", type_=Vector(space.dim)))
+                matched = int((await session.execute(count, count_params)).scalar_one())
+            total = min(matched, TOTAL_EXACT_UP_TO)
             relation = "gte" if total == TOTAL_EXACT_UP_TO else "eq"
             if query.q and query.highlight and hits:
                 await self._highlight(session, hits, query.q)
-            facets = await self._facets(session, source, where, count_params, space) if query.facets else {}
         return SearchPage(total=total, hits=hits, facets=facets, total_relation=relation,
                           space=space.name if space else None)
 
@@ -316,12 +348,18 @@ class PostgresSearch(SearchBackend):
             GROUP BY l""")
         if "vec" in params and space is not None:
             sql = sql.bindparams(bindparam("vec", type_=Vector(space.dim)))
-        facets = _empty_facets()
-        for facet, key, count in (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all():
-            facets[facet][str(key)] = int(count)
-        facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
-        facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
-        return facets
+        rows = (await session.execute(sql, {**params, "person_prefix": PERSON_LABEL})).all()
+        return _top([(facet, str(key), int(count)) for facet, key, count in rows])
+
+
+def _top(rows: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """Facets from (facet, key, count) rows: the 50 commonest objects and people."""
+    facets = _empty_facets()
+    for facet, key, count in rows:
+        facets[facet][key] = count
+    facets["objects"] = dict(sorted(facets["objects"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+    facets["people"] = dict(sorted(facets["people"].items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+    return facets
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:

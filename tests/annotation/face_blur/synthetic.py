@@ -119,6 +119,17 @@ def photo_scenario(frames: int) -> list[Appearance]:
     ]
 
 
+def sparse_scenario(frames: int) -> list[Appearance]:
+    """The astronaut walks through twice, on a sixth of the video each time (frames 1/6-1/3 and
+    2/3-5/6): with GOPs of an eighth of the video or shorter, whole GOPs show no face (what GOP
+    copying keeps as it is)."""
+    f = frames
+    return [
+        Appearance("astronaut", f // 6, f // 3, 0.10, 0.10, 0.40, 0.15, 0.5),
+        Appearance("astronaut", f * 2 // 3, f * 5 // 6, 0.50, 0.20, 0.20, 0.20, 0.5),
+    ]
+
+
 def seam_scenario(frames: int) -> list[Appearance]:
     """On an equirectangular frame: the astronaut walks right across the right/left seam."""
     f = frames
@@ -214,18 +225,22 @@ def make_video(
     gop_seconds: float = 1.0,
     backdrop: str = "coffee",
     scenario: list[Appearance] | None = None,
+    x264: dict[str, str] | None = None,
+    fmt: str = "mp4",
 ) -> bytes:
-    """An H.264/AAC MP4 of the regular (or, when equirectangular, the seam-crossing) scenario."""
+    """An H.264/AAC MP4 (or `fmt`) of the regular (or, when equirectangular, the seam-crossing)
+    scenario; x264 `crf 18` / `ultrafast` (Constrained Baseline, no B-frames) unless `x264` says
+    otherwise (e.g. `{"preset": "medium"}`: High profile with B-frames)."""
     frames = round(seconds * fps)
     if scenario is None:
         scenario = seam_scenario(frames) if equirectangular else regular_scenario(frames)
     back = background(width, height, backdrop)
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
+    with av.open(buffer, "w", format=fmt) as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = max(1, round(gop_seconds * fps))
-        video.codec_context.options = {"crf": "18", "preset": "ultrafast"}
+        video.codec_context.options = {"crf": "18", "preset": "ultrafast"} | (x264 or {})
         sound = None
         if audio:
             sound = container.add_stream("aac", rate=44100)
