@@ -261,7 +261,7 @@ class Engine:
 
     def add_video(self, collection_id: str, item_id: str, features: video.VideoFeatures, meta: dict[str, Any]) -> int:
         extra = {"times": features.times, "duration": np.float64(features.duration)}
-        meta = meta | {"duration": round(features.duration, 3), "frames": len(features.times)}
+        meta = meta | {"duration": round(features.duration, 3), "frames": features.frames}
         vectors = features.vectors.astype(np.float32)
         return self._add(collection_id, VIDEO, item_id, meta, {offline.NAME: (vectors, extra)})
 

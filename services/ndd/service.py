@@ -114,7 +114,7 @@ class NddService:
         matches = await asyncio.to_thread(self.engine.search_videos, collection_id, query, t_sim, t_rank, exclude)
         self.metrics.searches.labels(VIDEO, offline.NAME).inc()
         self.metrics.search_seconds.labels(VIDEO).observe(time.perf_counter() - started)
-        described |= {"duration": round(query.duration, 3), "frames": len(query.times)}
+        described |= {"duration": round(query.duration, 3), "frames": query.frames}
         return _search_json(VIDEO, collection_id, offline.NAME, t_sim, t_rank, matches, described)
 
     def list_items(self, media: str, collection_id: str, offset: int, limit: int) -> dict[str, Any]:

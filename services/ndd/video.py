@@ -70,6 +70,11 @@ class VideoFeatures:
     times: np.ndarray  # (rows,) seconds
     duration: float
 
+    @property
+    def frames(self) -> int:
+        """Sampled frames (a frame's windows are more rows at its time, not more frames)."""
+        return len(np.unique(self.times))
+
 
 @dataclass(frozen=True)
 class Segment:

@@ -74,3 +74,7 @@ def test_pip_is_found_through_the_app_and_unrelated_pip_is_not(make_client, vide
     _upload_videos(client, {"pip": videos["pip"]})
     by_id = client.get("/api/v1/videos/search/pip", params={"t_sim": 0.5}).json()["results"]
     assert [r["id"] for r in by_id] == ["long"]
+    # Its listing counts sampled frames, not the window rows stored with them.
+    listed = {i["id"]: i["meta"] for i in client.get("/api/v1/videos").json()["items"]}
+    features = video.extract(videos["pip"])
+    assert listed["pip"]["frames"] == len(np.unique(features.times)) < len(features.times)
