@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -139,8 +140,7 @@ async def serve(
     """Serves until SIGTERM/SIGINT (or `shutdown.request()`): then health says NOT_SERVING, new calls
     are refused, in-flight ones get `shutdown_grace_s` to finish, and the backend is closed."""
     settings = settings or get_annotation_settings()
-    nice = lower_priority(annotation_options(settings).nice)
-    log.info("CPU priority: nice %d (MAAM_ANNOTATION__NICE)", nice)
+    log.info("CPU priority: nice %d (MAAM_ANNOTATION__NICE)", os.getpriority(os.PRIO_PROCESS, 0))
     limit_native_threads(settings)
     apply_media_settings(settings.media)
     metrics = metrics or get_metrics("annotation")
@@ -188,4 +188,8 @@ async def serve(
 
 
 def run(host: str, port: int) -> None:
-    asyncio.run(serve(host, port))
+    """`maam serve annotation`: the whole process yields the CPU (MAAM_ANNOTATION__NICE); `serve` alone leaves
+    the priority of a process it is embedded in as it is."""
+    settings = get_annotation_settings()
+    lower_priority(annotation_options(settings).nice)
+    asyncio.run(serve(host, port, settings))

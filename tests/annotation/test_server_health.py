@@ -5,6 +5,7 @@ by reflection."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -44,6 +45,7 @@ async def test_health_follows_loading_and_shutdown(test_repository: Path, monkey
     port, shutdown = free_port(), GracefulShutdown(5.0)
     # Metrics of its own: the process-wide registry takes one service's metrics once.
     metrics = ServiceMetrics("annotation")
+    nice_before = os.getpriority(os.PRIO_PROCESS, 0)
     service = asyncio.create_task(serve("127.0.0.1", port, settings, metrics=metrics, shutdown=shutdown))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -55,6 +57,8 @@ async def test_health_follows_loading_and_shutdown(test_repository: Path, monkey
 
             loading.set()
             assert (await asyncio.wait_for(watch.read(), 60)).status == SERVING
+            # Embedded, `serve` leaves the host process's priority alone (only `maam serve annotation` yields).
+            assert os.getpriority(os.PRIO_PROCESS, 0) == nice_before
             assert await _status(health, "") == SERVING
 
             reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
