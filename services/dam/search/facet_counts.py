@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.search.base import SearchQuery
 
-# Fold an owner's rows together once a read finds more than this many rows per distinct key (plus some slack
-# for a small library): reads stay a short index scan whatever the write history.
-_FOLD_RATIO = 2
+# Fold the rows of a read's scope once the rows appended since its last fold outnumber the folded ones (plus
+# some slack for a small library): a read scans at most about twice the fully folded rows, whatever the write
+# history, and a fully folded scope (one row per owner, kind and key) is not folded again.
 _FOLD_SLACK = 500
 _FOLD_LOCK = 0x6D61616D_0002
 # Documents left out of a browse ("similar to" leaves out its asset, a project's recommendations its members)
@@ -59,9 +59,9 @@ async def read(session: AsyncSession, query: SearchQuery, space_id: int = 0) -> 
     vector in `space_id` if not 0; folds the rows it read when they are spread."""
     where, params = _scope(query, space_id)
     rows = (await session.execute(text(
-        f"SELECT facet, key, sum(n), count(*) FROM search_facet_deltas WHERE {where} GROUP BY facet, key"),
-        params)).all()
-    if sum(r[3] for r in rows) > _FOLD_RATIO * len(rows) + _FOLD_SLACK:
+        f"SELECT facet, key, sum(n), count(*) FILTER (WHERE folded), count(*) FILTER (WHERE NOT folded) "
+        f"FROM search_facet_deltas WHERE {where} GROUP BY facet, key"), params)).all()
+    if sum(r[4] for r in rows) > sum(r[3] for r in rows) + _FOLD_SLACK:
         await fold(session, where, params)
     counts = {(r[0], r[1]): int(r[2]) for r in rows}
     if query.exclude_ids:
@@ -88,6 +88,6 @@ async def fold(session: AsyncSession, where: str = "TRUE", params: dict[str, Any
     await session.execute(text(f"""
         WITH gone AS (DELETE FROM search_facet_deltas WHERE {where} RETURNING *)
         INSERT INTO search_facet_deltas
-        SELECT space_id, owner_id, public, kind, facet, key, sum(n) FROM gone GROUP BY 1, 2, 3, 4, 5, 6
+        SELECT space_id, owner_id, public, kind, facet, key, sum(n), true FROM gone GROUP BY 1, 2, 3, 4, 5, 6
         HAVING sum(n) <> 0"""),
         params or {})
