@@ -14,6 +14,7 @@ Goals (issue 21): p95 <= 250 ms text search and kNN, <= 400 ms upload at 20 clie
 
     python bench/load.py [--assets 10000] [--clients 20] [--seconds 60] [--backlog 100] [--repository DIR]
     python bench/load.py --nice 0 10   # fair sharing: the same load with the annotation service at nice 0, then 10
+    python bench/load.py --processes 2 # the DAM as MAAM_DAM__PROCESSES=2 (one server process per core here)
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def loaded_phase(args: argparse.Namespace, dam, quiet: Load, token: str, words: 
     total = sum(len(v) for v in load.latency.values())
     priority = "as configured" if nice is None else f"nice {nice}"
     print(f"\n== {args.clients} clients x {elapsed:.0f} s on {args.assets:,} assets, annotation running "
-          f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers, "
+          f"({'tiny test models' if args.repository is None else args.repository}, {args.workers} DAM workers in "
+          f"{args.processes} DAM process{'es' if args.processes > 1 else ''}, "
           f"annotation service at {priority}); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"throughput {total / elapsed:.1f} requests/s ({total} answered, {sum(load.errors.values())} errors)")
     goals = {"text": 250, "knn": 250, "upload": 400}
@@ -185,7 +187,9 @@ def main() -> None:
                         help="load phases one after the other, with the DAM's memory after each: growth that "
                              "stops after the first is warm-up (caches), growth every round a leak")
     parser.add_argument("--backlog", type=int, default=100, help="photos uploaded (to annotate) before the run")
-    parser.add_argument("--workers", type=int, default=4, help="the DAM's annotation workers")
+    parser.add_argument("--workers", type=int, default=4, help="the DAM's annotation workers (in all processes)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="DAM server processes (MAAM_DAM__PROCESSES); the annotation workers are split among them")
     parser.add_argument("--repository", type=Path, help="annotation models (default: the tiny test models)")
     parser.add_argument("--nice", type=int, nargs="+", default=[None],
                         help="one loaded phase per value, the annotation service re-niced to it before the phase "
@@ -209,7 +213,8 @@ def main() -> None:
     port = free_port()
     env = child_env(MAAM_DATA_DIR=str(tmp / "data"), MAAM_DAM__DATABASE_URL=url,
                     MAAM_ANNOTATION__PORT=str(annotation.port), MAAM_MODEL_REPOSITORY=str(repository.resolve()),
-                    MAAM_DAM__WORKERS=str(args.workers))
+                    MAAM_DAM__WORKERS=str(max(1, args.workers // args.processes)),
+                    MAAM_DAM__PROCESSES=str(args.processes))
     dam = ServiceProcess(maam("serve", "dam", "--port", str(port)), env=env)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -34,7 +34,8 @@ def acquire_node(dam_dir: Path) -> Node:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         # Another process runs on this folder: a throwaway identity, and no reclaiming of anybody's jobs.
-        log.warning("another DAM process holds %s; annotation claims use a temporary node id", dam_dir)
+        log.warning("another process holds %s (another DAM, or the supervisor of MAAM_DAM__PROCESSES > 1); "
+                    "annotation claims use a temporary node id", dam_dir)
         return Node(f"temporary-{uuid.uuid4()}", False, lock)
     id_file = dam_dir / "node-id"
     if not id_file.exists():

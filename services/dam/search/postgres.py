@@ -266,11 +266,13 @@ class PostgresSearch(SearchBackend):
                 params["vec"] = query.vector
                 # Iterative scans keep returning candidates until the filters are satisfied (pgvector 0.8);
                 # relaxed order is re-sorted by the outer query.
-                await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(self._ef_search)}"))
-                await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
                 # At small tables or large ef_search the planner prices a full scan + sort below the HNSW scan;
                 # steer it to an index (HNSW, or a selective GIN filter then sort) for the kNN query only.
-                await session.execute(text("SET LOCAL enable_seqscan = off"))
+                # One round trip for the three (SET LOCAL is set_config(..., true)).
+                await session.execute(text(
+                    "SELECT set_config('hnsw.ef_search', :ef, true), "
+                    "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                    "set_config('enable_seqscan', 'off', true)"), {"ef": str(int(self._ef_search))})
             rows = (await session.execute(statement, params)).all()
             if space is not None:
                 await session.execute(text("SET LOCAL enable_seqscan = on"))
