@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import faiss
 import numpy as np
 
 # Longer side, in pixels, of the grey image the keypoints are detected on.
@@ -98,13 +99,13 @@ def verify(query: Keypoints, reference: Keypoints) -> float | None:
     """Calibrated score in [0, 1], or None when either side has too few keypoints to tell."""
     if len(query) < MIN_KEYPOINTS or len(reference) < MIN_KEYPOINTS:
         return None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, reference.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance and p[0].distance < 64]
+    distances, nearest = _nearest_two(query.descriptors, reference.descriptors)
+    # Lowe's ratio test, and close enough at all.
+    good = np.flatnonzero((nearest[:, 1] >= 0) & (distances[:, 0] < 0.8 * distances[:, 1]) & (distances[:, 0] < 64))
     if len(good) < MIN_INLIERS:
         return 0.0
-    source = query.points[[m.queryIdx for m in good]]
-    target = reference.points[[m.trainIdx for m in good]]
+    source = query.points[good]
+    target = reference.points[nearest[good, 0]]
     matrix, mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=6.0)
     if matrix is None or mask is None:
         return 0.0
@@ -113,6 +114,21 @@ def verify(query: Keypoints, reference: Keypoints) -> float | None:
         return 0.0
     coverage = coverage_credit(*_coverage(matrix, query, reference))
     return float(coverage * (1.0 - np.exp(-(inliers - MIN_INLIERS + 1) / INLIER_SCALE)))
+
+
+def _nearest_two(queries: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query code, the Hamming distances and numbers of its two nearest `codes`: what OpenCV's
+    `BFMatcher(NORM_HAMMING).knnMatch(k=2)` finds (the same pairs; tests/ndd), as arrays and ~4x faster (no
+    DMatch object per pair: verification was about half of a query). One thread: a query verifies a dozen
+    candidates of ~1,000 codes each, too little to spread over OpenMP on a busy machine."""
+    index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
+    index.add(np.ascontiguousarray(codes))
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(np.ascontiguousarray(queries), 2)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def mirrored(rgb: np.ndarray) -> np.ndarray:
