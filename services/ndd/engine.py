@@ -108,6 +108,21 @@ def offline_image_features(rgb: np.ndarray) -> tuple[np.ndarray, dict[str, np.nd
                                                          prepared.mirrored_keypoints)
 
 
+def _append_owner(arrays: dict[str, np.ndarray], rowid: int, count: int) -> None:
+    """`arrays["owners"]` + `count` times `rowid`, in amortised constant time: owners is a view at the front of
+    `arrays["owners_buffer"]`, which doubles when full. A copy of the whole array per indexed image (8 M
+    entries at 100k images) was a third of indexing time at 36k images. Only "owners" is saved to disk."""
+    owners = arrays["owners"]
+    size = len(owners)
+    buffer = arrays.get("owners_buffer")
+    if buffer is None or owners.base is not buffer or len(buffer) < size + count:
+        buffer = np.empty(max(2 * (size + count), 1024), np.int64)
+        buffer[:size] = owners
+        arrays["owners_buffer"] = buffer
+    buffer[size : size + count] = rowid
+    arrays["owners"] = buffer[: size + count]  # views handed out before stay valid: only the tail is written
+
+
 class Engine:
     def __init__(self, data_dir: Path, settings: NddSettings) -> None:
         self.root = data_dir
@@ -195,7 +210,7 @@ class Engine:
             return
         if len(vectors):
             add_vectors(current.index, vectors)
-        current.arrays["owners"] = np.concatenate([current.arrays["owners"], np.full(len(vectors), rowid, np.int64)])
+        _append_owner(current.arrays, rowid, len(vectors))
         current.generation = before + 1
 
     def _forget(self, collection_id: str, media: str | None = None) -> None:
