@@ -98,6 +98,8 @@ def test_sign_up_upload_labels_facets_similar_and_region_search(ui):
     ui.check("asset page")
     page.locator('[data-action="similar"]').click()
     page.locator('.banner[data-mode="similar"]').wait_for()
+    # The banner names the asset searched from by its title, not its number.
+    page.wait_for_function("() => document.querySelector('.banner a').textContent.startsWith('chelsea')")
     page.wait_for_function("() => document.querySelectorAll('.card').length === 2")
     assert page.locator(".card", has_text="chelsea").count() == 0
     assert page.locator(".card .score").count() == 2

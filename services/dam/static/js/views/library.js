@@ -164,9 +164,12 @@ function similarBanner(params) {
     next.delete("box");
     navigate("/library", next);
   });
+  // Named by its title once known (the id until then, or if the asset cannot be read).
+  const link = h("a", { href: `#/asset/${id}` }, `asset #${id}`);
+  get(`/assets/${id}`).then((asset) => { link.textContent = asset.title || asset.filename || link.textContent; })
+    .catch(() => {});
   return h("div", { class: "banner", "data-mode": box ? "region" : "similar" },
-    h("span", {}, box ? "Assets similar to a region of " : "Assets visually similar to ",
-      h("a", { href: `#/asset/${id}` }, `asset #${id}`),
+    h("span", {}, box ? "Assets similar to a region of " : "Assets visually similar to ", link,
       box ? ` (box ${box.split(",").map((v) => Number(v).toFixed(2)).join(", ")})` : ""),
     clearButton);
 }
