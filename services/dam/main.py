@@ -33,7 +33,7 @@ def _build(settings: DamSettings) -> FastAPI:
     return _served
 
 
-def stop_claiming(*_: Any) -> None:
+def stop_claiming() -> None:
     """The SIGTERM hook: annotation workers stop taking jobs now, while uvicorn drains open requests."""
     ctx = getattr(_served.state, "ctx", None) if _served is not None else None
     if ctx is not None:
@@ -93,7 +93,7 @@ def _run_processes(settings: DamSettings, host: str, port: int) -> None:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
-        node._lock.close()
+        node.release()
         stop_embedded_postgres()
 
 

@@ -7,6 +7,9 @@ number of vector i, and an item's score is the best of its vectors' scores.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import faiss
 import numpy as np
 
@@ -36,20 +39,27 @@ def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> AnyInde
 SERIAL_ADD_MAX = 512
 
 
-def add_vectors(index: AnyIndex, vectors: np.ndarray) -> None:
-    """Appends vectors. FAISS spreads an HNSW insertion over OpenMP threads; for one image's few dozen
-    vectors that costs more than it gains, much more on a busy machine (measured at 810k vectors on the
-    shared 2-core box: 118 ms per image on 2 threads, 44 ms on one). omp_set_num_threads sets the
-    calling thread's own value, so concurrent searches keep theirs; it is restored afterwards."""
-    if isinstance(index, KeypointIndex) or len(vectors) > SERIAL_ADD_MAX:
-        index.add(np.ascontiguousarray(vectors))
-        return
+@contextlib.contextmanager
+def one_omp_thread() -> Iterator[None]:
+    """FAISS work of this thread on one OpenMP thread. omp_set_num_threads sets the calling thread's own value,
+    so concurrent searches keep theirs; it is restored afterwards."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        yield
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def add_vectors(index: AnyIndex, vectors: np.ndarray) -> None:
+    """Appends vectors. FAISS spreads an HNSW insertion over OpenMP threads; for one image's few dozen
+    vectors that costs more than it gains, much more on a busy machine (measured at 810k vectors on the
+    shared 2-core box: 118 ms per image on 2 threads, 44 ms on one)."""
+    if isinstance(index, KeypointIndex) or len(vectors) > SERIAL_ADD_MAX:
+        index.add(np.ascontiguousarray(vectors))
+        return
+    with one_omp_thread():
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
 def index_kind(index: AnyIndex) -> str:

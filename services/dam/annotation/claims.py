@@ -25,6 +25,10 @@ class Node:
     exclusive: bool
     _lock: IO[str]
 
+    def release(self) -> None:
+        """Gives the data folder's node up (otherwise the kernel does when this process ends)."""
+        self._lock.close()
+
 
 def acquire_node(dam_dir: Path) -> Node:
     """The data folder's node id, held by an advisory lock the kernel drops when this process dies."""

@@ -17,6 +17,8 @@ import cv2
 import faiss
 import numpy as np
 
+from services.ndd.vector_index import one_omp_thread
+
 # Longer side, in pixels, of the grey image the keypoints are detected on.
 KEYPOINT_SIZE = 384
 # 1000 rather than 500: a photo that is only part of a frame (a collage, a slide) keeps enough of them.
@@ -123,12 +125,8 @@ def _nearest_two(queries: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np
     candidates of ~1,000 codes each, too little to spread over OpenMP on a busy machine."""
     index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
     index.add(np.ascontiguousarray(codes))
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with one_omp_thread():
         return index.search(np.ascontiguousarray(queries), 2)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def mirrored(rgb: np.ndarray) -> np.ndarray:
