@@ -168,7 +168,8 @@ class Engine:
         log.info("rebuilding index %s from %d stored vectors", key, len(vectors))
         if not len(vectors):
             vectors = np.zeros((0, 32), np.uint8) if key[2] == KEYPOINTS else np.zeros((0, 1), np.float32)
-        index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m)
+        index = build_index(vectors, self.settings.flat_max_vectors, self.settings.hnsw_m,
+                            self.settings.hnsw_ef_construction)
         rebuilt = SavedIndex(index, generation, {"owners": owners})
         if generation:  # an index nothing was ever added to is not worth a file
             self._save(key, rebuilt)
@@ -357,7 +358,8 @@ class Engine:
                 raise MissingDescriptorError(
                     f"the {key[2]!r} vectors of this query have dimension {vectors.shape[1]}, the collection's "
                     f"have {current.index.d} (a different embedding model?)")
-            return search_items(current.index, current.arrays["owners"], vectors, k_items, k_vectors)
+            return search_items(current.index, current.arrays["owners"], vectors, k_items, k_vectors,
+                                self.settings.hnsw_ef_search)
 
     def _windows(self, current: SavedIndex, rowid: int) -> np.ndarray | None:
         """An image's offline window vectors, copied out of its loaded index (a memory copy, where reading

@@ -18,7 +18,7 @@ from services.ndd.keypoint_index import KeypointIndex
 AnyIndex = faiss.Index | KeypointIndex
 
 
-def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> AnyIndex:
+def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 16, ef_construction: int = 40) -> AnyIndex:
     """Inner-product index over unit vectors: Flat up to flat_max vectors, HNSW above. uint8 vectors
     (binary keypoint descriptors) get the keypoint vote index."""
     if vectors.dtype == np.uint8:
@@ -28,8 +28,7 @@ def build_index(vectors: np.ndarray, flat_max: int, hnsw_m: int = 32) -> AnyInde
         index: faiss.Index = faiss.IndexFlatIP(dim)
     else:
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        index.hnsw.efConstruction = ef_construction
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
@@ -74,13 +73,18 @@ def vector_dimension(index: AnyIndex) -> int:
 
 
 def search_items(
-    index: faiss.Index, owners: np.ndarray, queries: np.ndarray, k_items: int, k_vectors: int | None = None
+    index: faiss.Index, owners: np.ndarray, queries: np.ndarray, k_items: int, k_vectors: int | None = None,
+    ef_search: int = 128,
 ) -> list[tuple[int, float]]:
-    """(item, best cosine) of the items nearest to any query vector, best first, at most k_items."""
+    """(item, best cosine) of the items nearest to any query vector, best first, at most k_items. Each query
+    vector asks for k_vectors neighbours (default: ef_search, at least 2 * k_items); HNSW searches
+    max(k, ef_search) wide. Many query vectors (an image's windows) share the work of reaching k_items
+    items: 128 neighbours each shortlisted as well as 320 at 2 M vectors, in 0.4x the time."""
     if index.ntotal == 0 or len(queries) == 0:
         return []
-    k = min(index.ntotal, k_vectors or max(64, 8 * k_items))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    k = min(index.ntotal, k_vectors or max(ef_search, 2 * k_items))
+    params = faiss.SearchParametersHNSW(efSearch=max(k, ef_search)) if isinstance(index, faiss.IndexHNSW) else None
+    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     valid = ids.ravel() >= 0
     item = owners[ids.ravel()[valid]]
     score = scores.ravel()[valid]

@@ -20,7 +20,13 @@ class NddSettings(NddClientSettings):
     annotation_timeout_s: float = 30.0
     # Indexes switch from exact (Flat) to HNSW above this many vectors.
     flat_max_vectors: int = 200_000
-    hnsw_m: int = 32
+    # HNSW graph degree and build breadth: every indexed image inserts its 81 window vectors, so insertion is
+    # most of indexing at 100k images; 16 / 40 insert in 0.52x the time of 32 / 80 at 2 M vectors with the
+    # same shortlist recall (docs/ndd.md, "HNSW parameters").
+    hnsw_m: int = Field(16, ge=4, le=128)
+    hnsw_ef_construction: int = Field(40, ge=8, le=1024)
+    # HNSW search breadth, and the neighbours each query vector asks for (a query has ~22 vectors).
+    hnsw_ef_search: int = Field(128, ge=8, le=4096)
     # Jobs waiting beyond this are refused with 503 (the worker drains the queue in order).
     job_queue_size: int = 64
     # Jobs kept for GET /jobs/{id} after they finish.
