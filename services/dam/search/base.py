@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 Tri = Literal["include", "exclude", "only"]
 FACETS = ("kind", "objects", "nsfw", "meme", "month", "annotation_types")
 MAX_QUERY_CHARS = 500
@@ -150,7 +152,9 @@ class SearchBackend(ABC):
     def rebuild(self, spaces: dict[str, int]) -> AbstractAsyncContextManager[Rebuild]: ...
 
     @abstractmethod
-    async def search(self, query: SearchQuery) -> SearchPage: ...
+    async def search(self, query: SearchQuery, session: AsyncSession | None = None) -> SearchPage:
+        """`session`: the caller's open session (a request's), which a backend on the DAM's database runs in
+        instead of checking out a connection of its own; other backends ignore it."""
 
     async def refresh(self) -> None:  # noqa: B027 - optional hook
         """Makes recent writes visible to search (Elasticsearch near-real-time); no-op elsewhere."""

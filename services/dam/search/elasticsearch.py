@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
 from elasticsearch.helpers import async_bulk
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dam.people.documents import PERSON_LABEL
 from services.dam.search.base import (
@@ -378,7 +379,7 @@ class ElasticsearchSearch(SearchBackend):
         await self._es.indices.refresh(index=self.index)
 
     # ---- search ---------------------------------------------------------------------------------
-    async def search(self, query: SearchQuery) -> SearchPage:
+    async def search(self, query: SearchQuery, session: AsyncSession | None = None) -> SearchPage:
         body, count = search_bodies(query)
         space = query.vector_model if query.vector is not None else None
         if space is not None and space not in self._spaces:

@@ -8,6 +8,7 @@ either. Every other search is narrower: its facets and total come from the scan 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -54,20 +55,31 @@ def _scope(query: SearchQuery, space_id: int, docs: bool = False) -> tuple[str, 
     return " AND ".join(parts), params
 
 
-async def read(session: AsyncSession, query: SearchQuery, space_id: int = 0) -> list[tuple[str, str, int]]:
-    """(facet, key, count) of the documents `query` browses (each counts once under `kind`), of those with a
-    vector in `space_id` if not 0; folds the rows it read when they are spread."""
+@dataclass(frozen=True)
+class Kept:
+    counts: list[tuple[str, str, int]]  # (facet, key, count)
+    spread: bool  # the scope's rows should be folded (`fold_scope`)
+
+
+async def read(session: AsyncSession, query: SearchQuery, space_id: int = 0) -> Kept:
+    """The (facet, key, count) of the documents `query` browses (each counts once under `kind`), of those with a
+    vector in `space_id` if not 0, and whether the rows read are spread enough to fold. Reads only: the fold is
+    the caller's, in a transaction of its own, so a read can run in a request's read-only session."""
     where, params = _scope(query, space_id)
     rows = (await session.execute(text(
         f"SELECT facet, key, sum(n), count(*) FILTER (WHERE folded), count(*) FILTER (WHERE NOT folded) "
         f"FROM search_facet_deltas WHERE {where} GROUP BY facet, key"), params)).all()
-    if sum(r[4] for r in rows) > sum(r[3] for r in rows) + _FOLD_SLACK:
-        await fold(session, where, params)
+    spread = sum(r[4] for r in rows) > sum(r[3] for r in rows) + _FOLD_SLACK
     counts = {(r[0], r[1]): int(r[2]) for r in rows}
     if query.exclude_ids:
         for facet, key, n in await _excluded(session, query, space_id):
             counts[facet, key] = counts.get((facet, key), 0) - n
-    return [(facet, key, n) for (facet, key), n in counts.items() if n > 0]
+    return Kept([(facet, key, n) for (facet, key), n in counts.items() if n > 0], spread)
+
+
+async def fold_scope(session: AsyncSession, query: SearchQuery, space_id: int = 0) -> None:
+    """Folds the rows `read(query, space_id)` reads."""
+    await fold(session, *_scope(query, space_id))
 
 
 async def _excluded(session: AsyncSession, query: SearchQuery, space_id: int) -> list[tuple[str, str, int]]:

@@ -247,7 +247,16 @@ class PostgresSearch(SearchBackend):
                 "DELETE FROM search_docs d WHERE NOT EXISTS "
                 "(SELECT 1 FROM assets a WHERE a.id = d.asset_id AND a.deleted_at IS NULL)"))
 
-    async def search(self, query: SearchQuery) -> SearchPage:
+    @contextlib.asynccontextmanager
+    async def _reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session (its transaction; nothing is written in it), else a transaction of our own."""
+        if session is not None:
+            yield session
+            return
+        async with self._sessions.begin() as own:
+            yield own
+
+    async def search(self, query: SearchQuery, session: AsyncSession | None = None) -> SearchPage:
         query.check()
         space: Space | None = None
         if query.vector is not None and query.vector_model is not None:
@@ -261,7 +270,8 @@ class PostgresSearch(SearchBackend):
             "search_vectors v JOIN search_docs d ON d.asset_id = v.asset_id"
         params |= {"limit": query.size, "offset": (query.page - 1) * query.size}
         statement = self._statement(query, space, where, source)
-        async with self._sessions.begin() as session:
+        spread = False
+        async with self._reading(session) as session:
             if space is not None:
                 params["vec"] = query.vector
                 # Iterative scans keep returning candidates until the filters are satisfied (pgvector 0.8);
@@ -273,6 +283,7 @@ class PostgresSearch(SearchBackend):
                     "SELECT set_config('hnsw.ef_search', :ef, true), "
                     "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                     "set_config('enable_seqscan', 'off', true)"), {"ef": str(int(self._ef_search))})
+                # In the caller's transaction these last until it ends: only HNSW scans read the first two.
             rows = (await session.execute(statement, params)).all()
             if space is not None:
                 await session.execute(text("SET LOCAL enable_seqscan = on"))
@@ -285,9 +296,10 @@ class PostgresSearch(SearchBackend):
             facets: dict[str, dict[str, int]] = {}
             if facet_counts.serves(query):  # a browse, or a kNN over it: the counts kept as documents change
                 kept = await facet_counts.read(session, query, space.id if space is not None else 0)
-                matched = sum(n for facet, _, n in kept if facet == "kind")
+                spread = kept.spread
+                matched = sum(n for facet, _, n in kept.counts if facet == "kind")
                 if query.facets:
-                    facets = _top(kept)
+                    facets = _top(kept.counts)
             elif query.facets:
                 facets = await self._facets(session, source, where, count_params, space)
                 matched = sum(facets["kind"].values())
@@ -301,6 +313,9 @@ class PostgresSearch(SearchBackend):
             relation = "gte" if total == TOTAL_EXACT_UP_TO else "eq"
             if query.q and query.highlight and hits:
                 await self._highlight(session, hits, query.q)
+        if spread:
+            async with self._sessions.begin() as writing:
+                await facet_counts.fold_scope(writing, query, space.id if space is not None else 0)
         return SearchPage(total=total, hits=hits, facets=facets, total_relation=relation,
                           space=space.name if space else None)
 

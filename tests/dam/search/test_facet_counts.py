@@ -211,3 +211,51 @@ async def test_a_browse_past_the_exact_total_says_at_least_as_a_search_does(
                      SearchQuery(viewer_id=1, is_admin=True, has_text=False, facets=False)):  # counted
         page = await backend.search(narrower)
         assert (browse.total, browse.total_relation) == (page.total, page.total_relation) == (5, "gte")
+
+
+async def test_a_search_in_the_callers_session_checks_out_no_connection_and_its_fold_is_kept(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A request's session runs the search (one connection per request); the read never writes in it, and when
+    # its scope is spread the fold runs in a transaction of its own, so closing the request's session (a
+    # rollback) loses nothing.
+    from sqlalchemy import event
+
+    rng = random.Random(13)
+    backend = PostgresSearch(db.sessions)
+    backend.fold_every = 10**9
+    monkeypatch.setattr(facet_counts, "_FOLD_SLACK", 0)
+    await backend.start(SPACES)
+    for version in range(1, 4):
+        await backend.upsert_many([_doc(rng, i, version) for i in range(1, 201)])
+    checkouts = 0
+
+    def count(*_args: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(db.engine.sync_engine.pool, "checkout", count)
+    try:
+        async with db.sessions() as session:
+            await session.execute(text("SELECT 1"))  # the request's own statements hold its connection
+            before = checkouts
+            browse = await backend.search(SearchQuery(viewer_id=1, is_admin=True), session)
+            knn = await backend.search(SearchQuery(viewer_id=1, is_admin=True, vector=[1, 0, 0, 0],
+                                                   vector_model="clip", exclude_ids=[3]), session)
+            folding = checkouts - before  # each spread scope's fold: one transaction of its own
+            before = checkouts
+            again = await backend.search(SearchQuery(viewer_id=1, is_admin=True), session)
+            assert checkouts == before  # folded: nothing but the caller's connection
+            assert again.facets == browse.facets and again.total == browse.total
+            assert (await session.execute(text("SHOW enable_seqscan"))).scalar_one() == "on"
+        assert folding == 2, folding  # the browse's scope and the kNN's (its space), nothing else
+    finally:
+        event.remove(db.engine.sync_engine.pool, "checkout", count)
+    async with db.sessions() as session:
+        unfolded = (await session.execute(text(
+            "SELECT count(*) FROM search_facet_deltas WHERE space_id = 0 AND NOT folded"))).scalar_one()
+    assert unfolded == 0  # the fold was committed, not rolled back with the caller's session
+    own = await backend.search(SearchQuery(viewer_id=1, is_admin=True, vector=[1, 0, 0, 0], vector_model="clip",
+                                           exclude_ids=[3]))
+    assert (own.total, own.facets, [h.asset_id for h in own.hits]) == (
+        knn.total, knn.facets, [h.asset_id for h in knn.hits])
+    await _assert_kept_equal_scan(backend, db)

@@ -127,7 +127,7 @@ def parse_box(raw: str) -> tuple[float, float, float, float]:
 async def run_search(ctx: Ctx, session: Session, query: SearchQuery, mode: str) -> SearchOut:
     started = time.perf_counter()
     try:
-        result = await ctx.backend.search(query)
+        result = await ctx.backend.search(query, session)
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from exc
     metrics.SEARCH_LATENCY.labels(mode).observe(time.perf_counter() - started)
