@@ -270,6 +270,7 @@ class PostgresSearch(SearchBackend):
             "search_vectors v JOIN search_docs d ON d.asset_id = v.asset_id"
         params |= {"limit": query.size, "offset": (query.page - 1) * query.size}
         statement = self._statement(query, space, where, source)
+        space_id = space.id if space is not None else 0
         spread = False
         async with self._reading(session) as session:
             if space is not None:
@@ -295,7 +296,7 @@ class PostgresSearch(SearchBackend):
             # their sum, not one more pass over the matches.
             facets: dict[str, dict[str, int]] = {}
             if facet_counts.serves(query):  # a browse, or a kNN over it: the counts kept as documents change
-                kept = await facet_counts.read(session, query, space.id if space is not None else 0)
+                kept = await facet_counts.read(session, query, space_id)
                 spread = kept.spread
                 matched = sum(n for facet, _, n in kept.counts if facet == "kind")
                 if query.facets:
@@ -315,7 +316,7 @@ class PostgresSearch(SearchBackend):
                 await self._highlight(session, hits, query.q)
         if spread:
             async with self._sessions.begin() as writing:
-                await facet_counts.fold_scope(writing, query, space.id if space is not None else 0)
+                await facet_counts.fold_scope(writing, query, space_id)
         return SearchPage(total=total, hits=hits, facets=facets, total_relation=relation,
                           space=space.name if space else None)
 

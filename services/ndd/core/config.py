@@ -21,8 +21,8 @@ class NddSettings(NddClientSettings):
     # Indexes switch from exact (Flat) to HNSW above this many vectors.
     flat_max_vectors: int = 200_000
     # HNSW graph degree and build breadth: every indexed image inserts its 81 window vectors, so insertion is
-    # most of indexing at 100k images; 16 / 40 insert in 0.52x the time of 32 / 80 at 2 M vectors with the
-    # same shortlist recall (docs/ndd.md, "HNSW parameters").
+    # most of indexing at 100k images; 16 / 40 insert in 0.52x the time of 32 / 80 at 2 M vectors, shortlist
+    # recall 0.760 vs 0.767 (docs/ndd.md, "HNSW parameters").
     hnsw_m: int = Field(16, ge=4, le=128)
     hnsw_ef_construction: int = Field(40, ge=8, le=1024)
     # HNSW search breadth, and the neighbours each query vector asks for (a query has ~22 vectors).
